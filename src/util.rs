@@ -1,0 +1,126 @@
+//! Small shared helpers: atomic file output, a fast non-cryptographic hasher, seeded RNGs.
+
+use crate::error::{Error, Result};
+use std::fs::File;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Write a file atomically: the closure writes into a temporary file in the same folder, which
+/// is renamed over `path` only if the closure succeeds. A failed run leaves no partial file.
+pub fn write_atomic<F>(path: &Path, f: F) -> Result<()>
+where
+    F: FnOnce(&mut BufWriter<File>) -> Result<()>,
+{
+    let tmp = tmp_path(path);
+    let file = File::create(&tmp).map_err(|e| Error::io(path, e))?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    let res = f(&mut w).and_then(|_| w.flush().map_err(|e| Error::io(path, e)));
+    drop(w);
+    match res {
+        Ok(()) => std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::io(path, e)
+        }),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp{}", std::process::id()))
+}
+
+/// Map an `std::io::Error` raised while writing `path` into the crate error.
+pub fn wio(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::io(path, e)
+}
+
+/// FxHash (the rustc hasher): fast for short keys such as node-id tokens.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher {
+    hash: u64,
+}
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ w).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap()));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut buf = [0u8; 8];
+            buf[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(buf));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// `HashMap` with [`FxHasher`].
+pub type FxHashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// The seeded RNG used everywhere (ChaCha-based `StdRng`): every random choice flows from a seed.
+pub type Rng = rand::rngs::StdRng;
+
+/// A reproducible RNG for stream `stream` of a user seed (independent streams for parallel work).
+pub fn rng_for(seed: u64, stream: u64) -> Rng {
+    use rand::SeedableRng;
+    // SplitMix64 on (seed, stream) so that nearby seeds give unrelated streams.
+    let mut z = seed
+        ^ stream
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(0xD1B5_4A32_D192_ED03);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    Rng::seed_from_u64(z)
+}
+
+/// Parse a comma-separated list of values for a CLI flag, naming the flag on error.
+pub fn parse_list<T: std::str::FromStr>(flag: &str, s: &str) -> Result<Vec<T>> {
+    s.split(',')
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.parse::<T>()
+                .map_err(|_| Error::param(flag, format!("cannot parse `{t}` in `{s}`")))
+        })
+        .collect()
+}
