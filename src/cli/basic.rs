@@ -1,0 +1,241 @@
+//! `hsbm`, `cut`, `evaluate` and `export`.
+
+use clap::{Args, ValueEnum};
+use neurobricks::graph::{read_labels, write_edge_list, write_labels, Labels};
+use neurobricks::hsbm::{EdgeProbs, HsbmParams, Sizes};
+use neurobricks::metrics::evaluate_levels;
+use neurobricks::util::{parse_list, wio, write_atomic};
+use neurobricks::{Dendrogram, Error, Result};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Generate a hierarchical SBM graph with a planted tree.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  neurobricks hsbm --nodes 1600 --depth 3 --a 40,41,45,100 --seed 1 --out out/btsbm
+      writes out/btsbm.edges.tsv and out/btsbm.labels.tsv (header: node depth1 depth2 depth3)
+  neurobricks hsbm --nodes 400 --depth 2 --p 0.01,0.05,0.3 --sizes 50,150,100,100 --seed 2 --out g")]
+pub struct HsbmArgs {
+    /// Total number of nodes (split evenly over the branching^depth communities unless --sizes).
+    #[arg(long)]
+    nodes: Option<usize>,
+    /// Tree depth d (>= 1); the model has branching^d primitive communities.
+    #[arg(long)]
+    depth: usize,
+    /// Edge probability per LCA depth, p0 (across the root) .. pd (within a community).
+    #[arg(long, value_name = "P0,..,PD", conflicts_with = "a")]
+    p: Option<String>,
+    /// Log-degree form: p[k] = a[k] ln N / N.
+    #[arg(long, value_name = "A0,..,AD")]
+    a: Option<String>,
+    /// Explicit community sizes, one per leaf (overrides --nodes).
+    #[arg(long, value_name = "S1,..,SK")]
+    sizes: Option<String>,
+    /// Children per internal node (2 = binary tree).
+    #[arg(long, default_value_t = 2)]
+    branching: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output prefix: writes PREFIX.edges.tsv and PREFIX.labels.tsv.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn hsbm(a: HsbmArgs) -> Result<()> {
+    let probs = match (&a.p, &a.a) {
+        (Some(p), None) => EdgeProbs::P(parse_list("--p", p)?),
+        (None, Some(x)) => EdgeProbs::LogDegree(parse_list("--a", x)?),
+        _ => return Err(Error::param("--p/--a", "give exactly one of --p or --a")),
+    };
+    let sizes = match (&a.sizes, a.nodes) {
+        (Some(s), _) => Sizes::Explicit(parse_list("--sizes", s)?),
+        (None, Some(n)) => Sizes::Equal(n),
+        (None, None) => return Err(Error::param("--nodes", "give --nodes or --sizes")),
+    };
+    let params = HsbmParams {
+        depth: a.depth,
+        branching: a.branching,
+        probs,
+        sizes,
+        seed: a.seed,
+    };
+    let h = params.generate()?;
+    let prefix = a.out.to_string_lossy().into_owned();
+    let edges = PathBuf::from(format!("{prefix}.edges.tsv"));
+    let labels = PathBuf::from(format!("{prefix}.labels.tsv"));
+    write_edge_list(&h.graph, &edges)?;
+    write_labels(&h.labels(), &labels)?;
+    eprintln!(
+        "hsbm: {} nodes, {} edges, {} communities -> {}, {}",
+        h.graph.n(),
+        h.graph.num_edges(),
+        params.num_leaves(),
+        edges.display(),
+        labels.display()
+    );
+    Ok(())
+}
+
+/// Cut a dendrogram into partitions with given numbers of clusters.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  neurobricks cut --tree tree.json --k 2,4,8 --out parts.tsv
+      writes parts.tsv with header: node k2 k4 k8 (one row per node in a leaf)
+  neurobricks cut --tree tree.json --depth 1,2 --out parts.tsv   (cut by tree depth: d1 d2)")]
+pub struct CutArgs {
+    /// Dendrogram JSON (from `neurobricks cluster`).
+    #[arg(long)]
+    tree: PathBuf,
+    /// Numbers of clusters, comma separated (cut by decreasing similarity).
+    #[arg(long, value_name = "K1,K2,..", required_unless_present = "depth")]
+    k: Option<String>,
+    /// Tree depths, comma separated (cut by depth from the root).
+    #[arg(long, value_name = "L1,L2,..", conflicts_with = "k")]
+    depth: Option<String>,
+    /// Output partitions TSV.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn cut(a: CutArgs) -> Result<()> {
+    let d = Dendrogram::read(&a.tree)?;
+    let (names, leaf_parts): (Vec<String>, Vec<Vec<u32>>) = if let Some(k) = &a.k {
+        let ks: Vec<usize> = parse_list("--k", k)?;
+        let parts = ks.iter().map(|&k| d.cut_k(k)).collect::<Result<Vec<_>>>()?;
+        (ks.iter().map(|k| format!("k{k}")).collect(), parts)
+    } else {
+        let ls: Vec<usize> = parse_list("--depth", a.depth.as_deref().unwrap_or_default())?;
+        (
+            ls.iter().map(|l| format!("d{l}")).collect(),
+            ls.iter().map(|&l| d.cut_depth(l)).collect(),
+        )
+    };
+    if names.is_empty() {
+        return Err(Error::param("--k", "give at least one value"));
+    }
+    let labels = partitions_table(&d, names, &leaf_parts)?;
+    write_labels(&labels, &a.out)?;
+    eprintln!(
+        "cut: {} nodes, {} levels -> {}",
+        labels.len(),
+        labels.columns.len(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// Node-level partitions table from per-leaf labels (nodes outside the leaves are skipped).
+pub fn partitions_table(
+    d: &Dendrogram,
+    names: Vec<String>,
+    leaf_parts: &[Vec<u32>],
+) -> Result<Labels> {
+    let mut ids = Vec::new();
+    let mut parts: Vec<Vec<usize>> = vec![Vec::new(); leaf_parts.len()];
+    for (a, leaf) in d.leaves.iter().enumerate() {
+        for &m in leaf {
+            ids.push(d.node_ids[m as usize].clone());
+            for (c, p) in leaf_parts.iter().enumerate() {
+                parts[c].push(p[a] as usize);
+            }
+        }
+    }
+    Labels::from_partitions(names, ids, parts)
+}
+
+/// Compare predicted partitions with ground-truth labels, level by level.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  neurobricks evaluate --pred parts.tsv --truth g.labels.tsv
+  neurobricks evaluate --pred parts.tsv --truth g.labels.tsv --json
+The i-th level column of --pred is compared with the i-th level column of --truth; rows are
+joined by node id and both files must list the same nodes.")]
+pub struct EvaluateArgs {
+    /// Predicted partitions TSV (e.g. from `cut`).
+    #[arg(long)]
+    pred: PathBuf,
+    /// Ground-truth labels TSV (e.g. from `hsbm`).
+    #[arg(long)]
+    truth: PathBuf,
+    /// Print JSON: {"levels":[{"pred":..,"truth":..,"ari":..,"ami":..,"nmi":..,"accuracy":..,"exact":..}]}.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn evaluate(a: EvaluateArgs) -> Result<()> {
+    let pred = read_labels(&a.pred)?;
+    let truth = read_labels(&a.truth)?;
+    let scores = evaluate_levels(&pred, &truth).map_err(|e| {
+        Error::Input(format!(
+            "{} vs {}: {e}",
+            a.pred.display(),
+            a.truth.display()
+        ))
+    })?;
+    if a.json {
+        println!("{}", serde_json::json!({ "levels": scores }));
+    } else {
+        println!(
+            "{:<10} {:<10} {:>5} {:>5} {:>8} {:>8} {:>8} {:>9} {:>6}",
+            "pred", "truth", "#pred", "#true", "ARI", "AMI", "NMI", "accuracy", "exact"
+        );
+        for s in &scores {
+            println!(
+                "{:<10} {:<10} {:>5} {:>5} {:>8.4} {:>8.4} {:>8.4} {:>9.4} {:>6}",
+                s.pred,
+                s.truth,
+                s.pred_classes,
+                s.truth_classes,
+                s.ari,
+                s.ami,
+                s.nmi,
+                s.accuracy,
+                s.exact
+            );
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    /// SciPy linkage matrix as a (K-1) x 4 float64 .npy.
+    Scipy,
+    /// Newick with branch lengths.
+    Newick,
+    /// The dendrogram JSON.
+    Json,
+}
+
+/// Export a dendrogram to SciPy linkage `.npy`, Newick or JSON.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  neurobricks export --tree tree.json --format scipy --out Z.npy
+      (python: scipy.cluster.hierarchy.dendrogram(numpy.load('Z.npy')))
+  neurobricks export --tree tree.json --format newick --out tree.nwk")]
+pub struct ExportArgs {
+    /// Dendrogram JSON.
+    #[arg(long)]
+    tree: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum)]
+    format: Format,
+    /// Output file.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn export(a: ExportArgs) -> Result<()> {
+    let d = Dendrogram::read(&a.tree)?;
+    match a.format {
+        Format::Scipy => d.write_scipy_npy(&a.out)?,
+        Format::Json => d.write(&a.out)?,
+        Format::Newick => {
+            let s = d.to_newick();
+            write_atomic(&a.out, |w| writeln!(w, "{s}").map_err(wio(&a.out)))?
+        }
+    }
+    eprintln!("export: {} leaves -> {}", d.num_leaves(), a.out.display());
+    Ok(())
+}
