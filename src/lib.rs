@@ -26,6 +26,7 @@ pub mod graph;
 pub mod hierarchy;
 pub mod hsbm;
 pub mod metrics;
+pub mod plot;
 pub mod util;
 
 pub use error::{Error, Result};
