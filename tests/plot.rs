@@ -409,7 +409,7 @@ fn heatmap_rejects_foreign_tree() {
     let e = HeatmapPlot::default()
         .render_to_bytes(&g, &t, ImageFormat::Png)
         .unwrap_err();
-    assert!(e.to_string().contains("is not a node of the graph"), "{e}");
+    assert!(e.to_string().contains("another graph"), "{e}");
 }
 
 #[test]
@@ -461,4 +461,142 @@ fn curves_png_and_svg() {
         matches!(e, Error::Param { ref name, .. } if name == "log_x"),
         "{e}"
     );
+}
+
+#[test]
+fn cli_plot_dendrogram_and_heatmap() {
+    use neurobricks::graph::{write_edge_list, write_labels};
+    use std::process::Command;
+    let dir = std::env::temp_dir().join(format!("nb-plot-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (g, t) = planted(3, 30, 5);
+    let (edges, tree, labels) = (
+        dir.join("g.edges.tsv"),
+        dir.join("tree.json"),
+        dir.join("g.labels.tsv"),
+    );
+    write_edge_list(&g, &edges).unwrap();
+    t.write(&tree).unwrap();
+    // Ground truth at depths 1..3: leaf a of the planted tree is community a >> (3 - l).
+    let mut leaf_of = vec![0usize; g.n()];
+    for (a, leaf) in t.leaves.iter().enumerate() {
+        for &m in leaf {
+            leaf_of[m as usize] = a;
+        }
+    }
+    let lab = Labels::from_partitions(
+        vec!["depth1".into(), "depth2".into(), "depth3".into()],
+        t.node_ids.clone(),
+        (1..=3)
+            .map(|l| leaf_of.iter().map(|&a| a >> (3 - l)).collect())
+            .collect(),
+    )
+    .unwrap();
+    write_labels(&lab, &labels).unwrap();
+
+    let bin = env!("CARGO_BIN_EXE_neurobricks");
+    let run = |args: &[&str]| Command::new(bin).args(args).output().unwrap();
+    let s = |p: &PathBuf| p.to_string_lossy().into_owned();
+
+    let out = dir.join("tree.png");
+    let o = run(&[
+        "plot",
+        "dendrogram",
+        "--tree",
+        &s(&tree),
+        "--labels",
+        &s(&labels),
+        "--column",
+        "depth2",
+        "--cut",
+        "4",
+        "--out",
+        &s(&out),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    keep("cli_dendrogram.png", &std::fs::read(&out).unwrap());
+    check_png(&std::fs::read(&out).unwrap(), 1000, 600);
+
+    let out = dir.join("tree.svg");
+    let o = run(&[
+        "plot",
+        "dendrogram",
+        "--tree",
+        &s(&tree),
+        "--labels",
+        &s(&labels),
+        "--out",
+        &s(&out),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    check_svg(
+        &std::fs::read(&out).unwrap(),
+        &["depth3", "planted dendrogram, 8 leaves, 240 nodes"],
+    );
+
+    let out = dir.join("adj.png");
+    let o = run(&[
+        "plot",
+        "heatmap",
+        "--graph",
+        &s(&edges),
+        "--tree",
+        &s(&tree),
+        "--log",
+        "--out",
+        &s(&out),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    keep("cli_heatmap.png", &std::fs::read(&out).unwrap());
+    check_png(&std::fs::read(&out).unwrap(), 900, 800);
+
+    // Errors name the flag or the file, and leave no output.
+    let bad = dir.join("adj.jpg");
+    let o = run(&[
+        "plot",
+        "heatmap",
+        "--graph",
+        &s(&edges),
+        "--tree",
+        &s(&tree),
+        "--out",
+        &s(&bad),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--out") && err.contains(".jpg"), "{err}");
+    assert!(!bad.exists());
+    let o = run(&[
+        "plot",
+        "dendrogram",
+        "--tree",
+        &s(&tree),
+        "--labels",
+        &s(&labels),
+        "--column",
+        "depth9",
+        "--out",
+        &s(&dir.join("x.png")),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--column") && err.contains("depth1, depth2, depth3"),
+        "{err}"
+    );
+    let o = run(&[
+        "plot",
+        "dendrogram",
+        "--tree",
+        &s(&tree),
+        "--cut",
+        "9",
+        "--out",
+        &s(&dir.join("x.png")),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--cut"), "{err}");
+    assert!(!dir.join("x.png").exists());
+    let o = run(&["plot", "dendrogram", "--help"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Examples:"));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -3,6 +3,7 @@
 
 use super::{ImageFormat, Rgb};
 use crate::error::{Error, Result};
+use ab_glyph::{Font, FontRef, GlyphId, PxScale, ScaleFont};
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
@@ -14,23 +15,40 @@ use std::sync::OnceLock;
 /// DejaVu Sans (Bitstream Vera licence, see `assets/fonts/DejaVuSans-LICENSE.txt`).
 static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
-/// Family name under which the embedded font is registered; also written into SVG files, where
-/// it reads as a CSS font list with a generic fallback.
+/// Family name written into SVG files: a CSS font list with a generic fallback.
 pub(crate) const FAMILY: &str = "DejaVu Sans, sans-serif";
 
-/// Register the embedded font with plotters once per process.
-fn ensure_font() -> Result<()> {
-    static DONE: OnceLock<bool> = OnceLock::new();
-    let ok = *DONE.get_or_init(|| {
-        plotters::style::register_font(FAMILY, FontStyle::Normal, FONT_BYTES).is_ok()
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Input(
-            "plot: the embedded font could not be loaded".into(),
-        ))
+/// Ratio of a text "size" to its em, as plotters' SVG backend writes `font-size = size / 1.24`.
+const SIZE_PER_EM: f64 = 1.24;
+
+/// The embedded font, parsed once.
+fn font() -> Result<&'static FontRef<'static>> {
+    static FONT: OnceLock<Option<FontRef<'static>>> = OnceLock::new();
+    FONT.get_or_init(|| FontRef::try_from_slice(FONT_BYTES).ok())
+        .as_ref()
+        .ok_or_else(|| Error::Input("plot: the embedded font could not be loaded".into()))
+}
+
+/// Glyphs of a line of text laid out with kerning at sub-pixel positions, in em-relative
+/// pixels: `(glyph, pen x)`, and the advance width.
+fn layout(f: &FontRef<'static>, s: &str, size: f64) -> (Vec<(GlyphId, f32)>, f32, PxScale) {
+    let em = (size / SIZE_PER_EM) as f32;
+    let units = f.units_per_em().unwrap_or(2048.0);
+    let scale = PxScale::from(em * f.height_unscaled() / units);
+    let sf = f.as_scaled(scale);
+    let mut pen = 0f32;
+    let mut prev: Option<GlyphId> = None;
+    let mut out = Vec::with_capacity(s.len());
+    for ch in s.chars() {
+        let g = sf.glyph_id(ch);
+        if let Some(p) = prev {
+            pen += sf.kern(p, g);
+        }
+        out.push((g, pen));
+        pen += sf.h_advance(g);
+        prev = Some(g);
     }
+    (out, pen, scale)
 }
 
 /// Map any plotters drawing error into the crate error.
@@ -83,6 +101,63 @@ pub(crate) fn px(v: f64) -> i32 {
 impl<DB: DrawingBackend> Canvas<DB> {
     fn font(&self, size: f64) -> FontDesc<'static> {
         (FAMILY, size).into_font()
+    }
+
+    /// Rasterise text with the embedded font (bitmap backends): anchors as in SVG viewers
+    /// (`Top`: baseline 0.76 em below, `Center`: 0.5 ex, `Bottom`: 0.5 ex above).
+    fn raster_text(
+        &self,
+        s: &str,
+        at: (f64, f64),
+        size: f64,
+        color: Rgb,
+        (h, v): (HPos, VPos),
+        rotate: bool,
+    ) -> Result<()> {
+        let f = font()?;
+        let (glyphs, width, scale) = layout(f, s, size);
+        let em = size / SIZE_PER_EM;
+        let u0 = match h {
+            HPos::Left => 0.0,
+            HPos::Center => -0.5 * width as f64,
+            HPos::Right => -(width as f64),
+        };
+        let ex = 0.55 * em;
+        let base = match v {
+            VPos::Top => 0.76 * em,
+            VPos::Center => 0.5 * ex,
+            VPos::Bottom => -0.5 * ex,
+        };
+        // Text-local coordinates (u along the text, v downwards) relative to the anchor.
+        let (ax, ay) = (at.0.round(), at.1.round());
+        let mut err = None;
+        for (g, pen) in glyphs {
+            let glyph = g.with_scale_and_position(
+                scale,
+                ab_glyph::point((u0 + pen as f64) as f32, base as f32),
+            );
+            if let Some(og) = f.outline_glyph(glyph) {
+                let b = og.px_bounds();
+                og.draw(|gx, gy, cov| {
+                    if cov <= 0.0 || err.is_some() {
+                        return;
+                    }
+                    let (u, w) = (b.min.x as f64 + gx as f64, b.min.y as f64 + gy as f64);
+                    let (x, y) = if rotate {
+                        (ax + w, ay - u - 1.0)
+                    } else {
+                        (ax + u, ay + w)
+                    };
+                    // A slight boost: linear coverage blended in sRGB looks too thin.
+                    let a = (cov.min(1.0) as f64).powf(0.8);
+                    let c = RGBAColor(color.0, color.1, color.2, a);
+                    if let Err(e) = self.area.draw_pixel((x as i32, y as i32), &c) {
+                        err = Some(perr(e));
+                    }
+                });
+            }
+        }
+        err.map_or(Ok(()), Err)
     }
 
     /// Polyline.
@@ -156,30 +231,25 @@ impl<DB: DrawingBackend> Canvas<DB> {
         (h, v): (HPos, VPos),
         rotate: bool,
     ) -> Result<()> {
+        if !self.svg {
+            return self.raster_text(s, at, size, color, (h, v), rotate);
+        }
         let mut font = self.font(size);
         if rotate {
             font = font.transform(FontTransform::Rotate270);
         }
         let col = rgb(color);
         let style = TextStyle::from(font).color(&col).pos(Pos::new(h, v));
-        // plotters' ab_glyph rasteriser puts the baseline about 0.12 em-sized units higher
-        // than SVG viewers do; move bitmap text down (right when rotated) to match.
-        let (mut x, mut y) = at;
-        if !self.svg {
-            if rotate {
-                x += 0.12 * size;
-            } else {
-                y += 0.12 * size;
-            }
-        }
-        self.area.draw_text(s, &style, (px(x), px(y))).map_err(perr)
+        self.area
+            .draw_text(s, &style, (px(at.0), px(at.1)))
+            .map_err(perr)
     }
 
-    /// Width and height of a text in pixels.
+    /// Width (advance) and height (one em plus a little) of a line of text in pixels, as the
+    /// embedded font lays it out; SVG viewers with DejaVu Sans lay it out the same way.
     pub fn text_size(&self, s: &str, size: f64) -> (f64, f64) {
-        let style = TextStyle::from(self.font(size));
-        match self.area.estimate_text_size(s, &style) {
-            Ok((w, h)) => (w as f64, h as f64),
+        match font() {
+            Ok(f) => (layout(f, s, size).1 as f64, 1.05 * size / SIZE_PER_EM),
             Err(_) => (s.chars().count() as f64 * size * 0.6, size),
         }
     }
@@ -236,7 +306,7 @@ impl<DB: DrawingBackend> Canvas<DB> {
 
 /// Draw a figure in memory as PNG or SVG bytes.
 pub(crate) fn render<F: Figure>(fig: &F, format: ImageFormat) -> Result<Vec<u8>> {
-    ensure_font()?;
+    font()?;
     let (w, h) = fig.size();
     match format {
         ImageFormat::Png => {

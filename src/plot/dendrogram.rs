@@ -170,6 +170,10 @@ pub struct DendrogramPlot {
     pub inversion_color: Rgb,
     /// Height axis label (default from the tree's height map, e.g. `height (1 − density)`).
     pub y_label: Option<String>,
+    /// Bottom of a linear height axis, where leaves sit (default: 0, or just below the lowest
+    /// merge when all merge heights lie within a quarter of the highest one, as `1 − density`
+    /// of sparse graphs do). Must be below the lowest merge.
+    pub y_min: Option<f64>,
 }
 
 impl Default for DendrogramPlot {
@@ -187,6 +191,7 @@ impl Default for DendrogramPlot {
             link_color: Rgb(0x33, 0x33, 0x33),
             inversion_color: Rgb(0xd6, 0x27, 0x28),
             y_label: None,
+            y_min: None,
         }
     }
 }
@@ -253,6 +258,12 @@ impl DendrogramPlot {
         self
     }
 
+    /// Set the bottom of the linear height axis (e.g. `0.0` to always start at zero).
+    pub fn y_min(mut self, v: f64) -> Self {
+        self.y_min = Some(v);
+        self
+    }
+
     /// Draw `tree` into `out` (`.png` or `.svg`), atomically.
     ///
     /// # Errors
@@ -298,6 +309,21 @@ impl DendrogramPlot {
                     format!(
                         "merge {t} has height {} but a log axis needs positive heights",
                         m.height
+                    ),
+                ));
+            }
+        }
+        if let Some(v) = self.y_min {
+            let hmin = tree
+                .merges
+                .iter()
+                .map(|m| m.height)
+                .fold(f64::INFINITY, f64::min);
+            if !v.is_finite() || v >= hmin || self.log {
+                return Err(Error::param(
+                    "y_min",
+                    format!(
+                        "{v} must be finite and below the lowest merge height {hmin}, on a linear axis"
                     ),
                 ));
             }
@@ -401,7 +427,16 @@ impl<'a> DendroFig<'a> {
             };
             Axis { lo, hi, log: true }
         } else {
-            let lo = hmin.min(0.0);
+            let spread = hmax - hmin;
+            let lo = match p.y_min {
+                Some(v) => v,
+                // Heights bunched far from zero (e.g. 1 - density of sparse graphs, all near
+                // 1): start the axis just below the lowest merge so the tree is readable.
+                None if hmin > 0.0 && spread > 0.0 && spread < 0.25 * hmax => {
+                    (hmin - 0.15 * spread).max(0.0)
+                }
+                None => hmin.min(0.0),
+            };
             let span = if hmax > lo { hmax - lo } else { 1.0 };
             Axis {
                 lo,
@@ -459,6 +494,16 @@ impl<'a> DendroFig<'a> {
         } else {
             0.5 * (above + below)
         })
+    }
+}
+
+/// Numbers numerically (and before text), text lexicographically.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.trim().parse::<f64>(), b.trim().parse::<f64>()) {
+        (Ok(x), Ok(y)) => x.total_cmp(&y),
+        (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+        (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+        (Err(_), Err(_)) => a.cmp(b),
     }
 }
 
@@ -528,8 +573,11 @@ impl Figure for DendroFig<'_> {
                 .iter()
                 .flat_map(|s| s.leaves.iter().filter_map(|&l| lc.of_leaf[l]))
                 .collect();
+            // Legend and colours in natural order of the names (numbers numerically), so that
+            // trees drawn with the same labels get the same colours.
             used.sort_unstable();
             used.dedup();
+            used.sort_by(|&a, &b| natural_cmp(&lc.names[a as usize], &lc.names[b as usize]));
             keys.push(Key::Header(ellipsize(&lc.title, 28)));
             const MAX_KEYS: usize = 24;
             for (r, &code) in used.iter().enumerate() {

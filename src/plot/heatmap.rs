@@ -37,7 +37,8 @@ pub enum Aggregate {
 /// Parameters of a reordered heat map.
 ///
 /// Rows and columns are the graph's nodes grouped by dendrogram leaf, leaves in
-/// [`Dendrogram::leaf_order`]; graph nodes in no leaf come last. Empty cells are white. When
+/// [`Dendrogram::leaf_order`]; graph nodes in no leaf come last, tree nodes missing from the
+/// graph (isolated nodes) are empty rows. Empty cells are white. When
 /// the matrix has more rows than the plot has pixels, cells are aggregated into one bin per
 /// pixel ([`Aggregate`]); SVG output embeds the cells as one PNG image, so files stay small.
 ///
@@ -154,7 +155,7 @@ impl HeatmapPlot {
     /// `.svg`), atomically. Tree nodes are matched to graph nodes by id.
     ///
     /// # Errors
-    /// A tree node missing from the graph (named), an empty graph, a non-finite weight, a
+    /// A tree that shares no node with the graph, an empty graph, a non-finite weight, a
     /// `boundary_k` outside `1..=K`, bad sizes or an unknown extension.
     ///
     /// # Complexity
@@ -201,31 +202,35 @@ impl HeatmapPlot {
         for (i, id) in graph.ids().iter().enumerate() {
             index.insert(id.as_str(), i as u32);
         }
-        // Position of every graph node in the drawing order; leaf ends in that order.
-        let mut order = Vec::with_capacity(n);
-        let mut placed = vec![false; n];
+        // Row of every graph node in the drawing order, and where each leaf ends. Tree nodes
+        // absent from the graph (isolated nodes are not in an edge list) are empty rows.
+        let mut pos = vec![u32::MAX; n];
+        let mut rows = 0usize;
+        let mut found = 0usize;
         let mut leaf_end = Vec::with_capacity(k);
         let leaf_order = tree.leaf_order();
         for &l in &leaf_order {
             for &m in &tree.leaves[l] {
                 let id = &tree.node_ids[m as usize];
-                let g = *index.get(id.as_str()).ok_or_else(|| {
-                    Error::Input(format!(
-                        "tree node `{id}` (leaf {l}) is not a node of the graph ({n} nodes)"
-                    ))
-                })?;
-                if !placed[g as usize] {
-                    placed[g as usize] = true;
-                    order.push(g);
+                if let Some(&g) = index.get(id.as_str()) {
+                    pos[g as usize] = rows as u32;
+                    found += 1;
                 }
+                rows += 1;
             }
-            leaf_end.push(order.len());
+            leaf_end.push(rows);
         }
-        let in_leaves = order.len();
-        order.extend((0..n as u32).filter(|&g| !placed[g as usize]));
-        let mut pos = vec![0u32; n];
-        for (p, &g) in order.iter().enumerate() {
-            pos[g as usize] = p as u32;
+        if found == 0 {
+            return Err(Error::Input(format!(
+                "no node of the tree's leaves is a node of the graph (e.g. tree node `{}`, graph node `{}`): is the tree from another graph?",
+                tree.node_ids[tree.leaves[0][0] as usize],
+                graph.ids()[0]
+            )));
+        }
+        let in_leaves = rows;
+        for p in pos.iter_mut().filter(|p| **p == u32::MAX) {
+            *p = rows as u32;
+            rows += 1;
         }
         for (i, _, w) in graph.edges() {
             if !w.is_finite() {
@@ -243,6 +248,7 @@ impl HeatmapPlot {
             leaf_order,
             leaf_end,
             in_leaves,
+            rows,
         })
     }
 }
@@ -256,8 +262,10 @@ struct HeatFig<'a> {
     leaf_order: Vec<usize>,
     /// Cumulative end position of each leaf in `leaf_order`.
     leaf_end: Vec<usize>,
-    /// Nodes placed in leaves (the rest come after).
+    /// Rows of the tree's leaves (graph nodes in no leaf come after).
     in_leaves: usize,
+    /// Rows in all.
+    rows: usize,
 }
 
 /// Binned matrix: `nb x nb` values and whether each bin holds any entry.
@@ -269,7 +277,7 @@ struct Binned {
 
 impl HeatFig<'_> {
     fn bin(&self, side: usize) -> Binned {
-        let n = self.graph.n();
+        let n = self.rows;
         let nb = n.min(side).min(self.p.bins.unwrap_or(usize::MAX)).max(1);
         let bin_of = |p: u32| (p as u64 * nb as u64 / n as u64) as usize;
         let mut val = vec![0.0; nb * nb];
@@ -278,7 +286,7 @@ impl HeatFig<'_> {
         for p in 0..n as u32 {
             cnt[bin_of(p)] += 1;
         }
-        for i in 0..n {
+        for i in 0..self.graph.n() {
             let bi = bin_of(self.pos[i]);
             let (nbrs, ws) = self.graph.neighbors(i);
             for (&j, &w) in nbrs.iter().zip(ws) {
@@ -299,7 +307,7 @@ impl HeatFig<'_> {
 
     /// Boundary positions (in node positions) to mark.
     fn boundaries(&self, side: f64) -> Vec<usize> {
-        let n = self.graph.n();
+        let n = self.rows;
         let k = self.tree.num_leaves();
         let mut cuts: Vec<usize> = match self.p.boundary_k {
             Some(b) => self.cut_ends(b),
@@ -365,7 +373,7 @@ impl Figure for HeatFig<'_> {
         let f = p.font_size;
         let (w, h) = (p.width as f64, p.height as f64);
         let pad = (0.8 * f).max(8.0);
-        let n = self.graph.n();
+        let n = self.rows;
         let k = self.tree.num_leaves();
 
         let mut top = pad;
@@ -495,10 +503,24 @@ impl Figure for HeatFig<'_> {
             true,
         )?;
 
+        let bx0 = x1 + 2.0 * pad;
+        let bx1 = bx0 + bar_w;
+        if distinct.len() == 1 {
+            // One value (e.g. an unweighted graph drawn cell by cell): a swatch, not a scale.
+            let col = p.colormap.at(frac(distinct[0]));
+            c.rect((bx0, y0), (bx1, y0 + bar_w), col)?;
+            c.rect_outline((bx0, y0), (bx1, y0 + bar_w), canvas::AXIS, 1.0)?;
+            c.text(
+                &format!("= {}", sig3(distinct[0])),
+                (bx1 + 6.0, y0 + 0.5 * bar_w),
+                f,
+                TEXT,
+                (HPos::Left, VPos::Center),
+                false,
+            )?;
+        }
         // Colour bar with ticks.
-        if !nz.is_empty() {
-            let bx0 = x1 + 2.0 * pad;
-            let bx1 = bx0 + bar_w;
+        if distinct.len() > 1 {
             let steps = 256usize;
             let mut bar = Vec::with_capacity(steps * 3);
             for i in 0..steps {
@@ -580,13 +602,15 @@ impl Figure for HeatFig<'_> {
                     last_y = y;
                 }
             }
+        }
+        if !nz.is_empty() {
+            let unit = if p.bins.is_some() { "bin" } else { "pixel" };
             let what = match (p.aggregate, b.nb < n, self.graph.is_weighted()) {
-                (_, false, true) => "edge weight",
-                (_, false, false) => "edge weight",
-                (Aggregate::Mean, true, true) => "mean edge weight per pixel",
-                (Aggregate::Mean, true, false) => "edge density per pixel",
-                (Aggregate::Sum, true, true) => "total edge weight per pixel",
-                (Aggregate::Sum, true, false) => "edges per pixel",
+                (_, false, _) => "edge weight".to_string(),
+                (Aggregate::Mean, true, true) => format!("mean edge weight per {unit}"),
+                (Aggregate::Mean, true, false) => format!("edge density per {unit}"),
+                (Aggregate::Sum, true, true) => format!("total edge weight per {unit}"),
+                (Aggregate::Sum, true, false) => format!("edges per {unit}"),
             };
             let scale = match p.scale {
                 ColorScale::Linear => "",
