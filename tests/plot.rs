@@ -600,3 +600,70 @@ fn cli_plot_dendrogram_and_heatmap() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("Examples:"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn large_inputs_render() {
+    // 20000 leaves collapse to 60 drawn ones; a 40000-node heat map is binned per pixel.
+    let t = big_tree(20_000);
+    let png = DendrogramPlot::default()
+        .leaf_classes(classes_for(&t, 12))
+        .render_to_bytes(&t, ImageFormat::Png)
+        .unwrap();
+    check_png(&png, 1000, 600);
+    let n = t.node_ids.len();
+    let edges: Vec<(u32, u32, f64)> = (0..n as u32)
+        .flat_map(|i| {
+            [1u32, 2, 5, 97]
+                .into_iter()
+                .map(move |d| (i, (i + d) % n as u32, 1.0))
+        })
+        .collect();
+    let g = Graph::from_edges(n, &edges, neurobricks::graph::Duplicates::One)
+        .unwrap()
+        .with_ids(t.node_ids.clone())
+        .unwrap();
+    let png = HeatmapPlot::default()
+        .render_to_bytes(&g, &t, ImageFormat::Png)
+        .unwrap();
+    keep("heatmap_40000.png", &png);
+    check_png(&png, 900, 800);
+}
+
+#[test]
+fn inverted_and_collapsed_with_names() {
+    // Inversions inside collapsed subtrees are counted but not all shown.
+    let leaves: Vec<Vec<u32>> = (0..6u32).map(|a| vec![a]).collect();
+    let t = Dendrogram::from_tree(
+        ids(6),
+        leaves,
+        &[
+            (0, 1, 0.10), // 6: inverted under 8
+            (2, 3, 0.60), // 7
+            (6, 7, 0.30), // 8
+            (4, 5, 0.20), // 9: inverted under 10
+            (8, 9, 0.25), // 10: root
+        ],
+        HeightMap::OneMinus,
+        "t",
+    )
+    .unwrap();
+    assert_eq!(t.inversions(), 2);
+    let names: Vec<String> = (0..6).map(|i| format!("brick-{i}")).collect();
+    let svg = DendrogramPlot::default()
+        .leaf_names(names.clone())
+        .max_leaves(4)
+        .render_to_bytes(&t, ImageFormat::Svg)
+        .unwrap();
+    keep("dendrogram_inverted_collapsed.svg", &svg);
+    let s = check_svg(&svg, &["inversions (", "collapsed subtree", "2 leaves ("]);
+    assert!(
+        s.contains("of 2)"),
+        "not all inversions are visible once collapsed"
+    );
+    let png = DendrogramPlot::default()
+        .leaf_names(names)
+        .render_to_bytes(&t, ImageFormat::Png)
+        .unwrap();
+    keep("dendrogram_inverted_named.png", &png);
+    check_png(&png, 1000, 600);
+}

@@ -167,6 +167,14 @@ impl<DB: DrawingBackend> Canvas<DB> {
         self.area.draw(&PathElement::new(p, style)).map_err(perr)
     }
 
+    /// Polyline blended over what is below with opacity `alpha`.
+    pub fn line_alpha(&self, pts: &[(f64, f64)], color: Rgb, width: f64, alpha: f64) -> Result<()> {
+        let p: Vec<(i32, i32)> = pts.iter().map(|&(x, y)| (px(x), px(y))).collect();
+        let c = RGBAColor(color.0, color.1, color.2, alpha.clamp(0.0, 1.0));
+        let style = ShapeStyle::from(&c).stroke_width(width.round().max(1.0) as u32);
+        self.area.draw(&PathElement::new(p, style)).map_err(perr)
+    }
+
     /// Dashed polyline.
     pub fn dashed(&self, pts: &[(f64, f64)], color: Rgb, width: f64, dash: f64) -> Result<()> {
         let p: Vec<(i32, i32)> = pts.iter().map(|&(x, y)| (px(x), px(y))).collect();

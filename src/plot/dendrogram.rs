@@ -17,8 +17,8 @@ use std::path::Path;
 pub struct LeafClasses {
     /// Legend title (e.g. the labels column name).
     pub title: String,
-    /// Category names; category `c` is drawn in [`category_color`]`(rank of c among the
-    /// categories in use)`.
+    /// Category names. The categories used by the drawn leaves are coloured in the natural
+    /// order of their names (numbers numerically): the first gets [`category_color`]`(0)`.
     pub names: Vec<String>,
     /// Category of each leaf (`None`: unlabelled, drawn light grey).
     pub of_leaf: Vec<Option<u32>>,
@@ -164,6 +164,9 @@ pub struct DendrogramPlot {
     pub leaf_names: Option<Vec<String>>,
     /// Leaf categories for the colour strip and legend (default none).
     pub leaf_classes: Option<LeafClasses>,
+    /// Category colours, in the legend's order (natural order of the category names in
+    /// use), cycled when there are more categories (default [`super::PALETTE`]).
+    pub class_colors: Option<Vec<Rgb>>,
     /// Link colour (default dark grey).
     pub link_color: Rgb,
     /// Colour of links that go down to their parent (inversions; default red).
@@ -188,6 +191,7 @@ impl Default for DendrogramPlot {
             max_leaves: 60,
             leaf_names: None,
             leaf_classes: None,
+            class_colors: None,
             link_color: Rgb(0x33, 0x33, 0x33),
             inversion_color: Rgb(0xd6, 0x27, 0x28),
             y_label: None,
@@ -240,6 +244,11 @@ impl DendrogramPlot {
     /// Colour leaves by category.
     pub fn leaf_classes(mut self, c: LeafClasses) -> Self {
         self.leaf_classes = Some(c);
+        self
+    }
+    /// Set the category colours.
+    pub fn class_colors(mut self, c: Vec<Rgb>) -> Self {
+        self.class_colors = Some(c);
         self
     }
     /// Set the link colour.
@@ -335,6 +344,9 @@ impl DendrogramPlot {
                     format!("cannot cut a tree with {k} leaves into {c} clusters (1..={k})"),
                 ));
             }
+        }
+        if matches!(&self.class_colors, Some(c) if c.is_empty()) {
+            return Err(Error::param("class_colors", "give at least one colour"));
         }
         if let Some(n) = &self.leaf_names {
             if n.len() != k {
@@ -531,7 +543,7 @@ enum Key {
 }
 
 const UNLABELLED: Rgb = Rgb(0xe8, 0xe8, 0xe8);
-const WEDGE: Rgb = Rgb(0xcf, 0xcf, 0xcf);
+const WEDGE: Rgb = Rgb(0xdd, 0xdd, 0xdd);
 const CUT: Rgb = Rgb(0x1f, 0x77, 0xb4);
 
 impl Figure for DendroFig<'_> {
@@ -581,7 +593,10 @@ impl Figure for DendroFig<'_> {
             keys.push(Key::Header(ellipsize(&lc.title, 28)));
             const MAX_KEYS: usize = 24;
             for (r, &code) in used.iter().enumerate() {
-                let col = category_color(r);
+                let col = match &p.class_colors {
+                    Some(cs) => cs[r % cs.len()],
+                    None => category_color(r),
+                };
                 class_color.insert(code, col);
                 if r < MAX_KEYS {
                     keys.push(Key::Swatch(col, ellipsize(&lc.names[code as usize], 28)));

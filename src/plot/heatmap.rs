@@ -70,7 +70,7 @@ pub struct HeatmapPlot {
     /// Mark brick boundaries (default true).
     pub boundaries: bool,
     /// Mark the boundaries of `cut_k(k)` clusters instead of leaves (default: leaves when
-    /// they are at least 6 pixels apart on average, else the finest cut that is).
+    /// they are at least 15 pixels apart on average, else the finest cut that is).
     pub boundary_k: Option<usize>,
     /// Boundary line colour (default red).
     pub boundary_color: Rgb,
@@ -312,7 +312,7 @@ impl HeatFig<'_> {
         let mut cuts: Vec<usize> = match self.p.boundary_k {
             Some(b) => self.cut_ends(b),
             None => {
-                let min_gap = 6.0;
+                let min_gap = 15.0;
                 if side / k as f64 >= min_gap || k == 1 {
                     self.leaf_end.clone()
                 } else {
@@ -481,8 +481,8 @@ impl Figure for HeatFig<'_> {
             for e in self.boundaries(side) {
                 let t = x0 + side * e as f64 / n as f64;
                 let u = y0 + side * e as f64 / n as f64;
-                c.line(&[(t, y0), (t, y1)], p.boundary_color, 1.0)?;
-                c.line(&[(x0, u), (x1, u)], p.boundary_color, 1.0)?;
+                c.line_alpha(&[(t, y0), (t, y1)], p.boundary_color, 1.0, 0.75)?;
+                c.line_alpha(&[(x0, u), (x1, u)], p.boundary_color, 1.0, 0.75)?;
             }
         }
         c.rect_outline((x0, y0), (x1, y1), canvas::AXIS, 1.0)?;
