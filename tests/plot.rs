@@ -420,9 +420,12 @@ fn curves_png_and_svg() {
         Series::new("bottom-up", xs.iter().map(|&x| (x, sig(x, 1.0))).collect()),
         Series::new("top-down", xs.iter().map(|&x| (x, sig(x, 1.6))).collect()),
         Series::new(
-            "spectral (flat)",
+            "top-down, depth 3",
             xs.iter().map(|&x| (x, sig(x, 2.0) * 0.8)).collect(),
-        ),
+        )
+        .color(neurobricks::plot::category_color(1))
+        .marker(neurobricks::plot::Marker::Square)
+        .dashed(true),
     ];
     let p = CurvesPlot::default()
         .title("Exact recovery at depth 2")

@@ -8,29 +8,82 @@ use plotters::prelude::DrawingBackend;
 use plotters::style::text_anchor::{HPos, VPos};
 use std::path::Path;
 
-/// One named curve: `(x, y)` points, drawn in the given order.
+/// Marker shapes of a series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    /// Filled circle.
+    Circle,
+    /// Filled square.
+    Square,
+    /// Filled triangle pointing up.
+    Triangle,
+    /// Filled diamond.
+    Diamond,
+    /// Diagonal cross.
+    Cross,
+}
+
+impl Marker {
+    /// The `i`-th shape, cycling in declaration order.
+    pub fn nth(i: usize) -> Marker {
+        [
+            Marker::Circle,
+            Marker::Square,
+            Marker::Triangle,
+            Marker::Diamond,
+            Marker::Cross,
+        ][i % 5]
+    }
+}
+
+/// One named curve: `(x, y)` points, drawn in the given order, with an optional style (e.g.
+/// colour by depth and dashes for one of two methods).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     /// Legend entry.
     pub name: String,
     /// Points `(x, y)`.
     pub points: Vec<(f64, f64)>,
+    /// Colour (default: by series index, see [`CurvesPlot`]).
+    pub color: Option<Rgb>,
+    /// Marker shape (default: by series index).
+    pub marker: Option<Marker>,
+    /// Dashed line (default false).
+    pub dashed: bool,
 }
 
 impl Series {
-    /// A series from a name and points.
+    /// A series from a name and points, default style.
     pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
         Series {
             name: name.into(),
             points,
+            color: None,
+            marker: None,
+            dashed: false,
         }
+    }
+    /// Set the colour.
+    pub fn color(mut self, c: Rgb) -> Self {
+        self.color = Some(c);
+        self
+    }
+    /// Set the marker shape.
+    pub fn marker(mut self, m: Marker) -> Self {
+        self.marker = Some(m);
+        self
+    }
+    /// Draw the line dashed.
+    pub fn dashed(mut self, on: bool) -> Self {
+        self.dashed = on;
+        self
     }
 }
 
 /// Parameters of an experiment-curves plot.
 ///
-/// Series `i` is drawn in [`category_color`]`(i)` with the `i`-th marker shape (circle,
-/// square, triangle, diamond, cross, cycling); vertical lines (e.g. theoretical recovery
+/// Series `i` is drawn, unless it sets its own style, in [`category_color`]`(i)` (or the
+/// `i`-th of [`CurvesPlot::colors`]) with [`Marker::nth`]`(i)`; vertical lines (e.g. theoretical recovery
 /// thresholds) are dashed and labelled along the line.
 ///
 /// ```
@@ -308,24 +361,30 @@ const VLINE: Rgb = Rgb(0x55, 0x55, 0x55);
 
 impl CurvesFig<'_> {
     fn color(&self, i: usize) -> Rgb {
+        if let Some(c) = self.series[i].color {
+            return c;
+        }
         match &self.p.colors {
             Some(c) => c[i % c.len()],
             None => category_color(i),
         }
     }
+    fn marker(&self, i: usize) -> Marker {
+        self.series[i].marker.unwrap_or(Marker::nth(i))
+    }
 }
 
 fn marker<DB: DrawingBackend>(
     c: &Canvas<DB>,
-    kind: usize,
+    kind: Marker,
     (x, y): (f64, f64),
     r: f64,
     col: Rgb,
 ) -> Result<()> {
-    match kind % 5 {
-        0 => c.circle((x, y), r, col),
-        1 => c.rect((x - r, y - r), (x + r, y + r), col),
-        2 => c.polygon(
+    match kind {
+        Marker::Circle => c.circle((x, y), r, col),
+        Marker::Square => c.rect((x - r, y - r), (x + r, y + r), col),
+        Marker::Triangle => c.polygon(
             &[
                 (x, y - 1.2 * r),
                 (x - 1.1 * r, y + 0.8 * r),
@@ -333,7 +392,7 @@ fn marker<DB: DrawingBackend>(
             ],
             col,
         ),
-        3 => c.polygon(
+        Marker::Diamond => c.polygon(
             &[
                 (x, y - 1.3 * r),
                 (x + 1.3 * r, y),
@@ -342,7 +401,7 @@ fn marker<DB: DrawingBackend>(
             ],
             col,
         ),
-        _ => {
+        Marker::Cross => {
             c.line(&[(x - r, y - r), (x + r, y + r)], col, 2.0)?;
             c.line(&[(x - r, y + r), (x + r, y - r)], col, 2.0)
         }
@@ -467,13 +526,17 @@ impl Figure for CurvesFig<'_> {
                 })
                 .collect();
             if pts.len() > 1 {
-                c.line(&pts, col, 2.0)?;
+                if s.dashed {
+                    c.dashed(&pts, col, 2.0, 7.0)?;
+                } else {
+                    c.line(&pts, col, 2.0)?;
+                }
             }
             if p.markers || pts.len() == 1 {
                 for &(x, y) in &s.points {
                     let (a, b, inside) = clip((x_of(x), y_of(y)));
                     if inside {
-                        marker(c, i, (a, b), r, col)?;
+                        marker(c, self.marker(i), (a, b), r, col)?;
                     }
                 }
             }
@@ -498,9 +561,13 @@ impl Figure for CurvesFig<'_> {
         for (i, n) in names.iter().enumerate() {
             let yc = top + (i as f64 + 0.5) * row;
             let col = self.color(i);
-            c.line(&[(lx, yc), (lx + key_w, yc)], col, 2.0)?;
+            if self.series[i].dashed {
+                c.dashed(&[(lx, yc), (lx + key_w, yc)], col, 2.0, 5.0)?;
+            } else {
+                c.line(&[(lx, yc), (lx + key_w, yc)], col, 2.0)?;
+            }
             if p.markers {
-                marker(c, i, (lx + 0.5 * key_w, yc), r, col)?;
+                marker(c, self.marker(i), (lx + 0.5 * key_w, yc), r, col)?;
             }
             c.text(
                 n,

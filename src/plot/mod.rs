@@ -35,7 +35,7 @@ mod dendrogram;
 mod heatmap;
 
 pub use canvas::Colormap;
-pub use curves::{CurvesPlot, Series};
+pub use curves::{CurvesPlot, Marker, Series};
 pub use dendrogram::{DendrogramPlot, LeafClasses};
 pub use heatmap::{Aggregate, ColorScale, HeatmapPlot};
 
