@@ -366,7 +366,9 @@ fn planted(depth: usize, per_leaf: usize, seed: u64) -> (Graph, Dendrogram) {
 #[test]
 fn heatmap_small_png_and_svg() {
     let (g, t) = planted(3, 40, 1);
-    let p = HeatmapPlot::default().title("Planted BTSBM, 320 nodes");
+    let p = HeatmapPlot::default()
+        .title("Planted BTSBM, 320 nodes")
+        .leaf_classes(classes_for(&t, 3));
     let png = p.render_to_bytes(&g, &t, ImageFormat::Png).unwrap();
     keep("heatmap_small.png", &png);
     check_png(&png, 900, 800);
@@ -378,6 +380,7 @@ fn heatmap_small_png_and_svg() {
             "Planted BTSBM",
             "320 nodes, 8 leaves",
             "data:image/png;base64,",
+            "class 2",
         ],
     );
     assert!(!s.contains("NB-RASTER"));
@@ -546,6 +549,10 @@ fn cli_plot_dendrogram_and_heatmap() {
         "--tree",
         &s(&tree),
         "--log",
+        "--labels",
+        &s(&labels),
+        "--column",
+        "depth1",
         "--out",
         &s(&out),
     ]);

@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use neurobricks::graph::{read_edge_list, read_labels, EdgeListOptions};
 use neurobricks::plot::{Aggregate, ColorScale, DendrogramPlot, HeatmapPlot, LeafClasses};
 use neurobricks::{Dendrogram, Error, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Draw dendrograms and reordered heat maps as PNG or SVG.
 #[derive(Args)]
@@ -83,6 +83,8 @@ pub struct DendrogramArgs {
   neurobricks plot heatmap --graph coact.tsv --tree tree.json --rank --out coact.svg
   neurobricks plot heatmap --graph g.edges.tsv --tree tree.json --bins 100 --out blocks.png
       aggregates cells into 100 x 100 bins (mean weight, i.e. edge density for 0/1 graphs)
+  neurobricks plot heatmap --graph g.edges.tsv --tree tree.json --labels g.labels.tsv --out a.png
+      adds strips along the matrix coloured by the majority label of each leaf
 Bricks show as blocks on the diagonal; red lines mark leaf boundaries (or the clusters of
 --boundary-k). Graphs with more nodes than pixels are aggregated into one bin per pixel.")]
 pub struct HeatmapArgs {
@@ -95,6 +97,12 @@ pub struct HeatmapArgs {
     /// Output image (.png or .svg).
     #[arg(long)]
     out: PathBuf,
+    /// Labels TSV: colour strips along the matrix by the majority label of each leaf.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Labels column (default: the last, finest column).
+    #[arg(long, requires = "labels")]
+    column: Option<String>,
     /// Logarithmic colour scale.
     #[arg(long, conflicts_with = "rank")]
     log: bool,
@@ -155,25 +163,7 @@ fn dendrogram(a: DendrogramArgs) -> Result<()> {
         p = p.y_min(v);
     }
     if let Some(path) = &a.labels {
-        let labels = read_labels(path)?;
-        let column = match &a.column {
-            Some(c) => c.clone(),
-            None => labels
-                .columns
-                .last()
-                .cloned()
-                .ok_or_else(|| Error::parse(path, 1, "the labels file has no label column"))?,
-        };
-        let classes = LeafClasses::from_labels(&tree, &labels, &column).map_err(|e| match e {
-            Error::Param { msg, .. } => {
-                Error::param("--column", format!("{}: {msg}", path.display()))
-            }
-            Error::Input(msg) => {
-                Error::Input(format!("{} vs {}: {msg}", a.tree.display(), path.display()))
-            }
-            other => other,
-        })?;
-        p = p.leaf_classes(classes);
+        p = p.leaf_classes(leaf_classes(&tree, &a.tree, path, a.column.as_deref())?);
     }
     p.render(&tree, &a.out).map_err(flag_names)?;
     eprintln!(
@@ -182,6 +172,33 @@ fn dendrogram(a: DendrogramArgs) -> Result<()> {
         a.out.display()
     );
     Ok(())
+}
+
+/// Majority label per leaf from a labels file (default column: the last one).
+fn leaf_classes(
+    tree: &Dendrogram,
+    tree_path: &Path,
+    path: &Path,
+    column: Option<&str>,
+) -> Result<LeafClasses> {
+    let labels = read_labels(path)?;
+    let column = match column {
+        Some(c) => c.to_string(),
+        None => labels
+            .columns
+            .last()
+            .cloned()
+            .ok_or_else(|| Error::parse(path, 1, "the labels file has no label column"))?,
+    };
+    LeafClasses::from_labels(tree, &labels, &column).map_err(|e| match e {
+        Error::Param { msg, .. } => Error::param("--column", format!("{}: {msg}", path.display())),
+        Error::Input(msg) => Error::Input(format!(
+            "{} vs {}: {msg}",
+            tree_path.display(),
+            path.display()
+        )),
+        other => other,
+    })
 }
 
 fn heatmap(a: HeatmapArgs) -> Result<()> {
@@ -218,6 +235,9 @@ fn heatmap(a: HeatmapArgs) -> Result<()> {
     }
     if let Some(k) = a.boundary_k {
         p = p.boundary_k(k);
+    }
+    if let Some(path) = &a.labels {
+        p = p.leaf_classes(leaf_classes(&tree, &a.tree, path, a.column.as_deref())?);
     }
     p.render(&graph, &tree, &a.out).map_err(|e| match e {
         Error::Input(msg) => Error::Input(format!(

@@ -357,23 +357,7 @@ impl DendrogramPlot {
             }
         }
         if let Some(lc) = &self.leaf_classes {
-            if lc.of_leaf.len() != k {
-                return Err(Error::param(
-                    "leaf_classes",
-                    format!("{} leaf categories for {k} leaves", lc.of_leaf.len()),
-                ));
-            }
-            if let Some(c) = lc
-                .of_leaf
-                .iter()
-                .flatten()
-                .find(|&&c| c as usize >= lc.names.len())
-            {
-                return Err(Error::param(
-                    "leaf_classes",
-                    format!("category {c} out of range ({} names)", lc.names.len()),
-                ));
-            }
+            check_classes(lc, k)?;
         }
         Ok(DendroFig::new(self, tree))
     }
@@ -509,6 +493,48 @@ impl<'a> DendroFig<'a> {
     }
 }
 
+/// Colours of the categories used by some leaf, in the natural order of their names (numbers
+/// numerically), so that trees drawn with the same labels get the same colours: the `r`-th
+/// gets `custom[r % len]` or [`category_color`]`(r)`.
+pub(crate) fn class_colors(lc: &LeafClasses, custom: Option<&[Rgb]>) -> Vec<(u32, Rgb)> {
+    let mut used: Vec<u32> = lc.of_leaf.iter().flatten().copied().collect();
+    used.sort_unstable();
+    used.dedup();
+    used.sort_by(|&a, &b| natural_cmp(&lc.names[a as usize], &lc.names[b as usize]));
+    used.into_iter()
+        .enumerate()
+        .map(|(r, code)| {
+            let col = match custom {
+                Some(cs) if !cs.is_empty() => cs[r % cs.len()],
+                _ => category_color(r),
+            };
+            (code, col)
+        })
+        .collect()
+}
+
+/// Check leaf categories against a tree with `k` leaves.
+pub(crate) fn check_classes(lc: &LeafClasses, k: usize) -> Result<()> {
+    if lc.of_leaf.len() != k {
+        return Err(Error::param(
+            "leaf_classes",
+            format!("{} leaf categories for {k} leaves", lc.of_leaf.len()),
+        ));
+    }
+    if let Some(c) = lc
+        .of_leaf
+        .iter()
+        .flatten()
+        .find(|&&c| c as usize >= lc.names.len())
+    {
+        return Err(Error::param(
+            "leaf_classes",
+            format!("category {c} out of range ({} names)", lc.names.len()),
+        ));
+    }
+    Ok(())
+}
+
 /// Numbers numerically (and before text), text lexicographically.
 fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     match (a.trim().parse::<f64>(), b.trim().parse::<f64>()) {
@@ -580,23 +606,10 @@ impl Figure for DendroFig<'_> {
         let mut keys = Vec::new();
         let mut class_color: FxHashMap<u32, Rgb> = FxHashMap::default();
         if let Some(lc) = &p.leaf_classes {
-            let mut used: Vec<u32> = self
-                .shown
-                .iter()
-                .flat_map(|s| s.leaves.iter().filter_map(|&l| lc.of_leaf[l]))
-                .collect();
-            // Legend and colours in natural order of the names (numbers numerically), so that
-            // trees drawn with the same labels get the same colours.
-            used.sort_unstable();
-            used.dedup();
-            used.sort_by(|&a, &b| natural_cmp(&lc.names[a as usize], &lc.names[b as usize]));
+            let used = class_colors(lc, p.class_colors.as_deref());
             keys.push(Key::Header(ellipsize(&lc.title, 28)));
             const MAX_KEYS: usize = 24;
-            for (r, &code) in used.iter().enumerate() {
-                let col = match &p.class_colors {
-                    Some(cs) => cs[r % cs.len()],
-                    None => category_color(r),
-                };
+            for (r, &(code, col)) in used.iter().enumerate() {
                 class_color.insert(code, col);
                 if r < MAX_KEYS {
                     keys.push(Key::Swatch(col, ellipsize(&lc.names[code as usize], 28)));

@@ -2,7 +2,10 @@
 //! dendrogram leaf order, so that bricks show as blocks on the diagonal; brick boundaries are
 //! marked with lines. Large matrices are aggregated into pixel bins instead of drawing cells.
 
-use super::canvas::{self, fmt_log_tick, nice_ticks, Axis, Canvas, Colormap, Figure, Raster, TEXT};
+use super::canvas::{
+    self, ellipsize, fmt_log_tick, nice_ticks, Axis, Canvas, Colormap, Figure, Raster, TEXT,
+};
+use super::dendrogram::{check_classes, class_colors, LeafClasses};
 use super::{check_font, check_size, ImageFormat, Rgb};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
@@ -74,6 +77,11 @@ pub struct HeatmapPlot {
     pub boundary_k: Option<usize>,
     /// Boundary line colour (default red).
     pub boundary_color: Rgb,
+    /// Leaf categories drawn as colour strips along the top and left, with a legend (default
+    /// none); same colours as [`super::DendrogramPlot`] for the same categories.
+    pub leaf_classes: Option<LeafClasses>,
+    /// Category colours (default [`super::PALETTE`]).
+    pub class_colors: Option<Vec<Rgb>>,
 }
 
 impl Default for HeatmapPlot {
@@ -90,6 +98,8 @@ impl Default for HeatmapPlot {
             boundaries: true,
             boundary_k: None,
             boundary_color: Rgb(0xd6, 0x27, 0x28),
+            leaf_classes: None,
+            class_colors: None,
         }
     }
 }
@@ -151,6 +161,17 @@ impl HeatmapPlot {
         self
     }
 
+    /// Draw leaf-category strips along the matrix.
+    pub fn leaf_classes(mut self, c: LeafClasses) -> Self {
+        self.leaf_classes = Some(c);
+        self
+    }
+    /// Set the category colours.
+    pub fn class_colors(mut self, c: Vec<Rgb>) -> Self {
+        self.class_colors = Some(c);
+        self
+    }
+
     /// Draw the adjacency matrix of `graph` reordered by `tree` into `out` (`.png` or
     /// `.svg`), atomically. Tree nodes are matched to graph nodes by id.
     ///
@@ -187,6 +208,12 @@ impl HeatmapPlot {
             ));
         }
         let k = tree.num_leaves();
+        if let Some(lc) = &self.leaf_classes {
+            check_classes(lc, k)?;
+        }
+        if matches!(&self.class_colors, Some(c) if c.is_empty()) {
+            return Err(Error::param("class_colors", "give at least one colour"));
+        }
         if self.bins == Some(0) {
             return Err(Error::param("bins", "need at least one bin per side"));
         }
@@ -397,8 +424,19 @@ impl Figure for HeatFig<'_> {
         let bar_w = (1.2 * f).max(12.0);
         let tick_lab_w = c.text_size("0.000e-10", f).0;
         let cb_w = 2.0 * pad + bar_w + 6.0 + tick_lab_w + pad + lab_h + pad;
-        let avail_w = w - left - cb_w;
-        let avail_h = h - top - pad - lab_h - pad;
+        // Class strips along the top and left of the matrix.
+        let classes = match &p.leaf_classes {
+            Some(lc) => class_colors(lc, p.class_colors.as_deref()),
+            None => Vec::new(),
+        };
+        let strip = if p.leaf_classes.is_some() {
+            (0.7 * f).max(6.0)
+        } else {
+            0.0
+        };
+        let gap = if strip > 0.0 { 3.0 } else { 0.0 };
+        let avail_w = w - left - strip - gap - cb_w;
+        let avail_h = h - top - strip - gap - pad - lab_h - pad;
         let side = avail_w.min(avail_h).floor();
         if side < 20.0 {
             return Err(Error::param(
@@ -409,8 +447,22 @@ impl Figure for HeatFig<'_> {
                 ),
             ));
         }
-        let (x0, y0) = (left, top);
+        let (x0, y0) = (left + strip + gap, top + strip + gap);
         let (x1, y1) = (x0 + side, y0 + side);
+        if let Some(lc) = &p.leaf_classes {
+            let color: FxHashMap<u32, Rgb> = classes.iter().copied().collect();
+            let mut start = 0usize;
+            for (i, &l) in self.leaf_order.iter().enumerate() {
+                let end = self.leaf_end[i];
+                let col = lc.of_leaf[l]
+                    .and_then(|c2| color.get(&c2).copied())
+                    .unwrap_or(Rgb(0xe8, 0xe8, 0xe8));
+                let (a, b2) = (side * start as f64 / n as f64, side * end as f64 / n as f64);
+                c.rect((x0 + a, top), (x0 + b2.max(a + 1.0), top + strip), col)?;
+                c.rect((left, y0 + a), (left + strip, y0 + b2.max(a + 1.0)), col)?;
+                start = end;
+            }
+        }
 
         // Values per pixel bin and their colours.
         let b = self.bin(side as usize);
@@ -503,16 +555,28 @@ impl Figure for HeatFig<'_> {
             true,
         )?;
 
+        // Colour bar beside the matrix (its upper part when a class legend goes below).
+        let cb0 = y0;
+        let cb1 = if classes.is_empty() {
+            y1
+        } else {
+            y0 + 0.5 * side
+        };
         let bx0 = x1 + 2.0 * pad;
         let bx1 = bx0 + bar_w;
         if distinct.len() == 1 {
             // One value (e.g. an unweighted graph drawn cell by cell): a swatch, not a scale.
             let col = p.colormap.at(frac(distinct[0]));
-            c.rect((bx0, y0), (bx1, y0 + bar_w), col)?;
-            c.rect_outline((bx0, y0), (bx1, y0 + bar_w), canvas::AXIS, 1.0)?;
+            c.rect((bx0, cb0), (bx1, cb0 + bar_w), col)?;
+            c.rect_outline((bx0, cb0), (bx1, cb0 + bar_w), canvas::AXIS, 1.0)?;
+            let label = if b.nb == n && !self.graph.is_weighted() {
+                "edge".to_string()
+            } else {
+                format!("= {}", sig3(distinct[0]))
+            };
             c.text(
-                &format!("= {}", sig3(distinct[0])),
-                (bx1 + 6.0, y0 + 0.5 * bar_w),
+                &label,
+                (bx1 + 6.0, cb0 + 0.5 * bar_w),
                 f,
                 TEXT,
                 (HPos::Left, VPos::Center),
@@ -533,11 +597,11 @@ impl Figure for HeatFig<'_> {
                     h: steps,
                     rgb: bar,
                 },
-                (bx0, y0),
-                (bx1, y1),
+                (bx0, cb0),
+                (bx1, cb1),
             )?;
-            c.rect_outline((bx0, y0), (bx1, y1), canvas::AXIS, 1.0)?;
-            let y_at = |t: f64| y1 - t.clamp(0.0, 1.0) * (y1 - y0);
+            c.rect_outline((bx0, cb0), (bx1, cb1), canvas::AXIS, 1.0)?;
+            let y_at = |t: f64| cb1 - t.clamp(0.0, 1.0) * (cb1 - cb0);
             let ticks: Vec<(f64, String)> = match p.scale {
                 ColorScale::Linear => {
                     if vmax > lin_lo {
@@ -603,7 +667,7 @@ impl Figure for HeatFig<'_> {
                 }
             }
         }
-        if !nz.is_empty() {
+        if distinct.len() > 1 {
             let unit = if p.bins.is_some() { "bin" } else { "pixel" };
             let what = match (p.aggregate, b.nb < n, self.graph.is_weighted()) {
                 (_, false, _) => "edge weight".to_string(),
@@ -619,12 +683,55 @@ impl Figure for HeatFig<'_> {
             };
             c.text(
                 &format!("{what}{scale}"),
-                (w - pad - lab_h, 0.5 * (y0 + y1)),
+                (w - pad - lab_h, 0.5 * (cb0 + cb1)),
                 f,
                 TEXT,
                 (HPos::Center, VPos::Top),
                 true,
             )?;
+        }
+        // Class legend under the colour bar.
+        if let Some(lc) = &p.leaf_classes {
+            let lf = 0.9 * f;
+            let row = 1.5 * lf;
+            let lx = bx0;
+            let mut y = cb1 + 2.0 * pad;
+            let max_w = w - pad - lx - bar_w - 0.5 * lf;
+            let max_chars = ((max_w / (0.55 * lf)) as usize).max(4);
+            c.text(
+                &ellipsize(&lc.title, max_chars + 3),
+                (lx, y),
+                lf,
+                TEXT,
+                (HPos::Left, VPos::Top),
+                false,
+            )?;
+            y += row;
+            let fit = (((y1 - y) / row).floor().max(0.0)) as usize;
+            for (r, &(code, col)) in classes.iter().enumerate() {
+                if r + 1 == fit && classes.len() > fit {
+                    c.text(
+                        &format!("… {} more", classes.len() - r),
+                        (lx, y + 0.5 * row),
+                        lf,
+                        TEXT,
+                        (HPos::Left, VPos::Center),
+                        false,
+                    )?;
+                    break;
+                }
+                let yc = y + 0.5 * row;
+                c.rect((lx, yc - 0.4 * lf), (lx + bar_w, yc + 0.4 * lf), col)?;
+                c.text(
+                    &ellipsize(&lc.names[code as usize], max_chars),
+                    (lx + bar_w + 0.5 * lf, yc),
+                    lf,
+                    TEXT,
+                    (HPos::Left, VPos::Center),
+                    false,
+                )?;
+                y += row;
+            }
         }
         Ok(())
     }
