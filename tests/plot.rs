@@ -677,3 +677,30 @@ fn inverted_and_collapsed_with_names() {
     keep("dendrogram_inverted_named.png", &png);
     check_png(&png, 1000, 600);
 }
+
+#[test]
+fn many_classes_and_long_names_stay_inside() {
+    // 40 classes with long names: the legend is cut to what fits, labels are ellipsized.
+    let t = big_tree(50);
+    let names: Vec<String> = (0..50)
+        .map(|i| format!("a rather long brick name number {i}"))
+        .collect();
+    let of_leaf = (0..50).map(|a| Some((a % 40) as u32)).collect();
+    let lc = LeafClasses::new(
+        "dominant domain of the brick",
+        (0..40)
+            .map(|c| format!("domain {c} with a long name"))
+            .collect(),
+        of_leaf,
+    );
+    let p = DendrogramPlot::default()
+        .title("Long names")
+        .leaf_names(names)
+        .leaf_classes(lc);
+    let png = p.render_to_bytes(&t, ImageFormat::Png).unwrap();
+    keep("dendrogram_long_names.png", &png);
+    check_png(&png, 1000, 600);
+    let svg = p.render_to_bytes(&t, ImageFormat::Svg).unwrap();
+    let s = check_svg(&svg, &["more", "…"]);
+    assert!(!s.contains("domain 39 with"), "the legend should be cut");
+}

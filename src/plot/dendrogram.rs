@@ -535,14 +535,47 @@ pub(crate) fn check_classes(lc: &LeafClasses, k: usize) -> Result<()> {
     Ok(())
 }
 
-/// Numbers numerically (and before text), text lexicographically.
+/// Natural order: numbers numerically (and before text); text chunk by chunk, digit runs
+/// compared as numbers (`domain 2` < `domain 10`).
 fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
     match (a.trim().parse::<f64>(), b.trim().parse::<f64>()) {
-        (Ok(x), Ok(y)) => x.total_cmp(&y),
-        (Ok(_), Err(_)) => std::cmp::Ordering::Less,
-        (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
-        (Err(_), Err(_)) => a.cmp(b),
+        (Ok(x), Ok(y)) => return x.total_cmp(&y),
+        (Ok(_), Err(_)) => return Ordering::Less,
+        (Err(_), Ok(_)) => return Ordering::Greater,
+        (Err(_), Err(_)) => {}
     }
+    fn chunks(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let mut digit = None;
+        for (i, ch) in s.char_indices() {
+            let d = ch.is_ascii_digit();
+            if digit.is_some_and(|x| x != d) {
+                out.push((digit.unwrap_or(false), &s[start..i]));
+                start = i;
+            }
+            digit = Some(d);
+        }
+        if start < s.len() {
+            out.push((digit.unwrap_or(false), &s[start..]));
+        }
+        out
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for (x, y) in ca.iter().zip(&cb) {
+        let o = match (x, y) {
+            ((true, p), (true, q)) => {
+                let (p, q) = (p.trim_start_matches('0'), q.trim_start_matches('0'));
+                p.len().cmp(&q.len()).then_with(|| p.cmp(q))
+            }
+            ((_, p), (_, q)) => p.cmp(q),
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    ca.len().cmp(&cb.len()).then_with(|| a.cmp(b))
 }
 
 fn leaves_under(tree: &Dendrogram, c: usize) -> Vec<usize> {
@@ -605,24 +638,37 @@ impl Figure for DendroFig<'_> {
         let parent = tree.parents();
         let mut keys = Vec::new();
         let mut class_color: FxHashMap<u32, Rgb> = FxHashMap::default();
+        let lf = 0.9 * f;
+        let row = 1.5 * lf;
         if let Some(lc) = &p.leaf_classes {
             let used = class_colors(lc, p.class_colors.as_deref());
+            let unlabelled = self
+                .shown
+                .iter()
+                .any(|s| s.leaves.iter().any(|&l| lc.of_leaf[l].is_none()));
+            // As many class entries as fit in the height, keeping 4 rows for the title, the
+            // unlabelled swatch and the other keys (inversions, cut, collapsed subtrees).
+            let rows = ((h - top - pad) / row).floor() as usize;
+            let room = rows.saturating_sub(4 + usize::from(unlabelled)).max(1);
             keys.push(Key::Header(ellipsize(&lc.title, 28)));
-            const MAX_KEYS: usize = 24;
+            let shown_classes = if used.len() > room {
+                room - 1
+            } else {
+                used.len()
+            };
             for (r, &(code, col)) in used.iter().enumerate() {
                 class_color.insert(code, col);
-                if r < MAX_KEYS {
+                if r < shown_classes {
                     keys.push(Key::Swatch(col, ellipsize(&lc.names[code as usize], 28)));
                 }
             }
-            if used.len() > MAX_KEYS {
-                keys.push(Key::Header(format!("… {} more", used.len() - MAX_KEYS)));
+            if used.len() > shown_classes {
+                keys.push(Key::Header(format!(
+                    "… {} more",
+                    used.len() - shown_classes
+                )));
             }
-            if self
-                .shown
-                .iter()
-                .any(|s| s.leaves.iter().any(|&l| lc.of_leaf[l].is_none()))
-            {
+            if unlabelled {
                 keys.push(Key::Swatch(UNLABELLED, "unlabelled".into()));
             }
         }
@@ -647,7 +693,6 @@ impl Figure for DendroFig<'_> {
         if self.first_drawn > 0 {
             keys.push(Key::Wedge("collapsed subtree".into()));
         }
-        let lf = 0.9 * f;
         let key_w = 1.6 * lf;
         let legend_w = if keys.is_empty() {
             0.0
@@ -665,7 +710,11 @@ impl Figure for DendroFig<'_> {
         let right = w - pad - legend_w;
 
         // Vertical layout: caption, leaf labels and colour strip below the plot.
-        let caption = "leaves in tree order (number of nodes)";
+        let caption = if p.leaf_names.is_some() && self.first_drawn == 0 {
+            "leaves in tree order"
+        } else {
+            "leaves in tree order (number of nodes)"
+        };
         let cap_h = c.text_size(caption, f).1;
         let strip_h = if p.leaf_classes.is_some() {
             (0.9 * f).max(6.0)
@@ -835,7 +884,6 @@ impl Figure for DendroFig<'_> {
         // Legend.
         let mut y = top;
         let lx = right + pad;
-        let row = 1.5 * lf;
         for key in &keys {
             let yc = y + 0.5 * row;
             let tx = lx + key_w + 0.5 * lf;
@@ -871,5 +919,20 @@ impl Figure for DendroFig<'_> {
             y += row;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::natural_cmp;
+
+    #[test]
+    fn natural_order() {
+        let mut v = vec!["domain 10", "b", "domain 2", "10", "2.5", "domain 02x", "a"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            v,
+            ["2.5", "10", "a", "b", "domain 2", "domain 02x", "domain 10"]
+        );
     }
 }
