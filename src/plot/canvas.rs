@@ -429,21 +429,25 @@ impl Axis {
         }
     }
 
-    /// Tick positions and labels: steps of 1, 2 or 5 times a power of ten (linear), decades
-    /// plus 2x and 5x when fewer than three decades are in range (log).
+    /// Tick positions and labels: steps of 1, 2, 2.5 or 5 times a power of ten (linear);
+    /// decades, plus 2x and 5x below three decades and every 1x..9x below one decade (log).
     pub fn ticks(&self) -> Vec<(f64, String)> {
         if self.log {
             let (a, b) = (
                 self.lo.log10().floor() as i32,
                 self.hi.log10().ceil() as i32,
             );
-            let few = self.hi / self.lo < 1e3;
+            let ratio = self.hi / self.lo;
+            let mantissas: &[f64] = if ratio < 10.0 {
+                &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
+            } else if ratio < 1e3 {
+                &[1.0, 2.0, 5.0]
+            } else {
+                &[1.0]
+            };
             let mut out = Vec::new();
             for e in a..=b {
-                for m in [1.0, 2.0, 5.0] {
-                    if m != 1.0 && !few {
-                        continue;
-                    }
+                for &m in mantissas {
                     let v = m * 10f64.powi(e);
                     if v >= self.lo * (1.0 - 1e-9) && v <= self.hi * (1.0 + 1e-9) {
                         out.push((v, fmt_log_tick(v)));
