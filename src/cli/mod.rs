@@ -4,6 +4,7 @@
 
 mod basic;
 mod cluster;
+mod plot;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +27,7 @@ enum Command {
     Cut(basic::CutArgs),
     Evaluate(basic::EvaluateArgs),
     Export(basic::ExportArgs),
+    Plot(plot::PlotArgs),
 }
 
 /// Parse arguments, run the command, report errors; returns the exit code.
@@ -37,6 +39,7 @@ pub fn run() -> i32 {
         Command::Cut(a) => basic::cut(a),
         Command::Evaluate(a) => basic::evaluate(a),
         Command::Export(a) => basic::export(a),
+        Command::Plot(a) => plot::plot(a),
     };
     match res {
         Ok(()) => 0,
