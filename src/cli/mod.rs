@@ -3,6 +3,7 @@
 //! line or parameter, and the process exits with a non-zero code.
 
 mod basic;
+mod coactivation;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +25,7 @@ enum Command {
     Cut(basic::CutArgs),
     Evaluate(basic::EvaluateArgs),
     Export(basic::ExportArgs),
+    Coactivation(coactivation::CoactivationArgs),
 }
 
 /// Parse arguments, run the command, report errors; returns the exit code.
@@ -34,6 +36,7 @@ pub fn run() -> i32 {
         Command::Cut(a) => basic::cut(a),
         Command::Evaluate(a) => basic::evaluate(a),
         Command::Export(a) => basic::export(a),
+        Command::Coactivation(a) => coactivation::coactivation(a),
     };
     match res {
         Ok(()) => 0,
