@@ -9,8 +9,9 @@
 //!
 //! * **dense** (density ≥ [`SPARSE_DENSITY`]): a GEMM-like register-tiled kernel; for a tile of
 //!   8 neurons `i` x 16 neurons `j` it loops over the word rows and accumulates
-//!   `popcount(B[w,i] & B[w,j])` in 128 vector lanes (AVX-512 `vpopcntq` when the CPU has it,
-//!   AVX2 otherwise, chosen at run time). Tiles of rows run in parallel (rayon), each writing its
+//!   `popcount(B[w,i] & B[w,j])` in 16 AVX-512 registers (`vpopcntq`) when the CPU has
+//!   AVX512-VPOPCNTDQ, else scalar `popcnt` (chosen at run time; `NEUROBRICKS_KERNEL_ISA=popcnt`
+//!   or `generic` forces the fallbacks, for testing). Tiles of rows run in parallel (rayon), each writing its
 //!   own rows of the upper triangle. Cost `N²/2 · T/64` AND+popcounts, memory one block.
 //! * **sparse**: per-token lists of active neurons; each row block of the count matrix (in
 //!   parallel) adds 1 for every active pair. Cost `Σ_t a_t²/2` increments.
@@ -289,6 +290,8 @@ pub struct Counter<'a> {
     /// Domain of each bit position of the block (u32::MAX = padding).
     block_dom: Vec<u32>,
     upper: Vec<u32>,
+    /// Scratch for the dense kernel's packed layout.
+    packed: Vec<u64>,
     tokens: u64,
     domains: Option<(&'a [u32], usize)>,
     dom: Option<DomainCounts>,
@@ -318,6 +321,7 @@ impl<'a> Counter<'a> {
             block_tokens: 0,
             block_dom: vec![u32::MAX; BLOCK_WORDS * 64],
             upper: vec![0u32; neurons * neurons],
+            packed: Vec::new(),
             tokens: 0,
             domains,
             dom: domains.map(|(_, d)| DomainCounts {
@@ -416,7 +420,7 @@ impl<'a> Counter<'a> {
         if sparse {
             count_sparse(wm, np, n, words, &mut self.upper);
         } else {
-            count_dense(wm, np, n, words, &mut self.upper);
+            count_dense(wm, np, n, words, &mut self.upper, &mut self.packed);
         }
         self.wm[..words * np].fill(0);
         self.block_dom[..words * 64].fill(u32::MAX);
@@ -530,30 +534,86 @@ fn count_sparse(wm: &[u64], np: usize, n: usize, words: usize, upper: &mut [u32]
         });
 }
 
-/// One 8 x 16 tile of pair counts over `words` word rows.
+/// One 8 x 16 tile of pair counts over `words` word rows (portable scalar version).
+/// `packed` holds the block as `[np / 16][words][16]` (see [`pack`]).
 #[inline(always)]
-fn tile(wm: &[u64], np: usize, words: usize, i0: usize, j0: usize) -> [[u64; TJ]; TI] {
+fn tile_scalar(packed: &[u64], words: usize, i0: usize, j0: usize) -> [[u64; TJ]; TI] {
+    let ab = (i0 / TJ) * words * TJ + i0 % TJ;
+    let bb = (j0 / TJ) * words * TJ;
     let mut acc = [[0u64; TJ]; TI];
-    for w in 0..words {
-        let row = &wm[w * np..(w + 1) * np];
-        let a: &[u64; TI] = row[i0..i0 + TI].try_into().unwrap();
-        let b: &[u64; TJ] = row[j0..j0 + TJ].try_into().unwrap();
-        for r in 0..TI {
-            for l in 0..TJ {
-                acc[r][l] += (a[r] & b[l]).count_ones() as u64;
+    for (r, acc_r) in acc.iter_mut().enumerate() {
+        for (l, x) in acc_r.iter_mut().enumerate() {
+            let mut s = 0u64;
+            for w in 0..words {
+                s += (packed[ab + w * TJ + r] & packed[bb + w * TJ + l]).count_ones() as u64;
             }
+            *x = s;
         }
     }
     acc
 }
 
+/// One 8 x 16 tile with AVX-512: 16 accumulator registers, `vpopcntq` on `a_r & b[j0..j0+16]`;
+/// both operands stream sequentially through the packed layout.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vpopcntdq")]
+fn tile_avx512(packed: &[u64], words: usize, i0: usize, j0: usize) -> [[u64; TJ]; TI] {
+    use std::arch::x86_64::*;
+    let ab = (i0 / TJ) * words * TJ + i0 % TJ;
+    let bb = (j0 / TJ) * words * TJ;
+    assert!(ab + (words - 1) * TJ + TI <= packed.len() && bb + words * TJ <= packed.len());
+    let mut acc = [[_mm512_setzero_si512(); 2]; TI];
+    let p = packed.as_ptr();
+    for w in 0..words {
+        // SAFETY: the reads stay below the bounds asserted above.
+        unsafe {
+            let bp = p.add(bb + w * TJ);
+            let ap = p.add(ab + w * TJ);
+            let b0 = _mm512_loadu_si512(bp as *const _);
+            let b1 = _mm512_loadu_si512(bp.add(8) as *const _);
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                let a = _mm512_set1_epi64(*ap.add(r) as i64);
+                acc_r[0] = _mm512_add_epi64(acc_r[0], _mm512_popcnt_epi64(_mm512_and_si512(a, b0)));
+                acc_r[1] = _mm512_add_epi64(acc_r[1], _mm512_popcnt_epi64(_mm512_and_si512(a, b1)));
+            }
+        }
+    }
+    let mut out = [[0u64; TJ]; TI];
+    for r in 0..TI {
+        // SAFETY: each half of out[r] holds exactly 8 u64.
+        unsafe {
+            _mm512_storeu_si512(out[r].as_mut_ptr() as *mut _, acc[r][0]);
+            _mm512_storeu_si512(out[r].as_mut_ptr().add(8) as *mut _, acc[r][1]);
+        }
+    }
+    out
+}
+
+/// Repack a word-major block `[words][np]` into `[np / 16][words][16]`, so that a tile's
+/// operands are contiguous.
+fn pack(wm: &[u64], np: usize, words: usize, packed: &mut Vec<u64>) {
+    packed.resize(np * words, 0);
+    packed
+        .par_chunks_mut(words * TJ)
+        .enumerate()
+        .for_each(|(jt, dst)| {
+            for w in 0..words {
+                dst[w * TJ..(w + 1) * TJ]
+                    .copy_from_slice(&wm[w * np + jt * TJ..w * np + (jt + 1) * TJ]);
+            }
+        });
+}
+
 /// All tiles of the row strip `i0..i0+8`, added into `rows` (those rows of the upper triangle).
 #[inline(always)]
-fn strip(wm: &[u64], np: usize, n: usize, words: usize, i0: usize, rows: &mut [u32]) {
+fn strip<F>(wm: &[u64], n: usize, words: usize, i0: usize, rows: &mut [u32], tile: F)
+where
+    F: Fn(&[u64], usize, usize, usize) -> [[u64; TJ]; TI],
+{
     let nr = rows.len() / n;
     let mut j0 = i0 / TJ * TJ;
     while j0 < n {
-        let acc = tile(wm, np, words, i0, j0);
+        let acc = tile(wm, words, i0, j0);
         for r in 0..nr {
             let i = i0 + r;
             let row = &mut rows[r * n..(r + 1) * n];
@@ -569,47 +629,54 @@ fn strip(wm: &[u64], np: usize, n: usize, words: usize, i0: usize, rows: &mut [u
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vpopcntdq,popcnt")]
-fn strip_avx512(wm: &[u64], np: usize, n: usize, words: usize, i0: usize, rows: &mut [u32]) {
-    strip(wm, np, n, words, i0, rows)
+#[target_feature(enable = "avx512f,avx512vpopcntdq")]
+fn strip_avx512(wm: &[u64], n: usize, words: usize, i0: usize, rows: &mut [u32]) {
+    strip(wm, n, words, i0, rows, |a, b, c, d| tile_avx512(a, b, c, d))
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,popcnt")]
-fn strip_avx2(wm: &[u64], np: usize, n: usize, words: usize, i0: usize, rows: &mut [u32]) {
-    strip(wm, np, n, words, i0, rows)
+#[target_feature(enable = "popcnt")]
+fn strip_popcnt(wm: &[u64], n: usize, words: usize, i0: usize, rows: &mut [u32]) {
+    strip(wm, n, words, i0, rows, tile_scalar)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Isa {
     Avx512,
-    Avx2,
+    Popcnt,
     Generic,
 }
 
 fn isa() -> Isa {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::env::var_os("NEUROBRICKS_NO_SIMD").is_some() {
-            return Isa::Generic;
+        match std::env::var("NEUROBRICKS_KERNEL_ISA").as_deref() {
+            Ok("generic") => return Isa::Generic,
+            Ok("popcnt") if is_x86_feature_detected!("popcnt") => return Isa::Popcnt,
+            _ => {}
         }
-        if is_x86_feature_detected!("avx512vpopcntdq")
-            && is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("avx512vl")
-        {
+        if is_x86_feature_detected!("avx512vpopcntdq") && is_x86_feature_detected!("avx512f") {
             return Isa::Avx512;
         }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("popcnt") {
-            return Isa::Avx2;
+        if is_x86_feature_detected!("popcnt") {
+            return Isa::Popcnt;
         }
     }
     Isa::Generic
 }
 
 /// Add the pair counts of a word-major block to the upper triangle `upper` (N x N).
-fn count_dense(wm: &[u64], np: usize, n: usize, words: usize, upper: &mut [u32]) {
+fn count_dense(
+    wm: &[u64],
+    np: usize,
+    n: usize,
+    words: usize,
+    upper: &mut [u32],
+    packed: &mut Vec<u64>,
+) {
     let isa = isa();
+    pack(wm, np, words, packed);
+    let wm = &packed[..];
     upper
         .par_chunks_mut(TI * n)
         .enumerate()
@@ -618,11 +685,11 @@ fn count_dense(wm: &[u64], np: usize, n: usize, words: usize, upper: &mut [u32])
             match isa {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: the CPU features were detected at run time.
-                Isa::Avx512 => unsafe { strip_avx512(wm, np, n, words, i0, rows) },
+                Isa::Avx512 => unsafe { strip_avx512(wm, n, words, i0, rows) },
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: the CPU features were detected at run time.
-                Isa::Avx2 => unsafe { strip_avx2(wm, np, n, words, i0, rows) },
-                _ => strip(wm, np, n, words, i0, rows),
+                Isa::Popcnt => unsafe { strip_popcnt(wm, n, words, i0, rows) },
+                _ => strip(wm, n, words, i0, rows, tile_scalar),
             }
         });
 }
