@@ -2,7 +2,8 @@
 //! matrix at 10% density, against NumPy's float32 `B.T @ B` on the same machine in the same run.
 //!
 //! `cargo bench --bench coactivation` (plain `std::time`, no harness). Sizes can be changed with
-//! `NB_TOKENS`, `NB_NEURONS`, `NB_DENSITY`, `NB_REPEAT`; `NB_SKIP_NUMPY=1` skips NumPy.
+//! `NB_TOKENS`, `NB_NEURONS`, `NB_DENSITY`, `NB_REPEAT`; `NB_SKIP_NUMPY=1` skips NumPy,
+//! `NB_NUMPY_SCRIPT=PATH` names the NumPy script.
 //! NumPy is run through `benches/coactivation_numpy.py` when present, else an inline script.
 
 use neurobricks::activations::DenseActivations;
@@ -84,7 +85,11 @@ fn main() {
     if std::env::var_os("NB_SKIP_NUMPY").is_some() {
         return;
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/coactivation_numpy.py");
+    let script = std::env::var_os("NB_NUMPY_SCRIPT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/coactivation_numpy.py")
+        });
     let out = if script.exists() {
         Command::new("python3")
             .arg(&script)
