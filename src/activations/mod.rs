@@ -335,12 +335,21 @@ impl ChunkReader<'_> {
         let mut data = vec![0f32; ct * n];
         match af.layout {
             Layout::RowMajor => {
-                self.buf.resize(ct * n * s, 0);
                 self.f
                     .seek(SeekFrom::Start(af.offset + (t0 * n * s) as u64))
                     .map_err(|e| Error::io(&af.path, e))?;
-                self.f.read_exact(&mut self.buf).map_err(truncated)?;
-                decode(af.dtype, af.big_endian, &self.buf, &mut data);
+                if af.dtype == Dtype::F32 && !af.big_endian && cfg!(target_endian = "little") {
+                    // Read straight into the f32 buffer: no second copy of the chunk.
+                    // SAFETY: every bit pattern is a valid f32; the slice covers exactly `data`.
+                    let bytes = unsafe {
+                        std::slice::from_raw_parts_mut(data.as_mut_ptr() as *mut u8, data.len() * 4)
+                    };
+                    self.f.read_exact(bytes).map_err(truncated)?;
+                } else {
+                    self.buf.resize(ct * n * s, 0);
+                    self.f.read_exact(&mut self.buf).map_err(truncated)?;
+                    decode(af.dtype, af.big_endian, &self.buf, &mut data);
+                }
             }
             Layout::ColumnMajor => {
                 // One contiguous range per neuron; decoded into a column, then scattered.
