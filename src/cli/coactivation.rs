@@ -211,7 +211,7 @@ pub fn coactivation(a: CoactivationArgs) -> Result<()> {
         &domain_names,
     )?;
     eprintln!(
-        "coactivation: {} tokens x {} neurons, rule {binarize}, active fraction {:.4}; dead {}, resident {}, kept {}; weight {weight}, {sparsify}: {} edges{} ({} kept neurons without edges) -> {} [{:.2} s]",
+        "coactivation: {} tokens x {} neurons, rule {binarize}, active fraction {:.4}; dead {}, resident {}, kept {}; weight {weight}, {sparsify}: {} edges{} in {} component(s) ({} kept neurons without edges) -> {} [{:.2} s]",
         report.tokens,
         report.neurons,
         report.active_fraction,
@@ -223,6 +223,7 @@ pub fn coactivation(a: CoactivationArgs) -> Result<()> {
             .phi_threshold
             .map(|t| format!(" (phi > {t:.4})"))
             .unwrap_or_default(),
+        report.components,
         report.isolated,
         a.out.display(),
         start.elapsed().as_secs_f64()

@@ -114,6 +114,8 @@ pub struct Report {
     pub edges: usize,
     /// Kept neurons without any edge (they do not appear in an edge-list file).
     pub isolated: usize,
+    /// Connected components of the graph among the kept neurons with at least one edge.
+    pub components: usize,
     /// For `significance:ALPHA`: the phi threshold `z_{1−α/M}/√T` used.
     pub phi_threshold: Option<f64>,
 }
@@ -347,6 +349,7 @@ impl CoactivationParams {
             .with_ids(ids)?
             .with_weighted(true);
         let isolated = (0..k).filter(|&a| graph.neighbors(a).0.is_empty()).count();
+        let components = graph.connected_components().1 - isolated;
         let report = Report {
             tokens: t,
             neurons: n,
@@ -355,6 +358,7 @@ impl CoactivationParams {
             active_fraction: total_active as f64 / (t as f64 * n as f64),
             edges: graph.num_edges(),
             isolated,
+            components,
             phi_threshold,
             kept,
         };
