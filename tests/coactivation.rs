@@ -626,3 +626,33 @@ fn cli_counts_merge_equals_one_run() {
     ]);
     assert_fails(&dir, &["--counts", &s(&ca), &s(&cq)], &["different rules"]);
 }
+
+#[test]
+fn synthetic_graph_edges_follow_the_planted_groups() {
+    let syn = neurobricks::coactivation::synthetic::SyntheticParams::default()
+        .generate()
+        .unwrap();
+    assert_eq!(syn.labels.len(), 2);
+    assert_eq!(syn.activations.neurons(), 320);
+    for (binarize, weight) in [
+        (Binarize::Positive, Weight::Phi),
+        (Binarize::TopK(60), Weight::Jaccard),
+        (Binarize::Quantile(0.8), Weight::Npmi),
+    ] {
+        let out = CoactivationParams::default()
+            .binarize(binarize)
+            .weight(weight)
+            .sparsify(Sparsify::Knn(10))
+            .fit(&syn.activations)
+            .unwrap();
+        let leaf = &syn.labels[1];
+        let kept = &out.report.kept;
+        let (mut within, mut total) = (0, 0);
+        for (u, v, _) in out.graph.edges() {
+            total += 1;
+            within += (leaf[kept[u]] == leaf[kept[v]]) as usize;
+        }
+        let frac = within as f64 / total as f64;
+        assert!(frac > 0.95, "{binarize}/{weight}: {frac}");
+    }
+}
