@@ -2,7 +2,8 @@
 //! matrix at 10% density, against NumPy's float32 `B.T @ B` on the same machine in the same run.
 //!
 //! `cargo bench --bench coactivation` (plain `std::time`, no harness). Sizes can be changed with
-//! `NB_TOKENS`, `NB_NEURONS`, `NB_DENSITY`, `NB_REPEAT`; `NB_SKIP_NUMPY=1` skips NumPy,
+//! `NB_TOKENS`, `NB_NEURONS`, `NB_DENSITY`, `NB_REPEAT`; `NB_KERNELS=all` also times the dense and sparse kernels forced;
+//! `NB_SKIP_NUMPY=1` skips NumPy,
 //! `NB_NUMPY_SCRIPT=PATH` names the NumPy script.
 //! NumPy is run through `benches/coactivation_numpy.py` when present, else an inline script.
 
@@ -54,7 +55,11 @@ fn main() {
 
     let mut best = f64::INFINITY;
     let mut check = 0u64;
-    for kernel in [Kernel::Auto] {
+    let kernels: Vec<Kernel> = match std::env::var("NB_KERNELS").as_deref() {
+        Ok("all") => vec![Kernel::Auto, Kernel::Dense, Kernel::Sparse],
+        _ => vec![Kernel::Auto],
+    };
+    for kernel in kernels {
         let params = CoactivationParams::default()
             .binarize(Binarize::Positive)
             .kernel(kernel);
