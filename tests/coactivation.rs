@@ -656,3 +656,53 @@ fn synthetic_graph_edges_follow_the_planted_groups() {
         assert!(frac > 0.95, "{binarize}/{weight}: {frac}");
     }
 }
+
+#[test]
+fn read_tensor_f32_reorders_fortran_arrays_and_reports_names() {
+    let dir = tmpdir("tensor");
+    let (t, n) = (5, 3);
+    let vals: Vec<f32> = (0..t * n).map(|x| x as f32).collect();
+    for (k, fortran) in [false, true].into_iter().enumerate() {
+        let p = dir.join(format!("m{k}.npy"));
+        write_npy(&p, t, n, &vals, Dt::F64, fortran);
+        let (shape, back) = read_tensor_f32(&p, "ignored").unwrap();
+        assert_eq!(shape, vec![t, n]);
+        assert_eq!(back, vals, "fortran {fortran}");
+    }
+    let st = dir.join("w.safetensors");
+    write_safetensors(
+        &st,
+        &[
+            ("b", "F32", vec![2], vec![1.0, 2.0]),
+            ("a", "F16", vec![1], vec![3.0]),
+        ],
+    );
+    let e = read_tensor_f32(&st, "c").unwrap_err().to_string();
+    assert!(
+        e.contains("w.safetensors") && e.contains("available: a, b"),
+        "{e}"
+    );
+    // The FFN reader names the missing tensor too.
+    let e = FfnLayer::read(&st).unwrap_err().to_string();
+    assert!(e.contains("ffn_in"), "{e}");
+}
+
+#[test]
+fn ffn_pre_activations_match_a_direct_dot_product() {
+    let f = FfnLayer::read(&layer(2)).unwrap();
+    let z = f.pre_activations();
+    for &(t, i) in &[(0usize, 0usize), (17, 1000), (3071, 1535), (1500, 244)] {
+        let x = &f.ffn_in[t * f.hidden..(t + 1) * f.hidden];
+        let w = &f.w_in[i * f.hidden..(i + 1) * f.hidden];
+        let dot: f64 = x
+            .iter()
+            .zip(w)
+            .map(|(a, b)| *a as f64 * *b as f64)
+            .sum::<f64>()
+            + f.b_in[i] as f64;
+        assert!(
+            (z[t * f.neurons + i] as f64 - dot).abs() < 1e-4,
+            "({t}, {i})"
+        );
+    }
+}
