@@ -28,6 +28,7 @@ pub mod graph;
 pub mod hierarchy;
 pub mod hsbm;
 pub mod metrics;
+pub mod spectral;
 pub mod util;
 
 pub use error::{Error, Result};

@@ -3,6 +3,7 @@
 //! line or parameter, and the process exits with a non-zero code.
 
 mod basic;
+mod cluster;
 mod coactivation;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Hsbm(basic::HsbmArgs),
+    Cluster(cluster::ClusterArgs),
     Cut(basic::CutArgs),
     Evaluate(basic::EvaluateArgs),
     Export(basic::ExportArgs),
@@ -33,6 +35,7 @@ pub fn run() -> i32 {
     let cli = Cli::parse();
     let res = match cli.cmd {
         Command::Hsbm(a) => basic::hsbm(a),
+        Command::Cluster(a) => cluster::run(a),
         Command::Cut(a) => basic::cut(a),
         Command::Evaluate(a) => basic::evaluate(a),
         Command::Export(a) => basic::export(a),
