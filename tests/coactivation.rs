@@ -113,6 +113,7 @@ fn rules(n: usize) -> Vec<Binarize> {
         Binarize::Positive,
         Binarize::Threshold(0.5),
         Binarize::TopK(1 + n / 4),
+        Binarize::TopKFraction(0.3),
         Binarize::Quantile(0.7),
     ]
 }

@@ -203,10 +203,11 @@ impl CoactivationParams {
         }
         let ct = self.effective_chunk_tokens(n);
         let passes = self.binarize.pre_passes() + 1;
-        let binarizer = match self.binarize {
+        let binarizer = match self.binarize.resolve(n) {
             Binarize::Positive => Binarizer::Above(0.0),
             Binarize::Threshold(x) => Binarizer::Above(x),
             Binarize::TopK(k) => Binarizer::TopK(k),
+            Binarize::TopKFraction(_) => unreachable!("resolved above"),
             Binarize::Quantile(q) => {
                 let th = rules::quantile_thresholds(src, q, ct, &mut |pass, done| {
                     progress(Progress {
@@ -381,7 +382,7 @@ impl CoactivationParams {
 /// the simple way (sorting for `quantile`, a full sort per token for `topk`). For tests.
 pub fn binarize_naive(rule: Binarize, tokens: usize, neurons: usize, a: &[f32]) -> Vec<bool> {
     let mut b = vec![false; tokens * neurons];
-    match rule {
+    match rule.resolve(neurons) {
         Binarize::Positive | Binarize::Threshold(_) => {
             let th = if let Binarize::Threshold(x) = rule {
                 x
@@ -392,6 +393,7 @@ pub fn binarize_naive(rule: Binarize, tokens: usize, neurons: usize, a: &[f32]) 
                 *o = v > th;
             }
         }
+        Binarize::TopKFraction(_) => unreachable!("resolved above"),
         Binarize::TopK(k) => {
             for t in 0..tokens {
                 let row = &a[t * neurons..(t + 1) * neurons];

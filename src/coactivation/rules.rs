@@ -5,6 +5,7 @@
 //! | `positive` | `a > 0` | 1 |
 //! | `threshold:T` | `a > T` | 1 |
 //! | `topk:K` | `a` is among the `K` largest of its token (ties: lower neuron index first) | 1 |
+//! | `topk:P%` | as `topk:K` with `K = max(1, round(P/100 · N))` for `N` neurons | 1 |
 //! | `quantile:Q` | `a > θ_i`, `θ_i` = the `⌈Q·T⌉`-th smallest activation of neuron `i` over all `T` tokens (NumPy `quantile(method="inverted_cdf")`) | 4 |
 //!
 //! The quantile is exact: three radix-select passes over the stream (11, 11 and 10 bits of an
@@ -26,6 +27,9 @@ pub enum Binarize {
     Threshold(f32),
     /// The `K` largest activations of each token.
     TopK(usize),
+    /// The largest `fraction · N` activations of each token (`topk:P%`, resolved by
+    /// [`Binarize::resolve`]).
+    TopKFraction(f64),
     /// `a` above the per-neuron `Q`-quantile, `0 < Q < 1`.
     Quantile(f64),
 }
@@ -51,6 +55,16 @@ impl FromStr for Binarize {
                     return Err(bad("T must be finite"));
                 }
                 Ok(Binarize::Threshold(t))
+            }
+            ("topk", Some(v)) if v.ends_with('%') => {
+                let p: f64 = v[..v.len() - 1]
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad("P in topk:P% must be a number"))?;
+                if !(p > 0.0 && p <= 100.0) {
+                    return Err(bad("P in topk:P% must be in (0, 100]"));
+                }
+                Ok(Binarize::TopKFraction(p / 100.0))
             }
             ("topk", Some(v)) => {
                 let k: usize = v.parse().map_err(|_| bad("K must be a positive integer"))?;
@@ -79,6 +93,7 @@ impl fmt::Display for Binarize {
             Binarize::Positive => write!(f, "positive"),
             Binarize::Threshold(t) => write!(f, "threshold:{t}"),
             Binarize::TopK(k) => write!(f, "topk:{k}"),
+            Binarize::TopKFraction(x) => write!(f, "topk:{}%", x * 100.0),
             Binarize::Quantile(q) => write!(f, "quantile:{q}"),
         }
     }
@@ -97,6 +112,16 @@ impl Binarize {
     /// per-token rules; false for `quantile`, whose thresholds depend on all tokens.
     pub fn is_additive(&self) -> bool {
         !matches!(self, Binarize::Quantile(_))
+    }
+
+    /// The rule for `neurons` neurons: `topk:P%` becomes `topk:K`; other rules are unchanged.
+    pub fn resolve(&self, neurons: usize) -> Binarize {
+        match *self {
+            Binarize::TopKFraction(x) => {
+                Binarize::TopK(((x * neurons as f64).round() as usize).clamp(1, neurons.max(1)))
+            }
+            other => other,
+        }
     }
 
     /// Check the rule against the number of neurons (`topk:K` needs `K <= N`).
@@ -265,6 +290,10 @@ mod tests {
             Binarize::Threshold(0.5)
         );
         assert_eq!("topk:7".parse::<Binarize>().unwrap(), Binarize::TopK(7));
+        let f = "topk:10%".parse::<Binarize>().unwrap();
+        assert_eq!(f, Binarize::TopKFraction(0.1));
+        assert_eq!(f.resolve(1536), Binarize::TopK(154));
+        assert_eq!(f.to_string(), "topk:10%");
         assert_eq!(
             "quantile:0.9".parse::<Binarize>().unwrap(),
             Binarize::Quantile(0.9)
