@@ -152,7 +152,7 @@ pub enum Binarizer {
 impl Binarizer {
     /// Set bit `bit` of `words[i]` for every active neuron `i` of one token's `row`.
     /// `scratch` is reused between calls (top-k selection).
-    #[inline]
+    #[inline(always)]
     pub fn mark_row(&self, row: &[f32], bit: u32, words: &mut [u64], scratch: &mut Vec<u32>) {
         match self {
             Binarizer::Above(t) => {
