@@ -352,18 +352,32 @@ impl ChunkReader<'_> {
                 }
             }
             Layout::ColumnMajor => {
-                // One contiguous range per neuron; decoded into a column, then scattered.
+                // One contiguous range per neuron, decoded into a group of columns, then
+                // transposed into the row-major chunk group by group (cache-friendly).
+                const G: usize = 32;
                 self.buf.resize(ct * s, 0);
-                let mut col = vec![0f32; ct];
-                for j in 0..n {
-                    let pos = af.offset + ((j * af.tokens + t0) * s) as u64;
-                    self.f
-                        .seek(SeekFrom::Start(pos))
-                        .map_err(|e| Error::io(&af.path, e))?;
-                    self.f.read_exact(&mut self.buf).map_err(truncated)?;
-                    decode(af.dtype, af.big_endian, &self.buf, &mut col);
-                    for (t, &v) in col.iter().enumerate() {
-                        data[t * n + j] = v;
+                let mut cols = vec![0f32; G * ct];
+                for g0 in (0..n).step_by(G) {
+                    let g1 = (g0 + G).min(n);
+                    for j in g0..g1 {
+                        let pos = af.offset + ((j * af.tokens + t0) * s) as u64;
+                        self.f
+                            .seek(SeekFrom::Start(pos))
+                            .map_err(|e| Error::io(&af.path, e))?;
+                        self.f.read_exact(&mut self.buf).map_err(truncated)?;
+                        let k = j - g0;
+                        decode(
+                            af.dtype,
+                            af.big_endian,
+                            &self.buf,
+                            &mut cols[k * ct..(k + 1) * ct],
+                        );
+                    }
+                    for t in 0..ct {
+                        let dst = &mut data[t * n + g0..t * n + g1];
+                        for (k, d) in dst.iter_mut().enumerate() {
+                            *d = cols[k * ct + t];
+                        }
                     }
                 }
             }
