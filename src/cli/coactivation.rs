@@ -161,7 +161,10 @@ pub fn coactivation(a: CoactivationArgs) -> Result<()> {
         let src: Box<dyn ActivationSource> = if let Some(layer) = &a.ffn_layer {
             sources.push(layer.display().to_string());
             let l = FfnLayer::read(layer)?;
-            Box::new(l.activation_source()?)
+            Box::new(
+                l.activation_source()
+                    .map_err(|e| Error::parse(layer, 0, e.to_string()))?,
+            )
         } else {
             sources.extend(a.activations.iter().map(|p| p.display().to_string()));
             Box::new(Activations::open(&a.activations, a.tensor.as_deref())?)
