@@ -23,6 +23,7 @@
 
 pub mod activations;
 pub mod coactivation;
+pub mod datasets;
 pub mod error;
 pub mod graph;
 pub mod hierarchy;
