@@ -8,6 +8,10 @@
 //! | `topk:P%` | as `topk:K` with `K = max(1, round(P/100 · N))` for `N` neurons | 1 |
 //! | `quantile:Q` | `a > θ_i`, `θ_i` = the `⌈Q·T⌉`-th smallest activation of neuron `i` over all `T` tokens (NumPy `quantile(method="inverted_cdf")`) | 4 |
 //!
+//! With many tied values (e.g. already-binary activations) `quantile:Q` is all-or-nothing per
+//! neuron: a 0/1 neuron with more than `(1−Q)·T` ones has `θ_i = 1` and is never active (dead).
+//! Use it on continuous activations.
+//!
 //! The quantile is exact: three radix-select passes over the stream (11, 11 and 10 bits of an
 //! order-preserving integer key of the `f32` values, `N x 2048` counters) find `θ_i` for every
 //! neuron without holding the activations in memory; a fourth pass counts.
