@@ -456,6 +456,19 @@ fn bad_input_is_a_clear_error_without_output() {
     std::fs::write(&three, &b3).unwrap();
     assert_fails(&dir, &["--activations", &s(&three)], &["three.npy", "3-D"]);
 
+    // A header whose shape overflows.
+    let huge = dir.join("huge.npy");
+    let dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (10000000000, 10000000000), }";
+    let mut hb = b"\x93NUMPY\x01\x00".to_vec();
+    hb.extend((dict.len() as u16).to_le_bytes());
+    hb.extend(dict.as_bytes());
+    std::fs::write(&huge, &hb).unwrap();
+    assert_fails(
+        &dir,
+        &["--activations", &s(&huge)],
+        &["huge.npy", "too large"],
+    );
+
     // Truncated file.
     let trunc = dir.join("trunc.npy");
     let bt = std::fs::read(&good).unwrap();

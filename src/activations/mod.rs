@@ -90,6 +90,14 @@ fn is_npy(path: &Path) -> Result<bool> {
     }
 }
 
+/// Number of bytes of an array of `shape` and element size `size`, or an error naming `path`.
+fn nbytes(path: &Path, shape: &[usize], size: usize) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(size, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| Error::parse(path, 0, format!("array shape {shape:?} is too large")))
+}
+
 fn file_len(path: &Path) -> Result<u64> {
     Ok(std::fs::metadata(path)
         .map_err(|e| Error::io(path, e))?
@@ -108,8 +116,8 @@ struct Located {
 fn locate_npy(path: &Path) -> Result<Located> {
     let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
     let h = npy::read_header(path, &mut f)?;
-    let n: usize = h.shape.iter().product();
-    let need = h.data_offset + (n * h.dtype.size()) as u64;
+    let bytes = nbytes(path, &h.shape, h.dtype.size())?;
+    let need = h.data_offset + bytes as u64;
     let have = file_len(path)?;
     if have < need {
         return Err(Error::parse(
@@ -118,7 +126,7 @@ fn locate_npy(path: &Path) -> Result<Located> {
             format!(
                 "truncated file: the header promises shape {:?} ({} bytes of data) but the file has {} bytes after the header",
                 h.shape,
-                n * h.dtype.size(),
+                bytes,
                 have.saturating_sub(h.data_offset)
             ),
         ));
@@ -176,8 +184,8 @@ fn locate_safetensors(path: &Path, name: &str) -> Result<Located> {
         }
     };
     let (s, e) = info.data_offsets;
-    let n: usize = info.shape.iter().product();
-    if e < s || e - s != n * dtype.size() {
+    let bytes = nbytes(path, &info.shape, dtype.size())?;
+    if e < s || e - s != bytes {
         return Err(bad(format!(
             "tensor `{name}`: data offsets {s}..{e} do not match shape {:?} of {:?}",
             info.shape, info.dtype

@@ -307,14 +307,28 @@ impl<'a> Counter<'a> {
     ///
     /// # Cost
     /// Memory: the `N x N` `u32` count matrix plus one block of `4096 x N` bits.
+    ///
+    /// # Errors
+    /// The count matrix cannot be allocated.
     pub fn new(
         neurons: usize,
         binarizer: &'a Binarizer,
         kernel: Kernel,
         domains: Option<(&'a [u32], usize)>,
-    ) -> Self {
+    ) -> Result<Self> {
         let np = neurons.div_ceil(TJ) * TJ;
-        Counter {
+        let cells = neurons
+            .checked_mul(neurons)
+            .ok_or_else(|| Error::Input(format!("{neurons} neurons: count matrix too large")))?;
+        let mut upper: Vec<u32> = Vec::new();
+        upper.try_reserve_exact(cells).map_err(|_| {
+            Error::Input(format!(
+                "cannot allocate the {neurons} x {neurons} count matrix ({:.1} GB)",
+                cells as f64 * 4.0 / 1e9
+            ))
+        })?;
+        upper.resize(cells, 0);
+        Ok(Counter {
             n: neurons,
             np,
             binarizer,
@@ -323,7 +337,7 @@ impl<'a> Counter<'a> {
             used: 0,
             block_tokens: 0,
             block_dom: vec![u32::MAX; BLOCK_WORDS * 64],
-            upper: vec![0u32; neurons * neurons],
+            upper,
             packed: Vec::new(),
             tokens: 0,
             domains,
@@ -331,7 +345,7 @@ impl<'a> Counter<'a> {
                 tokens: vec![0; d],
                 active: vec![0; d * neurons],
             }),
-        }
+        })
     }
 
     /// Binarise and count one chunk.

@@ -220,7 +220,7 @@ impl CoactivationParams {
                 Binarizer::AbovePerNeuron(th)
             }
         };
-        let mut counter = count::Counter::new(n, &binarizer, self.kernel, domains);
+        let mut counter = count::Counter::new(n, &binarizer, self.kernel, domains)?;
         let mut done = 0;
         for c in src.chunks(ct)? {
             let c = c?;
