@@ -5,6 +5,7 @@
 mod basic;
 mod cluster;
 mod coactivation;
+mod plot;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +29,7 @@ enum Command {
     Evaluate(basic::EvaluateArgs),
     Export(basic::ExportArgs),
     Coactivation(coactivation::CoactivationArgs),
+    Plot(plot::PlotArgs),
 }
 
 /// Parse arguments, run the command, report errors; returns the exit code.
@@ -40,6 +42,7 @@ pub fn run() -> i32 {
         Command::Evaluate(a) => basic::evaluate(a),
         Command::Export(a) => basic::export(a),
         Command::Coactivation(a) => coactivation::coactivation(a),
+        Command::Plot(a) => plot::plot(a),
     };
     match res {
         Ok(()) => 0,
