@@ -4,6 +4,7 @@
 
 mod basic;
 mod cluster;
+mod coactivation;
 mod plot;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,7 @@ enum Command {
     Cut(basic::CutArgs),
     Evaluate(basic::EvaluateArgs),
     Export(basic::ExportArgs),
+    Coactivation(coactivation::CoactivationArgs),
     Plot(plot::PlotArgs),
 }
 
@@ -39,6 +41,7 @@ pub fn run() -> i32 {
         Command::Cut(a) => basic::cut(a),
         Command::Evaluate(a) => basic::evaluate(a),
         Command::Export(a) => basic::export(a),
+        Command::Coactivation(a) => coactivation::coactivation(a),
         Command::Plot(a) => plot::plot(a),
     };
     match res {
