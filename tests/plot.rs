@@ -704,3 +704,62 @@ fn many_classes_and_long_names_stay_inside() {
     let s = check_svg(&svg, &["more", "…"]);
     assert!(!s.contains("domain 39 with"), "the legend should be cut");
 }
+
+#[test]
+fn grid_phase_diagram_png_and_svg() {
+    use neurobricks::plot::GridPlot;
+    // Recovery rate over (a1, a2) with a smooth boundary, one missing cell.
+    let xs: Vec<f64> = (0..15).map(|i| 40.0 + 2.0 * i as f64).collect();
+    let ys: Vec<f64> = (0..12).map(|i| 40.0 + 5.0 * i as f64).collect();
+    let z: Vec<Vec<f64>> = ys
+        .iter()
+        .map(|&y| {
+            xs.iter()
+                .map(|&x| {
+                    if x > y {
+                        f64::NAN
+                    } else {
+                        1.0 / (1.0 + (-(y - 1.2 * x) / 4.0).exp())
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let ch = Series::new("CH_1 = 1", xs.iter().map(|&x| (x, 1.2 * x)).collect());
+    let td = Series::new(
+        "TD_1 = 1",
+        xs.iter().map(|&x| (x, 1.2 * x + 12.0)).collect(),
+    )
+    .color(neurobricks::plot::Rgb(255, 255, 255))
+    .dashed(true);
+    let p = GridPlot::default()
+        .title("Exact recovery, depth 1")
+        .x_label("a1")
+        .y_label("a2")
+        .z_label("exact recovery rate")
+        .z_range(0.0, 1.0);
+    let png = p
+        .render_to_bytes(&xs, &ys, &z, &[ch.clone(), td.clone()], ImageFormat::Png)
+        .unwrap();
+    keep("grid.png", &png);
+    check_png(&png, 800, 600);
+    let svg = p
+        .render_to_bytes(&xs, &ys, &z, &[ch, td], ImageFormat::Svg)
+        .unwrap();
+    keep("grid.svg", &svg);
+    check_svg(&svg, &["CH_1 = 1", "TD_1 = 1", "exact recovery rate", "a2"]);
+    let e = p
+        .render_to_bytes(&xs, &ys, &z[1..], &[], ImageFormat::Png)
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Param { ref name, .. } if name == "z"),
+        "{e}"
+    );
+    let e = p
+        .render_to_bytes(&[1.0, 1.0], &ys, &z, &[], ImageFormat::Png)
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Param { ref name, .. } if name == "xs"),
+        "{e}"
+    );
+}
