@@ -459,6 +459,36 @@ impl<'a> DendroFig<'a> {
         }
     }
 
+    /// Colours of a drawn leaf's strip and their shares: one colour for a leaf, the
+    /// node-weighted mix of categories for a collapsed subtree (largest first).
+    fn strip_parts(
+        &self,
+        s: &Shown,
+        lc: &LeafClasses,
+        class_color: &FxHashMap<u32, Rgb>,
+    ) -> Vec<(Rgb, f64)> {
+        let mut parts: Vec<(Option<u32>, usize)> = Vec::new();
+        for &l in &s.leaves {
+            let cl = lc.of_leaf[l];
+            let nodes = self.tree.leaves[l].len();
+            match parts.iter_mut().find(|(c2, _)| *c2 == cl) {
+                Some(e) => e.1 += nodes,
+                None => parts.push((cl, nodes)),
+            }
+        }
+        parts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let total = parts.iter().map(|x| x.1).sum::<usize>().max(1) as f64;
+        parts
+            .into_iter()
+            .map(|(cl, nodes)| {
+                let col = cl
+                    .and_then(|c2| class_color.get(&c2).copied())
+                    .unwrap_or(UNLABELLED);
+                (col, nodes as f64 / total)
+            })
+            .collect()
+    }
+
     fn label_of(&self, s: &Shown) -> String {
         let k = self.tree.num_leaves();
         let nodes: usize = s.leaves.iter().map(|&l| self.tree.leaves[l].len()).sum();
@@ -491,6 +521,54 @@ impl<'a> DendroFig<'a> {
             0.5 * (above + below)
         })
     }
+}
+
+/// Legend keys in a column from `(lx, top)`.
+fn draw_legend<DB: DrawingBackend>(
+    c: &Canvas<DB>,
+    keys: &[Key],
+    lx: f64,
+    top: f64,
+    lf: f64,
+    key_w: f64,
+) -> Result<()> {
+    let row = 1.5 * lf;
+    let mut y = top;
+    for key in keys {
+        let yc = y + 0.5 * row;
+        let tx = lx + key_w + 0.5 * lf;
+        match key {
+            Key::Header(s) => {
+                c.text(s, (lx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
+            }
+            Key::Swatch(col, s) => {
+                c.rect((lx, yc - 0.4 * lf), (lx + key_w, yc + 0.4 * lf), *col)?;
+                c.text(s, (tx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
+            }
+            Key::Line(col, dashed, s) => {
+                if *dashed {
+                    c.dashed(&[(lx, yc), (lx + key_w, yc)], *col, 1.0, 4.0)?;
+                } else {
+                    c.line(&[(lx, yc), (lx + key_w, yc)], *col, 2.0)?;
+                }
+                c.text(s, (tx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
+            }
+            Key::Wedge(s) => {
+                let xm = lx + 0.5 * key_w;
+                c.polygon(
+                    &[
+                        (xm, yc - 0.45 * lf),
+                        (xm - 0.35 * key_w, yc + 0.45 * lf),
+                        (xm + 0.35 * key_w, yc + 0.45 * lf),
+                    ],
+                    WEDGE,
+                )?;
+                c.text(s, (tx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
+            }
+        }
+        y += row;
+    }
+    Ok(())
 }
 
 /// Colours of the categories used by some leaf, in the natural order of their names (numbers
@@ -833,25 +911,11 @@ impl Figure for DendroFig<'_> {
         if let Some(lc) = &p.leaf_classes {
             for (i, s) in self.shown.iter().enumerate() {
                 let x0 = left + i as f64 * slot;
-                let mut parts: Vec<(Option<u32>, usize)> = Vec::new();
-                for &l in &s.leaves {
-                    let cl = lc.of_leaf[l];
-                    let nodes = tree.leaves[l].len();
-                    match parts.iter_mut().find(|(c2, _)| *c2 == cl) {
-                        Some(e) => e.1 += nodes,
-                        None => parts.push((cl, nodes)),
-                    }
-                }
-                parts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-                let total: usize = parts.iter().map(|x| x.1).sum();
                 let gap = if slot >= 4.0 { 1.0 } else { 0.0 };
                 let mut x = x0 + gap;
                 let width = slot - 2.0 * gap;
-                for (cl, nodes) in parts {
-                    let dx = width * nodes as f64 / total.max(1) as f64;
-                    let col = cl
-                        .and_then(|c2| class_color.get(&c2).copied())
-                        .unwrap_or(UNLABELLED);
+                for (col, share) in self.strip_parts(s, lc, &class_color) {
+                    let dx = width * share;
                     c.rect((x, strip_top), (x + dx, strip_top + strip_h), col)?;
                     x += dx;
                 }
@@ -881,44 +945,7 @@ impl Figure for DendroFig<'_> {
             false,
         )?;
 
-        // Legend.
-        let mut y = top;
-        let lx = right + pad;
-        for key in &keys {
-            let yc = y + 0.5 * row;
-            let tx = lx + key_w + 0.5 * lf;
-            match key {
-                Key::Header(s) => {
-                    c.text(s, (lx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
-                }
-                Key::Swatch(col, s) => {
-                    c.rect((lx, yc - 0.4 * lf), (lx + key_w, yc + 0.4 * lf), *col)?;
-                    c.text(s, (tx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
-                }
-                Key::Line(col, dashed, s) => {
-                    if *dashed {
-                        c.dashed(&[(lx, yc), (lx + key_w, yc)], *col, 1.0, 4.0)?;
-                    } else {
-                        c.line(&[(lx, yc), (lx + key_w, yc)], *col, 2.0)?;
-                    }
-                    c.text(s, (tx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
-                }
-                Key::Wedge(s) => {
-                    let xm = lx + 0.5 * key_w;
-                    c.polygon(
-                        &[
-                            (xm, yc - 0.45 * lf),
-                            (xm - 0.35 * key_w, yc + 0.45 * lf),
-                            (xm + 0.35 * key_w, yc + 0.45 * lf),
-                        ],
-                        WEDGE,
-                    )?;
-                    c.text(s, (tx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
-                }
-            }
-            y += row;
-        }
-        Ok(())
+        draw_legend(c, &keys, right + pad, top, lf, key_w)
     }
 }
 
