@@ -763,3 +763,32 @@ fn grid_phase_diagram_png_and_svg() {
         "{e}"
     );
 }
+
+#[test]
+fn dendrogram_sideways() {
+    // Rotated: names horizontal on the right, heights on the bottom axis.
+    let t = small_tree();
+    let p = DendrogramPlot::default()
+        .title("Sideways")
+        .rotate(true)
+        .cut(3)
+        .leaf_classes(classes_for(&t, 3));
+    let png = p.render_to_bytes(&t, ImageFormat::Png).unwrap();
+    keep("dendrogram_sideways.png", &png);
+    check_png(&png, 1000, 600);
+    let svg = p.render_to_bytes(&t, ImageFormat::Svg).unwrap();
+    let s = check_svg(
+        &svg,
+        &["L7 (10)", "height (1 − density)", "cut into 3 clusters"],
+    );
+    assert!(!s.contains("rotate(270"), "leaf names are horizontal");
+    for (name, tree) in [("inversion", inverted_tree()), ("500", big_tree(500))] {
+        let png = DendrogramPlot::default()
+            .rotate(true)
+            .leaf_classes(classes_for(&tree, 4))
+            .render_to_bytes(&tree, ImageFormat::Png)
+            .unwrap();
+        keep(&format!("dendrogram_sideways_{name}.png"), &png);
+        check_png(&png, 1000, 600);
+    }
+}

@@ -173,6 +173,9 @@ pub struct DendrogramPlot {
     pub inversion_color: Rgb,
     /// Height axis label (default from the tree's height map, e.g. `height (1 − density)`).
     pub y_label: Option<String>,
+    /// Draw the tree sideways: root on the left, leaves on the right with horizontal names,
+    /// heights on the bottom axis (default false; suits many or long leaf names).
+    pub rotate: bool,
     /// Bottom of a linear height axis, where leaves sit (default: 0, or just below the lowest
     /// merge when all merge heights lie within a quarter of the highest one, as `1 − density`
     /// of sparse graphs do). Must be below the lowest merge.
@@ -195,6 +198,7 @@ impl Default for DendrogramPlot {
             link_color: Rgb(0x33, 0x33, 0x33),
             inversion_color: Rgb(0xd6, 0x27, 0x28),
             y_label: None,
+            rotate: false,
             y_min: None,
         }
     }
@@ -267,6 +271,11 @@ impl DendrogramPlot {
         self
     }
 
+    /// Draw the tree sideways (root left, leaves right).
+    pub fn rotate(mut self, on: bool) -> Self {
+        self.rotate = on;
+        self
+    }
     /// Set the bottom of the linear height axis (e.g. `0.0` to always start at zero).
     pub fn y_min(mut self, v: f64) -> Self {
         self.y_min = Some(v);
@@ -487,6 +496,186 @@ impl<'a> DendroFig<'a> {
                 (col, nodes as f64 / total)
             })
             .collect()
+    }
+
+    /// The sideways layout: leaves top to bottom on the right, height axis at the bottom
+    /// increasing to the left, plot box `[left, plot_right] x [top, bottom]`.
+    fn draw_sideways<DB: DrawingBackend>(
+        &self,
+        c: &Canvas<DB>,
+        top: f64,
+        right: f64,
+        class_color: &FxHashMap<u32, Rgb>,
+    ) -> Result<()> {
+        let p = self.p;
+        let tree = self.tree;
+        let k = tree.num_leaves();
+        let f = p.font_size;
+        let h = p.height as f64;
+        let pad = (0.8 * f).max(8.0);
+        let x_label = self.height_label();
+        let cap_h = c.text_size(&x_label, f).1;
+        let bottom = h - pad - cap_h - 0.6 * pad - f - 10.0;
+        let n = self.shown.len() as f64;
+        if bottom - top < 20.0 {
+            return Err(Error::param(
+                "height",
+                format!(
+                    "{} pixels leave no room for the plot with font size {f}",
+                    p.height
+                ),
+            ));
+        }
+        let slot = (bottom - top) / n;
+        let labels: Vec<String> = self.shown.iter().map(|s| self.label_of(s)).collect();
+        let lab_f = (0.85 * f).min(slot / 1.15);
+        let show_labels = lab_f >= 7.0;
+        let max_lab_w = 0.3 * p.width as f64;
+        let mut max_chars = 40;
+        let mut lab_w = 0.0;
+        if show_labels {
+            loop {
+                lab_w = labels
+                    .iter()
+                    .map(|l| c.text_size(&ellipsize(l, max_chars), lab_f).0)
+                    .fold(0.0, f64::max);
+                if lab_w <= max_lab_w || max_chars <= 6 {
+                    break;
+                }
+                max_chars -= 2;
+            }
+        }
+        let strip_w = if p.leaf_classes.is_some() {
+            (0.9 * f).max(6.0)
+        } else {
+            0.0
+        };
+        let left = pad + 0.5 * f;
+        let plot_right = right - if show_labels { lab_w + 4.0 } else { 0.0 } - strip_w - 3.0;
+        if plot_right - left < 20.0 {
+            return Err(Error::param(
+                "width",
+                format!(
+                    "{} pixels leave no room for the plot with font size {f}",
+                    p.width
+                ),
+            ));
+        }
+        let y_of = |slot_pos: f64| top + (slot_pos + 0.5) * slot;
+        let x_of = |v: f64| plot_right - self.axis.frac(v) * (plot_right - left);
+
+        // Height axis at the bottom with light vertical grid lines.
+        for (v, label) in self.axis.ticks() {
+            let x = x_of(v);
+            c.line(&[(x, top), (x, bottom - 1.0)], canvas::GRID, 1.0)?;
+            c.line(&[(x, bottom), (x, bottom + 5.0)], canvas::AXIS, 1.0)?;
+            c.text(
+                &label,
+                (x, bottom + 8.0),
+                f,
+                TEXT,
+                (HPos::Center, VPos::Top),
+                false,
+            )?;
+        }
+        c.line(&[(left, bottom), (plot_right, bottom)], canvas::AXIS, 1.0)?;
+        c.text(
+            &x_label,
+            (0.5 * (left + plot_right), h - pad),
+            f,
+            TEXT,
+            (HPos::Center, VPos::Bottom),
+            false,
+        )?;
+        if let Some(hc) = p.cut.and_then(|kc| self.cut_height(kc)) {
+            let x = x_of(hc);
+            c.dashed(&[(x, top), (x, bottom)], CUT, 1.0, 6.0)?;
+        }
+
+        // Links: a vertical bar at the parent's height, horizontal arms to the children.
+        let lw = if slot >= 12.0 { 2.0 } else { 1.0 };
+        for t in self.first_drawn..tree.merges.len() {
+            let m = &tree.merges[t];
+            let xp = x_of(m.height);
+            let (ya, yb) = (y_of(self.xpos[m.left]), y_of(self.xpos[m.right]));
+            c.line(&[(xp, ya), (xp, yb)], p.link_color, lw)?;
+            for ch in [m.left, m.right] {
+                let hc = self.height_of(ch);
+                let y = y_of(self.xpos[ch]);
+                let col = if hc > m.height {
+                    p.inversion_color
+                } else {
+                    p.link_color
+                };
+                c.line(&[(x_of(hc), y), (xp, y)], col, lw)?;
+            }
+        }
+        for s in &self.shown {
+            if s.id >= k {
+                let y = y_of(self.xpos[s.id]);
+                let xt = x_of(self.height_of(s.id));
+                let half = (0.35 * slot).min(10.0);
+                c.polygon(
+                    &[(xt, y), (plot_right, y - half), (plot_right, y + half)],
+                    WEDGE,
+                )?;
+                c.line(
+                    &[
+                        (xt, y),
+                        (plot_right, y - half),
+                        (plot_right, y + half),
+                        (xt, y),
+                    ],
+                    p.link_color,
+                    1.0,
+                )?;
+            }
+        }
+        c.line(
+            &[(plot_right, top), (plot_right, bottom)],
+            canvas::AXIS,
+            1.0,
+        )?;
+
+        // Colour strip and names to the right of the leaves.
+        let sx = plot_right + 3.0;
+        if let Some(lc) = &p.leaf_classes {
+            for (i, s) in self.shown.iter().enumerate() {
+                let gap = if slot >= 4.0 { 1.0 } else { 0.0 };
+                let mut y = top + i as f64 * slot + gap;
+                let len = slot - 2.0 * gap;
+                for (col, share) in self.strip_parts(s, lc, class_color) {
+                    c.rect((sx, y), (sx + strip_w, y + len * share), col)?;
+                    y += len * share;
+                }
+            }
+        }
+        if show_labels {
+            for (i, l) in labels.iter().enumerate() {
+                c.text(
+                    &ellipsize(l, max_chars),
+                    (sx + strip_w + 4.0, y_of(i as f64)),
+                    lab_f,
+                    TEXT,
+                    (HPos::Left, VPos::Center),
+                    false,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The height axis label (from the height map unless set).
+    fn height_label(&self) -> String {
+        let p = self.p;
+        p.y_label.clone().unwrap_or_else(|| {
+            match self.tree.height_map {
+                HeightMap::OneMinus => "height (1 − density)",
+                HeightMap::Reciprocal => "height 1 / (1 + density)",
+            }
+            .to_string()
+                + if p.log { ", log scale" } else { "" }
+        })
     }
 
     fn label_of(&self, s: &Shown) -> String {
@@ -786,6 +975,10 @@ impl Figure for DendroFig<'_> {
                 + pad
         };
         let right = w - pad - legend_w;
+        if p.rotate {
+            self.draw_sideways(c, top, right, &class_color)?;
+            return draw_legend(c, &keys, right + pad, top, lf, key_w);
+        }
 
         // Vertical layout: caption, leaf labels and colour strip below the plot.
         let caption = if p.leaf_names.is_some() && self.first_drawn == 0 {
@@ -801,14 +994,7 @@ impl Figure for DendroFig<'_> {
         };
 
         // Left: axis label (rotated) and tick labels.
-        let y_label = p.y_label.clone().unwrap_or_else(|| {
-            match tree.height_map {
-                HeightMap::OneMinus => "height (1 − density)",
-                HeightMap::Reciprocal => "height 1 / (1 + density)",
-            }
-            .to_string()
-                + if p.log { ", log scale" } else { "" }
-        });
+        let y_label = self.height_label();
         let yl_h = c.text_size(&y_label, f).1;
         let tick_w = canvas::tick_label_width(c, &self.axis, f);
         let left = pad + yl_h + pad + tick_w + 10.0;
