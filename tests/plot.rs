@@ -792,3 +792,44 @@ fn dendrogram_sideways() {
         check_png(&png, 1000, 600);
     }
 }
+
+#[test]
+fn heatmap_with_unplaced_and_isolated_nodes() {
+    // The graph has 10 nodes outside the tree's leaves (drawn last); the tree has 2 nodes
+    // that are not in the graph (isolated, empty rows).
+    let (g, t) = planted(2, 20, 9);
+    let n = g.n();
+    let mut edges: Vec<(u32, u32, f64)> =
+        g.edges().map(|(i, j, w)| (i as u32, j as u32, w)).collect();
+    for e in 0..10u32 {
+        edges.push((n as u32 + e, (e * 7) % n as u32, 1.0));
+    }
+    let mut ids = g.ids().to_vec();
+    ids.extend((0..10).map(|e| format!("extra{e}")));
+    // Rename two tree nodes so that they are absent from the graph.
+    let g2 = Graph::from_edges(n + 10, &edges, neurobricks::graph::Duplicates::One)
+        .unwrap()
+        .with_ids(ids)
+        .unwrap();
+    let mut t2 = t.clone();
+    t2.node_ids[0] = "isolated-a".into();
+    t2.node_ids[1] = "isolated-b".into();
+    let p = HeatmapPlot::default()
+        .boundary_k(2)
+        .title("unplaced and isolated nodes");
+    let png = p.render_to_bytes(&g2, &t2, ImageFormat::Png).unwrap();
+    keep("heatmap_unplaced.png", &png);
+    check_png(&png, 900, 800);
+    let svg = p.render_to_bytes(&g2, &t2, ImageFormat::Svg).unwrap();
+    // 80 tree rows (2 of them isolated) + 12 graph nodes outside the leaves (the 10 extra
+    // ones and the 2 whose tree ids were renamed).
+    check_svg(&svg, &["92 nodes, 4 leaves"]);
+    let e = HeatmapPlot::default()
+        .boundary_k(5)
+        .render_to_bytes(&g2, &t2, ImageFormat::Png)
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Param { ref name, .. } if name == "boundary_k"),
+        "{e}"
+    );
+}
