@@ -139,6 +139,18 @@ impl LeafClasses {
 /// collapsed so that exactly `max_leaves` subtrees remain, each drawn as a grey wedge labelled
 /// with its leaf and node counts.
 ///
+/// # Reading the plot
+/// - Each leaf at the bottom is a brick (primitive community), labelled `L<i> (<nodes>)`; a
+///   wedge labelled `n leaves (nodes)` is a collapsed subtree.
+/// - Two branches join at the height of their merge: `1 − density` of the edges between them
+///   for unweighted graphs (the lower the join, the more densely connected the two groups).
+/// - The colour strip under the leaves shows each leaf's category (e.g. majority ground-truth
+///   class); a collapsed subtree shows its mix of categories, weighted by nodes.
+/// - The dashed line is the cut into `k` clusters (`Dendrogram::cut_k`): the branches it
+///   crosses are the clusters.
+/// - Red segments are inversions: a child less dense than its parent, so its link goes down to
+///   the parent and crosses other branches. Bottom-up (average-linkage) trees have none.
+///
 /// ```
 /// use neurobricks::plot::DendrogramPlot;
 /// let p = DendrogramPlot::default().width(800).height(500).log(true).cut(4).max_leaves(40);
