@@ -134,8 +134,8 @@ impl LeafClasses {
 /// Leaves are drawn left to right in [`Dendrogram::leaf_order`], each merge as a U-shaped link
 /// at its height. Links keep their heights as computed: in top-down trees with inversions (a
 /// child merge less similar, hence higher, than its parent) the link goes *down* to the parent
-/// and branches cross; those segments are drawn in [`DendrogramPlot::inversion_color`].
-/// With more than [`DendrogramPlot::max_leaves`] leaves, the first merges (in cut order) are
+/// and branches cross; those segments are drawn in `inversion_color`.
+/// With more than `max_leaves` leaves, the first merges (in cut order) are
 /// collapsed so that exactly `max_leaves` subtrees remain, each drawn as a grey wedge labelled
 /// with its leaf and node counts.
 ///
