@@ -140,15 +140,22 @@ pub fn category_color(i: usize) -> Rgb {
     PALETTE[i % PALETTE.len()]
 }
 
-/// Check a figure size, naming the offending parameter.
+/// Check a figure size, naming the offending parameter: each side in `100..=16000` pixels and
+/// at most 64 megapixels in all (a 192 MB RGB buffer).
 fn check_size(width: u32, height: u32) -> Result<()> {
     for (name, v) in [("width", width), ("height", height)] {
-        if !(100..=20_000).contains(&v) {
+        if !(100..=16_000).contains(&v) {
             return Err(Error::param(
                 name,
-                format!("{v} pixels is outside 100..=20000"),
+                format!("{v} pixels is outside 100..=16000"),
             ));
         }
+    }
+    if width as u64 * height as u64 > 64_000_000 {
+        return Err(Error::param(
+            "width",
+            format!("{width}x{height} is more than 64 megapixels"),
+        ));
     }
     Ok(())
 }
