@@ -1,56 +1,103 @@
-//! Quickstart: generate a hierarchical SBM with a planted tree, recover the tree bottom-up, and
-//! score every depth.
+//! Quickstart: real MiniLM activations -> neuron co-activation graph -> bottom-up bricks ->
+//! dendrogram plot and a brick table.
 //!
-//! `cargo run --release --example quickstart`
+//! `cargo run --release --example quickstart` (writes under `out/quickstart/`).
+//!
+//! Data: `data/minilm-l6/layer5.safetensors` holds the FFN inputs of 3,072 real tokens (code,
+//! tutorial prose, API reference, licence texts) and the FFN weights of layer 5 of
+//! all-MiniLM-L6-v2; activations are recomputed as GELU(x W_in^T + b_in).
 
-use neurobricks::graph::write_labels;
-use neurobricks::hierarchy::{theory, BottomUp, TopDown};
-use neurobricks::hsbm::HsbmParams;
-use neurobricks::metrics::score;
-use std::path::PathBuf;
+use neurobricks::activations::ffn::FfnLayer;
+use neurobricks::activations::read_domains;
+use neurobricks::coactivation::CoactivationParams;
+use neurobricks::hierarchy::BottomUp;
+use neurobricks::plot::{DendrogramPlot, LeafClasses};
+use neurobricks::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-fn main() -> neurobricks::Result<()> {
+const BRICKS: usize = 32;
+
+fn main() -> Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = PathBuf::from("out/quickstart");
-    std::fs::create_dir_all(&out).map_err(|e| neurobricks::Error::io(&out, e))?;
-    // BTSBM of depth 3: 8 communities of 200 nodes, p[l] = a[l] ln N / N.
-    let a = vec![40.0, 41.0, 45.0, 100.0];
-    let h = HsbmParams::btsbm_log(3, 200, a.clone(), 1).generate()?;
+    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    let t0 = Instant::now();
+
+    // 1. Activations of layer 5 on the shipped tokens.
+    let layer = FfnLayer::read(&root.join("data/minilm-l6/layer5.safetensors"))?;
+    let acts = layer.activation_source()?;
+    let (domain, domain_names) =
+        read_domains(&root.join("data/minilm-l6/domains.txt"), layer.tokens)?;
     println!(
-        "BTSBM: {} nodes, {} edges; CH_m = {:?}",
-        h.graph.n(),
-        h.graph.num_edges(),
-        theory::chernoff_hellinger(&a, 2)?
+        "layer 5: {} tokens x {} neurons",
+        layer.tokens, layer.neurons
     );
-    let bu = BottomUp::new().k(Some(8)).seed(1).fit(&h.graph)?;
-    let td = TopDown::new().seed(1).fit(&h.graph)?;
-    println!("depth  method     ARI     AMI  accuracy  exact");
-    for l in 1..=3 {
-        let truth = h.labels_at_depth(l);
-        for (name, d) in [("bottom-up", &bu.dendrogram), ("top-down", &td.dendrogram)] {
-            let cut = d.cut_k((1 << l).min(d.num_leaves()))?;
-            let pred: Vec<usize> = d
-                .expand_to_nodes(&cut)
-                .iter()
-                .map(|c| c.map_or(usize::MAX, |v| v as usize))
-                .collect();
-            let s = score(name, &format!("depth{l}"), &truth, &pred)?;
-            println!(
-                "{l:>5}  {name:<9} {:.4}  {:.4}    {:.4}  {}",
-                s.ari, s.ami, s.accuracy, s.exact
-            );
+
+    // 2. Co-activation graph: top 10% neurons per token, phi weights, 10 nearest neighbours.
+    let params = CoactivationParams::default()
+        .binarize("topk:10%".parse()?)
+        .weight("phi".parse()?)
+        .sparsify("knn:10".parse()?);
+    let co = params.fit(&acts)?;
+    let r = &co.report;
+    println!(
+        "co-activation graph: {} neurons, {} edges; {} dead and {} resident neurons set aside",
+        co.graph.n(),
+        r.edges,
+        r.dead.len(),
+        r.resident.len()
+    );
+
+    // 3. Bottom-up bricks: Bethe-Hessian spectral clustering into 32 bricks + average linkage.
+    let fit = BottomUp::new().k(Some(BRICKS)).seed(0).fit(&co.graph)?;
+    let tree = &fit.dendrogram;
+    tree.write(&out.join("tree.json"))?;
+
+    // 4. Brick table: size, and the domain where the brick's activation mass is highest,
+    //    with its share of the brick's mass (4 domains with equal token counts: 0.25 = none).
+    let n_dom = domain_names.len();
+    let a = acts.data();
+    let mut rows = Vec::new();
+    for (b, leaf) in tree.leaves.iter().enumerate() {
+        let mut mass = vec![0.0f64; n_dom];
+        for &m in leaf {
+            let neuron: usize = tree.node_ids[m as usize].parse().expect("neuron index ids");
+            for t in 0..layer.tokens {
+                mass[domain[t] as usize] += a[t * layer.neurons + neuron].max(0.0) as f64;
+            }
         }
+        let total: f64 = mass.iter().sum::<f64>().max(1e-300);
+        let top = (0..n_dom)
+            .max_by(|&x, &y| mass[x].total_cmp(&mass[y]))
+            .unwrap_or(0);
+        rows.push((b, leaf.len(), top, mass[top] / total));
     }
-    println!(
-        "inversions: bottom-up {}, top-down {}",
-        bu.dendrogram.inversions(),
-        td.dendrogram.inversions()
+    let order = tree.leaf_order();
+    println!("\nbrick  size  top domain   share of mass");
+    for &b in &order {
+        let (_, size, top, share) = rows[b];
+        println!("{b:>5}  {size:>4}  {:<11}  {share:.2}", domain_names[top]);
+    }
+    let specialised = rows.iter().filter(|r| r.3 >= 0.5).count();
+    println!("{specialised} of {BRICKS} bricks put at least half of their activation mass on one domain (of {n_dom})");
+
+    // 5. Dendrogram coloured by each brick's top domain.
+    let classes = LeafClasses::new(
+        "top domain",
+        domain_names.clone(),
+        rows.iter().map(|r| Some(r.2 as u32)).collect(),
     );
-    bu.dendrogram.write(&out.join("tree.json"))?;
-    bu.dendrogram.write_scipy_npy(&out.join("linkage.npy"))?;
-    write_labels(&h.labels(), &out.join("truth.tsv"))?;
+    let png = out.join("dendrogram.png");
+    DendrogramPlot::default()
+        .title("MiniLM layer 5: co-activation bricks (bottom-up)")
+        .leaf_classes(classes)
+        .cut(4)
+        .render(tree, &png)?;
     println!(
-        "wrote {}/{{tree.json, linkage.npy, truth.tsv}}",
-        out.display()
+        "\nwrote {}/{{tree.json, dendrogram.png}} in {:.1} s",
+        out.display(),
+        t0.elapsed().as_secs_f64()
     );
     Ok(())
 }
