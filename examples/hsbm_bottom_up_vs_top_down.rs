@@ -1,0 +1,137 @@
+//! The main synthetic experiment of Dreveton, Kuroda, Grossglauser & Thiran (JASA 2026): a BTSBM
+//! with d = 3, 200 nodes per community, `p[l] = a[l] ln N / N`, `a0 = 40`, `a3 = 100`, and a grid
+//! over `(a1, a2)`. For each point and depth: the exact-recovery rate of bottom-up (K = 8 given)
+//! and top-down (its own stopping rule), with the theoretical boundaries `CH_{l-1} = 1`
+//! (bottom-up / information-theoretic) and `min_{m<l} TD_m = 1` (top-down).
+//!
+//! `cargo run --release --example hsbm_bottom_up_vs_top_down [-- STEP SAMPLES]`
+//! (default grid step 10 and 2 graphs per point; the two points of the clustering acceptance
+//! test are always run with 10 graphs). Writes a CSV and one phase diagram per method and depth
+//! under `out/hsbm_bottom_up_vs_top_down/`.
+
+use neurobricks::hierarchy::theory::{chernoff_hellinger, top_down_divergence};
+use neurobricks::hierarchy::{BottomUp, Dendrogram, TopDown};
+use neurobricks::hsbm::HsbmParams;
+use neurobricks::metrics::matched_accuracy;
+use neurobricks::plot::{GridPlot, Series};
+use neurobricks::util::write_atomic;
+use neurobricks::{Error, Result};
+use std::io::Write;
+use std::path::PathBuf;
+
+const A0: f64 = 40.0;
+const A3: f64 = 100.0;
+
+fn exact(d: &Dendrogram, truth: &[usize], k: usize) -> Result<bool> {
+    let cut = d.cut_k(k.min(d.num_leaves()))?;
+    let pred: Vec<usize> = d.expand_to_nodes(&cut).iter().map(|c| c.map_or(usize::MAX, |v| v as usize)).collect();
+    Ok(matched_accuracy(truth, &pred)? == 1.0)
+}
+
+/// Exact-recovery counts per depth for bottom-up and top-down over `samples` graphs.
+fn point(a1: f64, a2: f64, samples: u64) -> Result<([usize; 3], [usize; 3])> {
+    let (mut bu, mut td) = ([0; 3], [0; 3]);
+    for seed in 1..=samples {
+        let h = HsbmParams::btsbm_log(3, 200, vec![A0, a1, a2, A3], seed).generate()?;
+        let b = BottomUp::new().k(Some(8)).seed(seed).fit(&h.graph)?;
+        let t = TopDown::new().seed(seed).fit(&h.graph)?;
+        for l in 1..=3 {
+            let truth = h.labels_at_depth(l);
+            bu[l - 1] += exact(&b.dendrogram, &truth, 1 << l)? as usize;
+            td[l - 1] += exact(&t.dendrogram, &truth, 1 << l)? as usize;
+        }
+    }
+    Ok((bu, td))
+}
+
+/// Points of the curve `f(a1, a2) = 1` on the grid's range (a2 scanned for each a1).
+fn boundary(name: &str, lo: f64, hi: f64, f: impl Fn(f64, f64) -> f64) -> Series {
+    let mut pts = Vec::new();
+    let steps = 240;
+    for i in 0..=steps {
+        let x = lo + (hi - lo) * i as f64 / steps as f64;
+        let mut prev = f(x, lo) - 1.0;
+        for j in 1..=steps {
+            let y = lo + (hi - lo) * j as f64 / steps as f64;
+            let v = f(x, y) - 1.0;
+            if prev.signum() != v.signum() {
+                pts.push((x, y));
+            }
+            prev = v;
+        }
+    }
+    Series::new(name, pts)
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let step: f64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10.0);
+    let samples: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2);
+    let out = PathBuf::from("out/hsbm_bottom_up_vs_top_down");
+    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    let grid: Vec<f64> = (0..).map(|i| A0 + step * i as f64).take_while(|&x| x < A3).collect();
+    let mut rows: Vec<(f64, f64, u64, [usize; 3], [usize; 3])> = Vec::new();
+    // The acceptance points of the clustering issue, 10 graphs each.
+    for (a1, a2) in [(41.0, 45.0), (55.0, 70.0)] {
+        let (bu, td) = point(a1, a2, 10)?;
+        println!("a = (40, {a1}, {a2}, 100), 10 graphs: exact at depth 1/2/3: bottom-up {bu:?}, top-down {td:?}");
+        rows.push((a1, a2, 10, bu, td));
+    }
+    let t0 = std::time::Instant::now();
+    for &a1 in &grid {
+        for &a2 in grid.iter().filter(|&&y| y > a1) {
+            let (bu, td) = point(a1, a2, samples)?;
+            rows.push((a1, a2, samples, bu, td));
+        }
+        eprintln!("a1 = {a1} done ({:.0} s)", t0.elapsed().as_secs_f64());
+    }
+    let csv = out.join("exact_recovery.csv");
+    write_atomic(&csv, |w| {
+        let e = neurobricks::util::wio(&csv);
+        writeln!(w, "a0,a1,a2,a3,graphs,method,depth,exact_rate,ch,td_min").map_err(&e)?;
+        for &(a1, a2, s, bu, td) in &rows {
+            let a = [A0, a1, a2, A3];
+            let ch = chernoff_hellinger(&a, 2)?;
+            let tdv = top_down_divergence(&a)?;
+            for l in 1..=3 {
+                let td_min = tdv[..l].iter().cloned().fold(f64::INFINITY, f64::min);
+                for (m, c) in [("bottom-up", bu), ("top-down", td)] {
+                    writeln!(w, "{A0},{a1},{a2},{A3},{s},{m},{l},{},{:.6},{:.6}", c[l - 1] as f64 / s as f64, ch[l - 1], td_min)
+                        .map_err(&e)?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    // Phase diagrams: x = a1, y = a2 (cells with a2 <= a1 missing).
+    for (mi, method) in ["bottom-up", "top-down"].iter().enumerate() {
+        for l in 1..=3usize {
+            let z: Vec<Vec<f64>> = grid
+                .iter()
+                .map(|&a2| {
+                    grid.iter()
+                        .map(|&a1| {
+                            rows.iter()
+                                .find(|r| r.0 == a1 && r.1 == a2 && r.2 == samples)
+                                .map_or(f64::NAN, |r| (if mi == 0 { r.3 } else { r.4 })[l - 1] as f64 / samples as f64)
+                        })
+                        .collect()
+                })
+                .collect();
+            let ch = boundary(&format!("CH_{} = 1", l - 1), A0, A3, |a1, a2| chernoff_hellinger(&[A0, a1, a2, A3], 2).unwrap()[l - 1]);
+            let td = boundary(&format!("min TD_m<{l} = 1"), A0, A3, |a1, a2| {
+                top_down_divergence(&[A0, a1, a2, A3]).unwrap()[..l].iter().cloned().fold(f64::INFINITY, f64::min)
+            });
+            let png = out.join(format!("{method}_depth{l}.png"));
+            GridPlot::default()
+                .title(format!("{method}: exact recovery at depth {l} ({samples} graphs per point)"))
+                .x_label("a1")
+                .y_label("a2")
+                .z_label("exact-recovery rate")
+                .z_range(0.0, 1.0)
+                .render(&grid, &grid, &z, &[ch, td], &png)?;
+        }
+    }
+    println!("wrote {} and 6 phase diagrams under {}", csv.display(), out.display());
+    Ok(())
+}
