@@ -3,6 +3,7 @@
 //! line or parameter, and the process exits with a non-zero code.
 
 mod basic;
+mod bricks;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +25,8 @@ enum Command {
     Cut(basic::CutArgs),
     Evaluate(basic::EvaluateArgs),
     Export(basic::ExportArgs),
+    /// Brick extraction, routing, merging and the evaluation report.
+    Bricks(bricks::BricksArgs),
 }
 
 /// Parse arguments, run the command, report errors; returns the exit code.
@@ -34,6 +37,7 @@ pub fn run() -> i32 {
         Command::Cut(a) => basic::cut(a),
         Command::Evaluate(a) => basic::evaluate(a),
         Command::Export(a) => basic::export(a),
+        Command::Bricks(a) => bricks::run(a),
     };
     match res {
         Ok(()) => 0,
