@@ -126,19 +126,40 @@ fn bad_input_gives_clear_errors() {
     );
 
     // A tree from another graph: node count differs, or ids are not neuron indices.
-    let ids: Vec<String> = (0..10).map(|i| i.to_string()).collect();
-    let t = Dendrogram::from_tree(
-        ids,
-        vec![vec![0, 1, 2], vec![3, 4]],
-        &[(0, 1, 0.5)],
-        HeightMap::OneMinus,
-        "t",
-    )
-    .unwrap();
-    let e = Bricks::from_dendrogram(&t, 1536, Cut::Leaves)
+    let tree = |n: usize, f: &dyn Fn(usize) -> String| {
+        let ids: Vec<String> = (0..n).map(f).collect();
+        Dendrogram::from_tree(
+            ids,
+            vec![vec![0, 1, 2], vec![3, 4]],
+            &[(0, 1, 0.5)],
+            HeightMap::OneMinus,
+            "t",
+        )
+        .unwrap()
+    };
+    let e = Bricks::from_dendrogram(&tree(1600, &|i| i.to_string()), 1536, Cut::Leaves)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("10 nodes") && e.contains("1536"), "{e}");
+    assert!(e.contains("1600 nodes") && e.contains("1536"), "{e}");
+    // A 10-node tree whose missing neurons are not the set-aside neurons of this layer.
+    let e = Bricks::from_dendrogram_with_set_aside(
+        &tree(10, &|i| i.to_string()),
+        1536,
+        Cut::Leaves,
+        &[784],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("10 nodes")
+            && e.contains("1 neurons are set aside")
+            && e.contains("another graph"),
+        "{e}"
+    );
+    let e = Bricks::from_dendrogram(&tree(1536, &|i| (2 * i).to_string()), 1536, Cut::Leaves)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("out of range"), "{e}");
     let ids: Vec<String> = (0..1536).map(|i| format!("n{i}")).collect();
     let t = Dendrogram::from_tree(
         ids,
@@ -213,14 +234,14 @@ fn folding_keep_all_is_exact_and_refit_reduces_error() {
     let bricks = weight_kmeans(&ffn, 8, 0).unwrap();
     let (f, groups) = fold_layer(&ffn, &bricks, 1.0, FoldGrouping::Random, &cal.a, 0).unwrap();
     assert_eq!(groups.len(), 1536);
-    assert!(output_error(&ffn, &f, &cal.x).unwrap() < 1e-10);
+    assert!(output_error(&ffn, &f, &cal.x).unwrap().0 < 1e-10);
     let (p, kept) = prune_layer(&ffn, 768, &cal.contrib).unwrap();
     assert_eq!(kept.len(), 768);
     let target = ffn.project(&cal.a).unwrap();
     let r = refit_output(&p, &cal.x, &target, 1e-3).unwrap();
     let (e0, e1) = (
-        output_error(&ffn, &p, &cal.x).unwrap(),
-        output_error(&ffn, &r, &cal.x).unwrap(),
+        output_error(&ffn, &p, &cal.x).unwrap().1,
+        output_error(&ffn, &r, &cal.x).unwrap().1,
     );
     assert!(
         e1 < e0,

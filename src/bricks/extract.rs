@@ -122,12 +122,15 @@ impl Bricks {
     }
 
     /// Cut a brick dendrogram built on the co-activation graph of a layer with `n_neurons`
-    /// neurons. The dendrogram's node ids must be the neuron indices `0..N` (as decimal
-    /// strings, in any order); neurons in no leaf form the set-aside brick (last brick).
+    /// neurons. The dendrogram's node ids must be distinct neuron indices in `0..N` (decimal
+    /// strings, any order; the co-activation graph leaves the dead and resident neurons out, so
+    /// it may have fewer than N nodes); neurons in no leaf form the set-aside brick (last brick).
+    /// Use [`Bricks::from_dendrogram_with_set_aside`] to also check that the missing neurons are
+    /// exactly the set-aside ones.
     ///
     /// # Errors
-    /// A tree from another graph (node count differs from `n_neurons`, or ids that are not the
-    /// neuron indices), or a cut parameter out of range.
+    /// A tree from another graph (more nodes than neurons, or ids that are not neuron indices),
+    /// or a cut parameter out of range.
     pub fn from_dendrogram(d: &Dendrogram, n_neurons: usize, cut: Cut) -> Result<Self> {
         let node_to_neuron = neuron_index_map(d, n_neurons)?;
         let k = d.num_leaves();
@@ -157,6 +160,38 @@ impl Bricks {
             Some(members.len() - 1)
         };
         Bricks::from_members(n_neurons, members, set_aside)
+    }
+
+    /// [`Bricks::from_dendrogram`], checking that the tree's nodes and `set_aside` (the dead and
+    /// resident neurons the co-activation stage left out) together are exactly the N neurons.
+    ///
+    /// # Errors
+    /// As [`Bricks::from_dendrogram`], and a tree whose node set does not complement
+    /// `set_aside` (a tree from another graph).
+    pub fn from_dendrogram_with_set_aside(
+        d: &Dendrogram,
+        n_neurons: usize,
+        cut: Cut,
+        set_aside: &[u32],
+    ) -> Result<Self> {
+        let b = Bricks::from_dendrogram(d, n_neurons, cut)?;
+        let mut want = set_aside.to_vec();
+        want.sort_unstable();
+        want.dedup();
+        let got = b
+            .set_aside
+            .map(|s| b.members[s].clone())
+            .unwrap_or_default();
+        if got != want {
+            return Err(Error::Input(format!(
+                "the tree has {} nodes and {} neurons are set aside, but the layer has {n_neurons} \
+                 neurons (or the tree's nodes overlap the set-aside neurons): the tree comes from \
+                 another graph",
+                d.node_ids.len(),
+                want.len()
+            )));
+        }
+        Ok(b)
     }
 
     /// Number of bricks (including the set-aside brick).
@@ -310,13 +345,13 @@ impl SubFfn {
 /// Map dendrogram node index -> neuron index, checking the tree belongs to this layer.
 fn neuron_index_map(d: &Dendrogram, n_neurons: usize) -> Result<Vec<u32>> {
     let n = d.node_ids.len();
-    if n != n_neurons {
+    if n > n_neurons {
         return Err(Error::Input(format!(
             "the dendrogram was built on a graph of {n} nodes but the layer has {n_neurons} \
              neurons: the tree comes from another graph"
         )));
     }
-    let mut seen = vec![false; n];
+    let mut seen = vec![false; n_neurons];
     let mut map = Vec::with_capacity(n);
     for id in &d.node_ids {
         let i: usize = id.trim().parse().map_err(|_| {

@@ -248,40 +248,130 @@ pub fn prune_layer(
 
 /// Refit the output columns of `layer` by ridge least squares so that `W'_out a'(x)` matches
 /// `target` (`[T, d]`, the full layer's `W_out a(x)`, without `b_out`) on calibration inputs
-/// `x`: `W'_out^T = (A'^T A' + λ I)^{-1} A'^T Y` with `λ = ridge · trace(A'^T A') / m`.
-/// Cost O(T m² + m³ + T m d), in f64.
+/// `x`: `W'_out^T = (A'^T A' + λ I)^{-1} A'^T Y` with `λ = ridge · trace(A'^T A') / m`
+/// (`b_out` is kept). Cost O(T m² + m³ + T m d), in f64.
 pub fn refit_output(
     layer: &FfnLayer,
     x: &TokenMatrix,
     target: &TokenMatrix,
     ridge: f64,
 ) -> Result<FfnLayer> {
+    check_target(layer, x, target)?;
+    let a = activations64(layer, x)?;
+    let y = to64(target);
+    let (g, rhs) = normal_equations(&a, &y);
+    let sol = ridge_solve(&g, &rhs, ridge)?;
+    with_output(layer, &sol)
+}
+
+/// [`refit_output`] with the ridge chosen by validation inside the calibration tokens: the
+/// tokens are cut into consecutive blocks of `block` tokens (one window each in the shipped
+/// data); the refit on the even blocks is scored on the odd blocks (mean per-token relative
+/// error) for every ridge of `grid`; the best ridge is then refit on all tokens. Returns the
+/// layer and the chosen ridge. Cost O(|grid| (m³ + T m d)).
+pub fn refit_output_cv(
+    layer: &FfnLayer,
+    x: &TokenMatrix,
+    target: &TokenMatrix,
+    block: usize,
+    grid: &[f64],
+) -> Result<(FfnLayer, f64)> {
+    check_target(layer, x, target)?;
+    if block == 0 || grid.is_empty() {
+        return Err(Error::param(
+            "ridge grid",
+            "need a block size >= 1 and at least one ridge",
+        ));
+    }
+    let (fit, val): (Vec<usize>, Vec<usize>) = (0..x.rows).partition(|&t| (t / block) % 2 == 0);
+    if fit.is_empty() || val.is_empty() {
+        return Err(Error::Input(format!(
+            "ridge validation needs at least two blocks of {block} calibration tokens, got {}",
+            x.rows
+        )));
+    }
+    let a = activations64(layer, x)?;
+    let y = to64(target);
+    let rows = |m: &Mat<f64>, idx: &[usize]| {
+        Mat::<f64>::from_fn(idx.len(), m.ncols(), |r, c| m[(idx[r], c)])
+    };
+    let (a_fit, y_fit, a_val, y_val) = (
+        rows(&a, &fit),
+        rows(&y, &fit),
+        rows(&a, &val),
+        rows(&y, &val),
+    );
+    let (g, rhs) = normal_equations(&a_fit, &y_fit);
+    let mut best = (f64::INFINITY, grid[0]);
+    for &ridge in grid {
+        let sol = ridge_solve(&g, &rhs, ridge)?;
+        let mut pred = Mat::<f64>::zeros(a_val.nrows(), sol.ncols());
+        faer::linalg::matmul::matmul(&mut pred, Accum::Replace, &a_val, &sol, 1.0, par());
+        let mut err = 0f64;
+        for t in 0..pred.nrows() {
+            let (mut n, mut d) = (0f64, 0f64);
+            for j in 0..pred.ncols() {
+                n += (pred[(t, j)] - y_val[(t, j)]).powi(2);
+                d += y_val[(t, j)].powi(2);
+            }
+            err += n / d.max(1e-30);
+        }
+        if err < best.0 {
+            best = (err, ridge);
+        }
+    }
+    let (g, rhs) = normal_equations(&a, &y);
+    let sol = ridge_solve(&g, &rhs, best.1)?;
+    Ok((with_output(layer, &sol)?, best.1))
+}
+
+fn check_target(layer: &FfnLayer, x: &TokenMatrix, target: &TokenMatrix) -> Result<()> {
     if target.rows != x.rows || target.cols != layer.d_model {
         return Err(Error::Input(format!(
             "refit target is [{}, {}], expected [{}, {}]",
             target.rows, target.cols, x.rows, layer.d_model
         )));
     }
-    let a = layer.activations(x)?;
-    let m = layer.n_neurons;
-    let a64 = Mat::<f64>::from_fn(a.rows, m, |t, i| a.row(t)[i] as f64);
-    let y64 = Mat::<f64>::from_fn(target.rows, target.cols, |t, j| target.row(t)[j] as f64);
+    Ok(())
+}
+
+fn to64(m: &TokenMatrix) -> Mat<f64> {
+    Mat::<f64>::from_fn(m.rows, m.cols, |t, j| m.row(t)[j] as f64)
+}
+
+fn activations64(layer: &FfnLayer, x: &TokenMatrix) -> Result<Mat<f64>> {
+    Ok(to64(&layer.activations(x)?))
+}
+
+/// `(A^T A, A^T Y)`.
+fn normal_equations(a: &Mat<f64>, y: &Mat<f64>) -> (Mat<f64>, Mat<f64>) {
+    let m = a.ncols();
     let mut g = Mat::<f64>::zeros(m, m);
-    faer::linalg::matmul::matmul(&mut g, Accum::Replace, a64.transpose(), &a64, 1.0, par());
+    faer::linalg::matmul::matmul(&mut g, Accum::Replace, a.transpose(), a, 1.0, par());
+    let mut rhs = Mat::<f64>::zeros(m, y.ncols());
+    faer::linalg::matmul::matmul(&mut rhs, Accum::Replace, a.transpose(), y, 1.0, par());
+    (g, rhs)
+}
+
+/// Solve `(G + λ I) W = R` with `λ = ridge · trace(G) / m` by Cholesky.
+fn ridge_solve(g: &Mat<f64>, rhs: &Mat<f64>, ridge: f64) -> Result<Mat<f64>> {
+    let m = g.nrows();
     let tr: f64 = (0..m).map(|i| g[(i, i)]).sum();
-    let lam = ridge * tr / m as f64 + 1e-12;
+    let lam = ridge * tr / m.max(1) as f64 + 1e-12;
+    let mut g = g.clone();
     for i in 0..m {
         g[(i, i)] += lam;
     }
-    let mut rhs = Mat::<f64>::zeros(m, target.cols);
-    faer::linalg::matmul::matmul(&mut rhs, Accum::Replace, a64.transpose(), &y64, 1.0, par());
     let llt = g.llt(Side::Lower).map_err(|e| {
         Error::Input(format!(
             "least-squares refit: Gram matrix not positive definite ({e:?})"
         ))
     })?;
-    let sol = llt.solve(&rhs); // [m, d]
-    let w_out = Mat::<f32>::from_fn(layer.d_model, m, |j, i| sol[(i, j)] as f32);
+    Ok(llt.solve(rhs))
+}
+
+fn with_output(layer: &FfnLayer, sol: &Mat<f64>) -> Result<FfnLayer> {
+    let w_out = Mat::<f32>::from_fn(layer.d_model, layer.n_neurons, |j, i| sol[(i, j)] as f32);
     FfnLayer::new(
         layer.w_in.clone(),
         layer.b_in.clone(),
@@ -290,19 +380,24 @@ pub fn refit_output(
     )
 }
 
-/// Relative output error of an approximate layer on inputs `x`:
-/// `Σ_t ||FFN'(x_t) - FFN(x_t)||² / Σ_t ||FFN(x_t) - b_out||²` (ratio of sums). Cost O(T N d).
-pub fn output_error(full: &FfnLayer, approx: &FfnLayer, x: &TokenMatrix) -> Result<f64> {
+/// Relative output error of an approximate layer on inputs `x`, as in the routing metrics:
+/// `(mean_t ||FFN'(x_t) - FFN(x_t)||² / ||FFN(x_t) - b_out||², Σ_t ||..||² / Σ_t ||..||²)` — the
+/// mean of per-token ratios and the ratio of sums. Cost O(T N d).
+pub fn output_error(full: &FfnLayer, approx: &FfnLayer, x: &TokenMatrix) -> Result<(f64, f64)> {
     let y = full.forward(x)?;
     let z = approx.forward(x)?;
-    let (mut num, mut den) = (0f64, 0f64);
+    let (mut num, mut den, mut per) = (0f64, 0f64, 0f64);
     for t in 0..y.rows {
+        let (mut n_t, mut d_t) = (0f64, 0f64);
         for ((a, b), bo) in y.row(t).iter().zip(z.row(t)).zip(&full.b_out) {
-            num += ((a - b) as f64).powi(2);
-            den += ((a - bo) as f64).powi(2);
+            n_t += ((a - b) as f64).powi(2);
+            d_t += ((a - bo) as f64).powi(2);
         }
+        num += n_t;
+        den += d_t;
+        per += n_t / d_t.max(1e-30);
     }
-    Ok(num / den.max(1e-300))
+    Ok((per / y.rows.max(1) as f64, num / den.max(1e-300)))
 }
 
 /// One row of the folding comparison.
@@ -312,15 +407,22 @@ pub struct FoldRow {
     pub method: String,
     /// Neurons after compression.
     pub neurons: usize,
-    /// Held-out relative output error without refit.
+    /// Held-out relative output error without refit (mean of per-token ratios).
     pub error: f64,
     /// With the least-squares refit of the output columns.
     pub error_refit: f64,
+    /// Without refit, ratio of sums.
+    pub pooled_error: f64,
+    /// With refit, ratio of sums.
+    pub pooled_error_refit: f64,
+    /// Ridge chosen by validation inside the calibration tokens.
+    pub ridge: f64,
 }
 
 /// Compare, at kept fraction `keep`: folding by correlation within `bricks`, folding random
 /// groups within `bricks`, and pruning the same number of neurons by mean contribution; each
-/// with and without the refit (ridge `1e-3`). `cal` is the calibration set, `ev` the held-out set.
+/// with and without the refit ([`refit_output_cv`]: ridge chosen among 1e-4..10 on alternate
+/// 128-token blocks of the calibration set). `cal` is the calibration set, `ev` the held-out set.
 pub fn fold_vs_prune(
     ffn: &FfnLayer,
     bricks: &Bricks,
@@ -330,7 +432,7 @@ pub fn fold_vs_prune(
     seed: u64,
 ) -> Result<Vec<FoldRow>> {
     let target = ffn.project(&cal.a)?;
-    let ridge = 1e-3;
+    let grid = [1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0];
     let mut rows = Vec::new();
     let mut n_fold = 0;
     for (name, grouping) in [
@@ -342,21 +444,31 @@ pub fn fold_vs_prune(
     ] {
         let (f, groups) = fold_layer(ffn, bricks, keep, grouping, &cal.a, seed)?;
         n_fold = groups.len();
-        let r = refit_output(&f, &cal.x, &target, ridge)?;
+        let (r, ridge) = refit_output_cv(&f, &cal.x, &target, 128, &grid)?;
+        let (e0, p0) = output_error(ffn, &f, &ev.x)?;
+        let (e1, p1) = output_error(ffn, &r, &ev.x)?;
         rows.push(FoldRow {
             method: name.into(),
             neurons: groups.len(),
-            error: output_error(ffn, &f, &ev.x)?,
-            error_refit: output_error(ffn, &r, &ev.x)?,
+            error: e0,
+            error_refit: e1,
+            pooled_error: p0,
+            pooled_error_refit: p1,
+            ridge,
         });
     }
     let (p, kept) = prune_layer(ffn, n_fold, &cal.contrib)?;
-    let r = refit_output(&p, &cal.x, &target, ridge)?;
+    let (r, ridge) = refit_output_cv(&p, &cal.x, &target, 128, &grid)?;
+    let (e0, p0) = output_error(ffn, &p, &ev.x)?;
+    let (e1, p1) = output_error(ffn, &r, &ev.x)?;
     rows.push(FoldRow {
         method: "structured pruning by mean contribution".into(),
         neurons: kept.len(),
-        error: output_error(ffn, &p, &ev.x)?,
-        error_refit: output_error(ffn, &r, &ev.x)?,
+        error: e0,
+        error_refit: e1,
+        pooled_error: p0,
+        pooled_error_refit: p1,
+        ridge,
     });
     Ok(rows)
 }

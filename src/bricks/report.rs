@@ -67,6 +67,8 @@ pub struct RoutingRow {
     pub random_error_mean: f64,
     /// Their sample standard deviation.
     pub random_error_std: f64,
+    /// Mean over seeds of the random bricks' pooled (ratio-of-sums) error.
+    pub random_pooled_error_mean: f64,
     /// Mean mass kept by the random bricks.
     pub random_mass_kept_mean: f64,
     /// Mean router recall of the random bricks.
@@ -281,6 +283,8 @@ pub fn evaluate_layer(
                 method: method_m,
                 random_error_mean: mean,
                 random_error_std: std,
+                random_pooled_error_mean: rnd.iter().map(|m| m.pooled_rel_error).sum::<f64>()
+                    / rnd.len() as f64,
                 random_mass_kept_mean: rnd.iter().map(|m| m.mass_kept).sum::<f64>()
                     / rnd.len() as f64,
                 random_recall_mean: rnd.iter().map(|m| m.recall).sum::<f64>() / rnd.len() as f64,

@@ -17,8 +17,10 @@
 //!
 //! **Metrics** on evaluation tokens `t` (held-out windows), with `y_t = W_out a_t` the FFN
 //! output minus `b_out` and `e_t` the output of the unselected neurons:
-//! * `rel_error = Σ_t ||e_t||² / Σ_t ||y_t||²` (ratio of sums: tokens weigh by their output
-//!   energy); `mean_token_rel_error` = mean over tokens of `||e_t||² / ||y_t||²`;
+//! * `rel_error` = **mean over tokens of the per-token ratio** `||e_t||² / ||y_t||²` (every
+//!   token counts equally; this is the convention of the literature note's Part 3b tables);
+//!   `pooled_rel_error = Σ_t ||e_t||² / Σ_t ||y_t||²` (ratio of sums: tokens weigh by their
+//!   output energy, so a few high-energy tokens such as `[CLS]` / `[SEP]` in layer 2 dominate it);
 //! * `mass_kept = Σ_t Σ_{i sel} c_i / Σ_t Σ_i c_i`, with `c_i = |a_i| ||W_out[:, i]||`;
 //! * `recall` (router recall vs the oracle): mean over tokens of
 //!   `|selected ∩ oracle-selected| / |oracle-selected|` in neurons, the oracle router using the
@@ -274,10 +276,10 @@ pub fn select_bricks(scores: &[f32], sizes: &[usize], budget: usize) -> Vec<usiz
 /// Quality of a per-token selection of neurons (see the module docs for the definitions).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct RouteMetrics {
-    /// `Σ_t ||e_t||² / Σ_t ||y_t||²`.
+    /// Mean over tokens of `||e_t||² / ||y_t||²` (the headline error).
     pub rel_error: f64,
-    /// Mean over tokens of `||e_t||² / ||y_t||²`.
-    pub mean_token_rel_error: f64,
+    /// `Σ_t ||e_t||² / Σ_t ||y_t||²` (ratio of sums).
+    pub pooled_rel_error: f64,
     /// Share of contribution mass kept (ratio of sums).
     pub mass_kept: f64,
     /// Mean neuron recall of the oracle router's selection (1 for the oracle itself; NaN when
@@ -381,8 +383,8 @@ pub fn evaluate_mask(
         per += et / ev.ref_energy[t].max(1e-30);
     }
     Ok(RouteMetrics {
-        rel_error: num / den.max(1e-300),
-        mean_token_rel_error: per / t_n.max(1) as f64,
+        rel_error: per / t_n.max(1) as f64,
+        pooled_rel_error: num / den.max(1e-300),
         mass_kept: kept_mass / tot_mass.max(1e-300),
         recall: if oracle.is_some() {
             recall / t_n.max(1) as f64

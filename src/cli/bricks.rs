@@ -201,8 +201,8 @@ fn route(a: RouteArgs) -> Result<()> {
         );
     } else {
         println!(
-            "{} bricks ({}), router {}, budget {:.0}%: relative error {:.4} (mean per token {:.4}), mass kept {:.3}, recall vs oracle {:.3}, neurons used {:.3}",
-            b.len(), l.method, router.name(), a.budget * 100.0, m.rel_error, m.mean_token_rel_error, m.mass_kept, m.recall, m.neurons_used
+            "{} bricks ({}), router {}, budget {:.0}%: relative error {:.4} (mean of per-token ratios; ratio of sums {:.4}), mass kept {:.3}, recall vs oracle {:.3}, neurons used {:.3}",
+            b.len(), l.method, router.name(), a.budget * 100.0, m.rel_error, m.pooled_rel_error, m.mass_kept, m.recall, m.neurons_used
         );
     }
     Ok(())
@@ -275,13 +275,40 @@ fn merge(a: MergeArgs) -> Result<()> {
 
 fn print_fold(rows: &[neurobricks::bricks::merge::FoldRow]) {
     println!(
-        "  {:<48} {:>7} {:>9} {:>9}",
-        "method", "neurons", "error", "+LS refit"
+        "  {:<48} {:>7} {:>9} {:>9} | {:>9} {:>9} | {:>6}",
+        "method", "neurons", "error", "+LS refit", "pooled", "+LS", "ridge"
     );
     for r in rows {
         println!(
-            "  {:<48} {:>7} {:>9.4} {:>9.4}",
-            r.method, r.neurons, r.error, r.error_refit
+            "  {:<48} {:>7} {:>9.4} {:>9.4} | {:>9.4} {:>9.4} | {:>6.0e}",
+            r.method,
+            r.neurons,
+            r.error,
+            r.error_refit,
+            r.pooled_error,
+            r.pooled_error_refit,
+            r.ridge
+        );
+    }
+    if let (Some(fold), Some(prune)) = (
+        rows.iter().find(|x| x.method.contains("correlation")),
+        rows.iter().find(|x| x.method.contains("pruning")),
+    ) {
+        let verdict = |a: f64, b: f64| {
+            if a <= b {
+                "folding wins"
+            } else {
+                "folding LOSES"
+            }
+        };
+        println!(
+            "  fold (correlation) vs prune: {} without refit ({:.4} vs {:.4}), {} with refit ({:.4} vs {:.4})",
+            verdict(fold.error, prune.error),
+            fold.error,
+            prune.error,
+            verdict(fold.error_refit, prune.error_refit),
+            fold.error_refit,
+            prune.error_refit
         );
     }
 }
@@ -400,6 +427,11 @@ fn report_json(reports: &[LayerReport]) -> serde_json::Value {
                 "oracle_topk_error": row.oracle_topk.rel_error,
                 "static_topk_error": row.static_topk.rel_error,
                 "method_mass_kept": row.method.mass_kept,
+                "method_recall": row.method.recall,
+                "method_pooled_error": row.method.pooled_rel_error,
+                "random_pooled_error_mean": row.random_pooled_error_mean,
+                "weight_kmeans_pooled_error": row.weight_kmeans.pooled_rel_error,
+                "oracle_topk_pooled_error": row.oracle_topk.pooled_rel_error,
                 "centroid": other("centroid"),
                 "representative": other("representative"),
             }));
@@ -445,9 +477,9 @@ fn print_report(r: &LayerReport) {
         s.random_mean_top_ap_std,
         s.weight_kmeans_mean_top_ap
     );
-    println!("\nrouting: relative FFN-output error Σ||e||²/Σ||y−b_out||² on held-out tokens (lower is better)");
+    println!("\nrouting: relative FFN-output error, mean over held-out tokens of ||e_t||²/||y_t−b_out||² (lower is better)");
     println!(
-        "  {:>6} {:<15} {:>9} {:>17} {:>9} {:>11} {:>10} {:>9} {:>8}",
+        "  {:>6} {:<15} {:>11} {:>17} {:>9} {:>11} {:>10} {:>9} {:>8}",
         "budget",
         "router",
         r.method,
@@ -460,7 +492,7 @@ fn print_report(r: &LayerReport) {
     );
     for row in &r.routing {
         println!(
-            "  {:>5.0}% {:<15} {:>9.4} {:>9.4} ± {:<6.4} {:>9.4} {:>11.4} {:>10.4} {:>9.3} {:>8.3}",
+            "  {:>5.0}% {:<15} {:>11.4} {:>8.4} ± {:<6.4} {:>9.4} {:>11.4} {:>10.4} {:>9.3} {:>8.3}",
             row.budget * 100.0,
             row.router,
             row.method.rel_error,
@@ -471,6 +503,33 @@ fn print_report(r: &LayerReport) {
             row.static_topk.rel_error,
             row.method.mass_kept,
             row.method.recall
+        );
+    }
+    println!("\nsame, pooled as a ratio of sums Σ||e_t||²/Σ||y_t−b_out||² (high-energy tokens dominate); mass kept and recall of the baselines");
+    println!(
+        "  {:>6} {:<15} {:>11} {:>9} {:>9} {:>11} | {:>11} {:>11} {:>11}",
+        "budget",
+        "router",
+        r.method,
+        "random",
+        "w-kmeans",
+        "oracle-topk",
+        "mass random",
+        "mass kmeans",
+        "recall rand"
+    );
+    for row in &r.routing {
+        println!(
+            "  {:>5.0}% {:<15} {:>11.4} {:>9.4} {:>9.4} {:>11.4} | {:>11.3} {:>11.3} {:>11.3}",
+            row.budget * 100.0,
+            row.router,
+            row.method.pooled_rel_error,
+            row.random_pooled_error_mean,
+            row.weight_kmeans.pooled_rel_error,
+            row.oracle_topk.pooled_rel_error,
+            row.random_mass_kept_mean,
+            row.weight_kmeans.mass_kept,
+            row.random_recall_mean
         );
     }
     println!("\nsibling merge (oracle router): error with leaves / merged siblings / merged random leaf groups (mean ± sd)");
