@@ -42,6 +42,10 @@ pub struct SiblingMerge {
     pub random_error_mean: f64,
     /// Their standard deviation (n - 1).
     pub random_error_std: f64,
+    /// Largest brick after the sibling merge (a brick larger than the budget is never selected).
+    pub sibling_max_brick: usize,
+    /// Largest brick after the random merges, mean over seeds.
+    pub random_max_brick_mean: f64,
 }
 
 /// Mean and sample standard deviation.
@@ -85,6 +89,7 @@ pub fn sibling_vs_random(
     leaf_labels.iter().for_each(|&l| counts[l as usize] += 1);
     let nl = d.num_leaves();
     let mut errs = Vec::new();
+    let mut max_sizes = Vec::new();
     for &s in seeds {
         let mut order: Vec<usize> = (0..nl).collect();
         order.shuffle(&mut rng_for(s, 0x3e6e));
@@ -104,6 +109,7 @@ pub fn sibling_vs_random(
             set_aside = Some(members.len() - 1);
         }
         let rb = Bricks::from_members(n, members, set_aside)?;
+        max_sizes.push(rb.sizes().into_iter().max().unwrap_or(0) as f64);
         errs.push(eval(&rb)?.rel_error);
     }
     let (mean, std) = mean_std(&errs);
@@ -116,6 +122,8 @@ pub fn sibling_vs_random(
         random_errors: errs,
         random_error_mean: mean,
         random_error_std: std,
+        sibling_max_brick: sib.sizes().into_iter().max().unwrap_or(0),
+        random_max_brick_mean: mean_std(&max_sizes).0,
     })
 }
 

@@ -29,7 +29,8 @@ pub struct ReportParams {
     pub seed: u64,
     /// Routers to evaluate.
     pub routers: Vec<Router>,
-    /// Leaves-to-clusters targets of the sibling-merge experiment (each < number of leaves).
+    /// Leaves-to-clusters targets of the sibling-merge experiment (each < number of leaves;
+    /// empty = 3/4 and 1/2 of the leaves).
     pub merge_to: Vec<usize>,
     /// Kept fractions of the folding experiment.
     pub fold_keep: Vec<f64>,
@@ -299,7 +300,10 @@ pub fn evaluate_layer(
     // Sibling merge (oracle router).
     let mut sibling_merge = Vec::new();
     let targets: Vec<usize> = if p.merge_to.is_empty() {
-        vec![(d.num_leaves() / 2).max(1)]
+        let k = d.num_leaves();
+        let mut t = vec![(3 * k / 4).max(1), (k / 2).max(1)];
+        t.dedup();
+        t
     } else {
         p.merge_to.clone()
     };

@@ -532,17 +532,20 @@ fn print_report(r: &LayerReport) {
             row.random_recall_mean
         );
     }
-    println!("\nsibling merge (oracle router): error with leaves / merged siblings / merged random leaf groups (mean ± sd)");
+    println!("\nsibling merge (oracle router): error with leaves / merged siblings / merged random leaf groups (mean ± sd); largest brick sibling / random");
     for m in &r.sibling_merge {
         println!(
-            "  {:>2} -> {:>2} bricks, budget {:>3.0}%: {:.4} / {:.4} / {:.4} ± {:.4}",
+            "  {:>2} -> {:>2} bricks, budget {:>3.0}%: {:.4} / {:.4} / {:.4} ± {:.4}   (largest {} / {:.0} neurons{})",
             m.bricks_before,
             m.bricks_after,
             m.budget * 100.0,
             m.leaves.rel_error,
             m.sibling.rel_error,
             m.random_error_mean,
-            m.random_error_std
+            m.random_error_std,
+            m.sibling_max_brick,
+            m.random_max_brick_mean,
+            if (m.sibling_max_brick as f64) > m.budget * r.n_neurons as f64 { "; larger than the budget" } else { "" }
         );
     }
     for f in &r.folding {
