@@ -21,6 +21,7 @@
 // Numeric kernels index several arrays in lock-step; iterator chains would obscure them.
 #![allow(clippy::needless_range_loop)]
 
+pub mod datasets;
 pub mod error;
 pub mod graph;
 pub mod hierarchy;

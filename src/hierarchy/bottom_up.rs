@@ -7,8 +7,8 @@ use super::{Dendrogram, HeightMap, Merge};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::spectral::{
-    dense_eigenvalues, kmeans, smallest_eigenpairs, BetheHessian, EigenParams, KMeansParams,
-    LinearOperator,
+    dense_eigenvalues, dense_smallest_eigenpairs, kmeans, smallest_eigenpairs, BetheHessian,
+    EigenParams, KMeansParams, LinearOperator,
 };
 use serde::Serialize;
 
@@ -289,11 +289,21 @@ pub(crate) fn spectral_communities(
     seed: u64,
 ) -> Result<(Vec<u32>, SpectralInfo)> {
     let h = BetheHessian::standard(g);
+    let n = g.n();
+    // Small graphs with K unknown: one dense decomposition gives both K and the vectors.
+    let mut pre = None;
     let (k, k_estimated) = match k {
         Some(k) => (k, false),
+        None if n <= 3000 => {
+            let mut full = dense_smallest_eigenpairs(&h, n);
+            let neg = full.values.iter().filter(|&&v| v < 0.0).count();
+            let k = neg.clamp(1, k_max.min(n.saturating_sub(1)).max(1));
+            full.truncate(k);
+            pre = Some(full);
+            (k, true)
+        }
         None => (estimate_k(g, k_max, eigen).0, true),
     };
-    let n = g.n();
     let mut info = SpectralInfo {
         r: h.r(),
         k,
@@ -306,7 +316,10 @@ pub(crate) fn spectral_communities(
         info.kmeans_converged = true;
         return Ok((vec![0; n], info));
     }
-    let eig = smallest_eigenpairs(&h as &dyn LinearOperator, k, eigen);
+    let eig = match pre {
+        Some(e) => e,
+        None => smallest_eigenpairs(&h as &dyn LinearOperator, k, eigen),
+    };
     info.eigen_converged = eig.converged();
     info.eigen_max_residual = eig.max_residual;
     info.eigen_matvecs = eig.matvecs;

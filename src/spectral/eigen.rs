@@ -59,6 +59,13 @@ pub struct EigenResult {
 }
 
 impl EigenResult {
+    /// Keep only the first `k` pairs.
+    pub fn truncate(&mut self, k: usize) {
+        let n = self.vectors.len() / self.values.len().max(1);
+        self.values.truncate(k);
+        self.vectors.truncate(n * self.values.len());
+        self.requested = self.requested.min(k);
+    }
     /// Number of converged pairs returned.
     pub fn converged(&self) -> usize {
         self.values.len()
@@ -295,6 +302,14 @@ pub fn dense_eigenvalues(op: &dyn LinearOperator) -> Vec<f64> {
             v
         }
     }
+}
+
+/// The `k` smallest eigenpairs by a dense decomposition (faer), whatever the size.
+///
+/// # Complexity
+/// O(n^3) time, O(n^2) memory.
+pub fn dense_smallest_eigenpairs(op: &dyn LinearOperator, k: usize) -> EigenResult {
+    dense_smallest(op, k.min(op.dim()))
 }
 
 fn dense_smallest(op: &dyn LinearOperator, k: usize) -> EigenResult {

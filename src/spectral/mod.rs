@@ -12,7 +12,8 @@ mod kmeans;
 mod operators;
 
 pub use eigen::{
-    dense_eigenvalues, largest_eigenvalue, smallest_eigenpairs, EigenParams, EigenResult,
+    dense_eigenvalues, dense_smallest_eigenpairs, largest_eigenvalue, smallest_eigenpairs,
+    EigenParams, EigenResult,
 };
 pub use kmeans::{kmeans, KMeansParams, KMeansResult};
 pub use operators::{
