@@ -22,11 +22,13 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod bricks;
+pub mod datasets;
 pub mod error;
 pub mod graph;
 pub mod hierarchy;
 pub mod hsbm;
 pub mod metrics;
+pub mod spectral;
 pub mod util;
 
 pub use error::{Error, Result};

@@ -222,7 +222,14 @@ pub fn adjusted_mutual_info(a: &[usize], b: &[usize]) -> Result<f64> {
     } else {
         den.max(f64::EPSILON)
     };
-    Ok((mi - emi) / den)
+    // scikit-learn >= 1.4 clamps the numerator the same way (so 0/0 cases give 1).
+    let mut num = mi - emi;
+    num = if num < 0.0 {
+        num.min(-f64::EPSILON)
+    } else {
+        num.max(f64::EPSILON)
+    };
+    Ok(num / den)
 }
 
 /// Normalised mutual information with arithmetic normalisation (scikit-learn's default).

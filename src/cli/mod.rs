@@ -4,6 +4,7 @@
 
 mod basic;
 mod bricks;
+mod cluster;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Hsbm(basic::HsbmArgs),
+    Cluster(cluster::ClusterArgs),
     Cut(basic::CutArgs),
     Evaluate(basic::EvaluateArgs),
     Export(basic::ExportArgs),
@@ -34,6 +36,7 @@ pub fn run() -> i32 {
     let cli = Cli::parse();
     let res = match cli.cmd {
         Command::Hsbm(a) => basic::hsbm(a),
+        Command::Cluster(a) => cluster::run(a),
         Command::Cut(a) => basic::cut(a),
         Command::Evaluate(a) => basic::evaluate(a),
         Command::Export(a) => basic::export(a),

@@ -2,6 +2,12 @@
 //! the bottom-up and top-down algorithms of Dreveton, Kuroda, Grossglauser & Thiran, "When does
 //! bottom-up beat top-down in hierarchical community detection?" (JASA 2026).
 
+mod bottom_up;
 mod dendrogram;
+pub mod linkage;
+pub mod theory;
+mod top_down;
 
+pub use bottom_up::{estimate_k, BottomUp, BottomUpFit, SpectralInfo};
 pub use dendrogram::{Dendrogram, HeightMap, Merge};
+pub use top_down::{TopDown, TopDownFit, TopDownInfo};

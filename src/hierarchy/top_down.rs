@@ -1,0 +1,303 @@
+//! The top-down baseline: recursive bi-partitioning with regularised spectral clustering and a
+//! Bethe-Hessian stopping rule (Li, Lei, Bhattacharyya, Van den Berge, Sarkar, Bickel & Levina,
+//! JASA 2022), as run by Dreveton, Kuroda, Grossglauser & Thiran (JASA 2026, §3 of the
+//! reproduction note).
+
+use super::bottom_up::non_isolated;
+use super::linkage::UNASSIGNED;
+use super::{Dendrogram, HeightMap};
+use crate::error::{Error, Result};
+use crate::graph::{Duplicates, Graph};
+use crate::spectral::{
+    kmeans, smallest_eigenpairs, BetheHessian, EigenParams, KMeansParams, NormalizedLaplacian,
+};
+use serde::Serialize;
+
+/// Top-down hierarchical community detection (params struct with builder setters).
+///
+/// A community `C` is split in two when the Bethe Hessian `H(r)` of its induced (unweighted)
+/// subgraph, `r = sqrt(sum d^2 / sum d - 1)`, has at least two negative eigenvalues. The split
+/// uses the two eigenvectors of the smallest eigenvalues of the regularised normalised
+/// Laplacian `L_tau` (`A + tau dbar / n 1 1^T`, `tau = 0.1`) and 2-means. Every internal node
+/// records the edge density between its two children, so that inversions (a child less
+/// similar than its parent) are visible and counted; merges are ordered by decreasing
+/// similarity for cuts.
+///
+/// # Complexity
+/// One partial eigensolve of `H(r)` and one of `L_tau` per visited community: roughly
+/// O((m + n p) * iterations * depth) in total.
+#[derive(Debug, Clone)]
+pub struct TopDown {
+    tau: f64,
+    seed: u64,
+    min_size: usize,
+    max_depth: Option<usize>,
+    n_init: usize,
+    eigen: EigenParams,
+}
+
+impl Default for TopDown {
+    fn default() -> Self {
+        TopDown {
+            tau: 0.1,
+            seed: 0,
+            min_size: 2,
+            max_depth: None,
+            n_init: 10,
+            eigen: EigenParams::default(),
+        }
+    }
+}
+
+/// Diagnostics of a top-down run.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct TopDownInfo {
+    /// Leaves found (the estimated K).
+    pub leaves: usize,
+    /// Communities whose split was refused by the stopping rule.
+    pub stopped_by_bethe_hessian: usize,
+    /// Communities not split because of the size or depth limit.
+    pub stopped_by_limit: usize,
+    /// Splits where 2-means put everything on one side.
+    pub degenerate_splits: usize,
+    /// Eigensolves that returned fewer pairs than requested.
+    pub eigen_unconverged: usize,
+    /// Isolated nodes left out.
+    pub isolated_nodes: usize,
+    /// Inversions in the resulting tree.
+    pub inversions: usize,
+}
+
+/// Result of [`TopDown::fit`].
+#[derive(Debug, Clone)]
+pub struct TopDownFit {
+    /// The dendrogram (may contain inversions).
+    pub dendrogram: Dendrogram,
+    /// Leaf of each node (`u32::MAX` for isolated nodes).
+    pub communities: Vec<u32>,
+    /// Diagnostics.
+    pub info: TopDownInfo,
+}
+
+enum Node {
+    Leaf(Vec<usize>),
+    Split(usize, usize, f64),
+}
+
+impl TopDown {
+    /// Defaults: tau = 0.1, seed 0, min size 2, no depth limit.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Regularisation `tau` (>= 0).
+    pub fn tau(mut self, tau: f64) -> Self {
+        self.tau = tau;
+        self
+    }
+    /// Seed of every random choice.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self.eigen.seed = seed;
+        self
+    }
+    /// Communities smaller than this are not split.
+    pub fn min_size(mut self, s: usize) -> Self {
+        self.min_size = s;
+        self
+    }
+    /// Maximum tree depth (`None`: unlimited).
+    pub fn max_depth(mut self, d: Option<usize>) -> Self {
+        self.max_depth = d;
+        self
+    }
+
+    /// Run the algorithm.
+    ///
+    /// # Errors
+    /// An empty graph or one without edges; `tau < 0`.
+    pub fn fit(&self, g: &Graph) -> Result<TopDownFit> {
+        if !(self.tau >= 0.0 && self.tau.is_finite()) {
+            return Err(Error::param(
+                "tau",
+                format!("{} must be finite and >= 0", self.tau),
+            ));
+        }
+        let (sub, kept, (isolated, _)) = non_isolated(g)?;
+        let mut info = TopDownInfo {
+            isolated_nodes: isolated,
+            ..Default::default()
+        };
+        let mut nodes: Vec<Node> = Vec::new();
+        // Work stack: (members as indices of `sub`, depth, slot in `nodes`).
+        nodes.push(Node::Leaf(Vec::new()));
+        let mut stack: Vec<(Vec<usize>, usize, usize)> = vec![((0..sub.n()).collect(), 0, 0)];
+        let mut rng_stream = 0u64;
+        while let Some((members, depth, slot)) = stack.pop() {
+            rng_stream += 1;
+            let too_deep = self.max_depth.is_some_and(|d| depth >= d);
+            if members.len() < self.min_size.max(2) || too_deep {
+                info.stopped_by_limit += 1;
+                nodes[slot] = Node::Leaf(members);
+                continue;
+            }
+            let cg = sub.induced_subgraph(&members);
+            if cg.num_edges() == 0 || !self.should_split(&cg, rng_stream, &mut info) {
+                info.stopped_by_bethe_hessian += 1;
+                nodes[slot] = Node::Leaf(members);
+                continue;
+            }
+            match self.bisect(&cg, rng_stream, &mut info)? {
+                Some(side) => {
+                    let (mut a, mut b) = (Vec::new(), Vec::new());
+                    for (i, &s) in side.iter().enumerate() {
+                        if s == 0 {
+                            a.push(members[i]);
+                        } else {
+                            b.push(members[i]);
+                        }
+                    }
+                    let sim = density_between(&cg, &side);
+                    let (sa, sb) = (nodes.len(), nodes.len() + 1);
+                    nodes.push(Node::Leaf(Vec::new()));
+                    nodes.push(Node::Leaf(Vec::new()));
+                    nodes[slot] = Node::Split(sa, sb, sim);
+                    stack.push((b, depth + 1, sb));
+                    stack.push((a, depth + 1, sa));
+                }
+                None => {
+                    info.degenerate_splits += 1;
+                    nodes[slot] = Node::Leaf(members);
+                }
+            }
+        }
+        // Number leaves and internal nodes for Dendrogram::from_tree.
+        let mut leaf_id = vec![usize::MAX; nodes.len()];
+        let mut leaves: Vec<Vec<u32>> = Vec::new();
+        let mut communities = vec![UNASSIGNED; g.n()];
+        for (s, nd) in nodes.iter().enumerate() {
+            if let Node::Leaf(m) = nd {
+                leaf_id[s] = leaves.len();
+                for &i in m {
+                    communities[kept[i]] = leaves.len() as u32;
+                }
+                leaves.push(m.iter().map(|&i| kept[i] as u32).collect());
+            }
+        }
+        let k = leaves.len();
+        let mut internal_id = vec![usize::MAX; nodes.len()];
+        let mut next = k;
+        for (s, nd) in nodes.iter().enumerate() {
+            if let Node::Split(..) = nd {
+                internal_id[s] = next;
+                next += 1;
+            }
+        }
+        let id = |s: usize| {
+            if leaf_id[s] != usize::MAX {
+                leaf_id[s]
+            } else {
+                internal_id[s]
+            }
+        };
+        let internal: Vec<(usize, usize, f64)> = nodes
+            .iter()
+            .filter_map(|nd| match nd {
+                Node::Split(a, b, s) => Some((id(*a), id(*b), *s)),
+                Node::Leaf(_) => None,
+            })
+            .collect();
+        let hm = HeightMap::for_graph(g.is_weighted());
+        let d = Dendrogram::from_tree(g.ids().to_vec(), leaves, &internal, hm, "top-down")?;
+        info.leaves = k;
+        info.inversions = d.inversions();
+        let params = serde_json::json!({
+            "tau": self.tau, "seed": self.seed, "min_size": self.min_size, "max_depth": self.max_depth,
+            "n_init": self.n_init, "eigen_tol": self.eigen.tol,
+        });
+        let dendrogram = d
+            .with_params(params)
+            .with_info(serde_json::to_value(&info).expect("serialisable"));
+        Ok(TopDownFit {
+            dendrogram,
+            communities,
+            info,
+        })
+    }
+
+    /// Stopping rule: split iff the Bethe Hessian of the unweighted subgraph has at least two
+    /// negative eigenvalues.
+    fn should_split(&self, cg: &Graph, stream: u64, info: &mut TopDownInfo) -> bool {
+        let unweighted;
+        let g = if cg.is_weighted() {
+            let e: Vec<(u32, u32, f64)> = cg
+                .edges()
+                .map(|(u, v, _)| (u as u32, v as u32, 1.0))
+                .collect();
+            unweighted = Graph::from_edges(cg.n(), &e, Duplicates::One).expect("valid subgraph");
+            &unweighted
+        } else {
+            cg
+        };
+        let h = BetheHessian::standard(g);
+        let p = EigenParams {
+            seed: self.seed ^ stream,
+            ..self.eigen.clone()
+        };
+        let res = smallest_eigenpairs(&h, 2, &p);
+        if res.converged() < 2 {
+            info.eigen_unconverged += 1;
+        }
+        res.values.iter().filter(|&&v| v < 0.0).count() >= 2
+    }
+
+    /// Regularised spectral bisection: side (0/1) of every node, or `None` if 2-means puts all
+    /// nodes on one side.
+    fn bisect(&self, cg: &Graph, stream: u64, info: &mut TopDownInfo) -> Result<Option<Vec<u32>>> {
+        let l = NormalizedLaplacian::new(cg, self.tau);
+        let p = EigenParams {
+            seed: self.seed ^ stream,
+            ..self.eigen.clone()
+        };
+        let res = smallest_eigenpairs(&l, 2, &p);
+        if res.converged() < 2 {
+            info.eigen_unconverged += 1;
+            if res.converged() == 0 {
+                return Ok(None);
+            }
+        }
+        let n = cg.n();
+        let dim = res.converged();
+        let mut emb = vec![0.0; n * dim];
+        for j in 0..dim {
+            let v = res.vector(j);
+            for i in 0..n {
+                emb[i * dim + j] = v[i];
+            }
+        }
+        let km = kmeans(
+            &emb,
+            dim,
+            &KMeansParams::new(2)
+                .n_init(self.n_init)
+                .seed(self.seed ^ stream),
+        )?;
+        let ones = km.labels.iter().filter(|&&x| x == 1).count();
+        if ones == 0 || ones == n {
+            return Ok(None);
+        }
+        Ok(Some(km.labels))
+    }
+}
+
+/// Edge density between the two sides of a bisection of `cg`: `E(U1, U2) / (|U1| |U2|)`.
+fn density_between(cg: &Graph, side: &[u32]) -> f64 {
+    let mut e = 0.0;
+    for (u, v, w) in cg.edges() {
+        if side[u] != side[v] {
+            e += w;
+        }
+    }
+    let ones = side.iter().filter(|&&x| x == 1).count() as f64;
+    let zeros = side.len() as f64 - ones;
+    e / (ones * zeros)
+}

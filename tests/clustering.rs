@@ -1,0 +1,289 @@
+//! Acceptance tests of the hierarchical clustering (issue: bottom-up and top-down as in the HSBM
+//! paper), on synthetic BTSBMs and on the shared real networks.
+
+use neurobricks::datasets::{high_school, power_grid, shared_data_dir};
+use neurobricks::graph::{Duplicates, Graph};
+use neurobricks::hierarchy::{theory, BottomUp, Dendrogram, TopDown};
+use neurobricks::hsbm::HsbmParams;
+use neurobricks::metrics::{adjusted_mutual_info, matched_accuracy};
+use rand::Rng;
+
+/// Node-level labels of a cut into `k` clusters (`usize::MAX` for nodes outside the leaves).
+fn cut_nodes(d: &Dendrogram, k: usize) -> Vec<usize> {
+    let leaf = d.cut_k(k.min(d.num_leaves())).unwrap();
+    d.expand_to_nodes(&leaf)
+        .iter()
+        .map(|x| x.map_or(usize::MAX, |v| v as usize))
+        .collect()
+}
+
+/// Exact recovery at depths 1..=3 of a BTSBM sample.
+fn exact_per_depth(d: &Dendrogram, truth: &[Vec<usize>]) -> Vec<bool> {
+    (1..=truth.len())
+        .map(|l| {
+            let pred = cut_nodes(d, 1 << l);
+            matched_accuracy(&truth[l - 1], &pred).unwrap() == 1.0
+        })
+        .collect()
+}
+
+fn plane_point(a: [f64; 4], seeds: std::ops::Range<u64>) -> (Vec<usize>, Vec<usize>) {
+    let mut bu = vec![0usize; 3];
+    let mut td = vec![0usize; 3];
+    for seed in seeds {
+        let h = HsbmParams::btsbm_log(3, 200, a.to_vec(), seed)
+            .generate()
+            .unwrap();
+        let truth: Vec<Vec<usize>> = (1..=3).map(|l| h.labels_at_depth(l)).collect();
+        let b = BottomUp::new().k(Some(8)).seed(seed).fit(&h.graph).unwrap();
+        assert_eq!(b.dendrogram.inversions(), 0);
+        for (l, ok) in exact_per_depth(&b.dendrogram, &truth)
+            .into_iter()
+            .enumerate()
+        {
+            bu[l] += ok as usize;
+        }
+        let t = TopDown::new().seed(seed).fit(&h.graph).unwrap();
+        for (l, ok) in exact_per_depth(&t.dendrogram, &truth)
+            .into_iter()
+            .enumerate()
+        {
+            td[l] += ok as usize;
+        }
+    }
+    (bu, td)
+}
+
+/// a = (40, 41, 45, 100): CH_m > 1 at every depth, so bottom-up recovers all three depths
+/// exactly; top-down's condition fails at depth 1 (TD_0 = 0.73).
+#[test]
+fn btsbm_above_threshold_bottom_up_exact_at_every_depth() {
+    let a = [40.0, 41.0, 45.0, 100.0];
+    assert_eq!(theory::bottom_up_recoverable(&a).unwrap(), vec![true; 3]);
+    let (bu, td) = plane_point(a, 1..11);
+    println!("a = {a:?}: exact recovery in 10 graphs per depth: bottom-up {bu:?}, top-down {td:?}");
+    for (l, &c) in bu.iter().enumerate() {
+        assert!(
+            c >= 9,
+            "bottom-up exact at depth {} in only {c}/10 graphs",
+            l + 1
+        );
+    }
+}
+
+/// a = (40, 55, 70, 100): CH_0 = 2.5 > 1 but CH_2 = 0.33 < 1, so depth 1 is exact and depth 3
+/// is not, in most graphs.
+#[test]
+fn btsbm_below_threshold_depth_three_not_exact() {
+    let a = [40.0, 55.0, 70.0, 100.0];
+    assert_eq!(
+        theory::bottom_up_recoverable(&a).unwrap(),
+        vec![true, false, false]
+    );
+    let (bu, td) = plane_point(a, 1..11);
+    println!("a = {a:?}: exact recovery in 10 graphs per depth: bottom-up {bu:?}, top-down {td:?}");
+    assert!(bu[0] >= 8, "depth 1 exact in only {}/10", bu[0]);
+    assert!(
+        bu[2] <= 3,
+        "depth 3 exact in {}/10 graphs although CH_2 < 1",
+        bu[2]
+    );
+}
+
+/// Property: bottom-up trees never have inversions and their merge similarities never
+/// increase, on random graphs (planted or not, with or without splitting).
+#[test]
+fn bottom_up_trees_have_no_inversions() {
+    let mut rng = neurobricks::util::rng_for(42, 0);
+    for trial in 0..12 {
+        let n = rng.random_range(60..300usize);
+        let m = rng.random_range(n..6 * n);
+        let edges: Vec<(u32, u32, f64)> = (0..m)
+            .map(|_| {
+                (
+                    rng.random_range(0..n as u32),
+                    rng.random_range(0..n as u32),
+                    rng.random_range(1..4) as f64,
+                )
+            })
+            .collect();
+        let g = Graph::from_edges(
+            n,
+            &edges,
+            if trial % 2 == 0 {
+                Duplicates::Sum
+            } else {
+                Duplicates::One
+            },
+        )
+        .unwrap();
+        let k = rng.random_range(2..12usize);
+        let split = if trial % 3 == 0 { Some(0.8) } else { None };
+        let fit = BottomUp::new()
+            .k(Some(k))
+            .seed(trial)
+            .split(split)
+            .fit(&g)
+            .unwrap();
+        assert_eq!(fit.dendrogram.inversions(), 0, "trial {trial}");
+        assert!(fit.dendrogram.is_monotone(), "trial {trial}");
+    }
+}
+
+#[test]
+fn bad_inputs_are_clear_errors_or_documented() {
+    let g = Graph::from_edges(4, &[(0, 1, 1.0), (2, 3, 1.0)], Duplicates::One).unwrap();
+    let e = BottomUp::new().k(Some(5)).fit(&g).unwrap_err().to_string();
+    assert!(e.contains("`k`") && e.contains("5"), "{e}");
+    assert!(BottomUp::new().k(Some(0)).fit(&g).is_err());
+    for q in [0.0, 1.0, -0.5, 2.0, f64::NAN] {
+        let e = BottomUp::new()
+            .split(Some(q))
+            .fit(&g)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("split"), "{e}");
+    }
+    let empty = Graph::from_edges(0, &[], Duplicates::One).unwrap();
+    assert!(BottomUp::new()
+        .fit(&empty)
+        .unwrap_err()
+        .to_string()
+        .contains("empty"));
+    assert!(TopDown::new().fit(&empty).is_err());
+    let no_edges = Graph::from_edges(3, &[], Duplicates::One).unwrap();
+    assert!(BottomUp::new()
+        .fit(&no_edges)
+        .unwrap_err()
+        .to_string()
+        .contains("no edges"));
+
+    // Two cliques, two isolated nodes: the isolated nodes are left out of every leaf, the two
+    // components are the two communities and merge last with similarity 0.
+    let mut e = Vec::new();
+    for (lo, hi) in [(0u32, 10u32), (10, 20)] {
+        for i in lo..hi {
+            for j in i + 1..hi {
+                e.push((i, j, 1.0));
+            }
+        }
+    }
+    let g = Graph::from_edges(22, &e, Duplicates::One).unwrap();
+    let fit = BottomUp::new().k(Some(2)).fit(&g).unwrap();
+    assert_eq!(fit.info.isolated_nodes, 2);
+    assert_eq!(fit.info.components, 4);
+    assert_eq!(fit.communities[20], u32::MAX);
+    assert_eq!(
+        fit.dendrogram.leaves.iter().map(|l| l.len()).sum::<usize>(),
+        20
+    );
+    assert_eq!(fit.dendrogram.merges[0].similarity, 0.0);
+    assert!(fit.communities[..10]
+        .iter()
+        .all(|&c| c == fit.communities[0]));
+    assert!(fit.communities[10..20]
+        .iter()
+        .all(|&c| c == fit.communities[10]));
+    assert_ne!(fit.communities[0], fit.communities[10]);
+    let td = TopDown::new().fit(&g).unwrap();
+    assert_eq!(td.info.isolated_nodes, 2);
+    assert!(td.dendrogram.num_leaves() >= 2);
+}
+
+fn data_or_skip(what: &str) -> Option<std::path::PathBuf> {
+    let dir = shared_data_dir();
+    if dir.join(what).exists() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIPPED: {} not found (set NEUROBRICKS_DATA to the shared data folder)",
+            dir.join(what).display()
+        );
+        None
+    }
+}
+
+/// High-school contacts, weighted, K = 9: the 9 classes are found (AMI >= 0.95) and the tree
+/// joins classes of the same specialisation before anything else.
+#[test]
+fn high_school_classes_and_specialisations() {
+    let Some(dir) = data_or_skip("highschool-2013") else {
+        return;
+    };
+    let hs = high_school(&dir).unwrap();
+    assert_eq!(hs.graph.n(), 327);
+    assert_eq!(hs.graph.num_edges(), 5818);
+    let codes = |v: &[String]| -> Vec<usize> {
+        let mut names: Vec<&String> = v.iter().collect();
+        names.sort();
+        names.dedup();
+        v.iter().map(|x| names.binary_search(&x).unwrap()).collect()
+    };
+    let class = codes(&hs.class);
+    let spec = codes(&hs.specialisation);
+    let fit = BottomUp::new().k(Some(9)).seed(0).fit(&hs.graph).unwrap();
+    let pred: Vec<usize> = fit.communities.iter().map(|&c| c as usize).collect();
+    let ami = adjusted_mutual_info(&class, &pred).unwrap();
+    println!(
+        "high school: bottom-up AMI vs 9 classes = {ami:.4}, inversions {}",
+        fit.dendrogram.inversions()
+    );
+    assert!(ami >= 0.95, "AMI {ami}");
+    assert_eq!(fit.dendrogram.inversions(), 0);
+    // Cut at 4 clusters = the 4 specialisations.
+    let four = cut_nodes(&fit.dendrogram, 4);
+    let ami4 = adjusted_mutual_info(&spec, &four).unwrap();
+    println!("high school: 4-cluster cut vs specialisations AMI = {ami4:.4}");
+    // Every merge below the 4-cluster level joins leaves of one specialisation (majority).
+    let d = &fit.dendrogram;
+    let k = d.num_leaves();
+    let leaf_spec: Vec<usize> = d
+        .leaves
+        .iter()
+        .map(|l| {
+            let mut cnt = [0usize; 4];
+            l.iter().for_each(|&m| cnt[spec[m as usize]] += 1);
+            (0..4).max_by_key(|&s| cnt[s]).unwrap()
+        })
+        .collect();
+    let mut spec_of = leaf_spec.clone();
+    for m in &d.merges[..k - 4] {
+        assert_eq!(
+            spec_of[m.left], spec_of[m.right],
+            "a merge below 4 clusters joins two specialisations"
+        );
+        spec_of.push(spec_of[m.left]);
+    }
+    assert!(ami4 >= 0.9, "specialisation AMI {ami4}");
+    let td = TopDown::new().seed(0).fit(&hs.graph).unwrap();
+    let tdp = cut_nodes(&td.dendrogram, 9);
+    println!(
+        "high school: top-down {} leaves, AMI at 9 clusters {:.4}, inversions {}",
+        td.info.leaves,
+        adjusted_mutual_info(&class, &tdp).unwrap(),
+        td.info.inversions
+    );
+}
+
+/// Power grid: K estimated by the Bethe Hessian; inversion counts of both methods reported;
+/// the bottom-up tree has none.
+#[test]
+fn power_grid_estimated_k_and_inversions() {
+    let Some(dir) = data_or_skip("powergrid-ucte") else {
+        return;
+    };
+    let g = power_grid(&dir).unwrap();
+    assert_eq!((g.n(), g.num_edges()), (2783, 3762));
+    let bu = BottomUp::new().seed(0).fit(&g).unwrap();
+    let td = TopDown::new().seed(0).fit(&g).unwrap();
+    println!(
+        "power grid: bottom-up estimated K = {} ({} inversions); top-down {} leaves, {} inversions",
+        bu.info.k,
+        bu.dendrogram.inversions(),
+        td.info.leaves,
+        td.info.inversions
+    );
+    assert!(bu.info.k_estimated && bu.info.k > 10, "K = {}", bu.info.k);
+    assert_eq!(bu.dendrogram.inversions(), 0);
+    assert!(td.info.leaves > 10);
+}
