@@ -47,6 +47,7 @@ pub mod baselines;
 pub mod extract;
 pub mod ffn;
 pub mod merge;
+pub mod pipeline;
 pub mod report;
 pub mod route;
 

@@ -5,6 +5,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use neurobricks::bricks::baselines::standin_phi_bricks;
 use neurobricks::bricks::ffn::{load_inputs, MINILM_DOMAINS};
 use neurobricks::bricks::merge::{fold_vs_prune, sibling_vs_random};
+use neurobricks::bricks::pipeline::{coactivation_bricks, CoactConfig};
 use neurobricks::bricks::report::{evaluate_layer, LayerReport, ReportParams, SplitLayer};
 use neurobricks::bricks::route::{firing_rate, route_and_evaluate};
 use neurobricks::bricks::{Bricks, Cut, FfnLayer, Router, RouterModel, Tokens};
@@ -50,18 +51,30 @@ struct Source {
     /// graph + clustering). Without it, the stand-in phi-correlation bricks are built.
     #[arg(long)]
     tree: Option<PathBuf>,
-    /// Number of leaves of the stand-in bricks.
+    /// Bricks to build when no --tree is given: `coactivation` (phi kNN co-activation graph on
+    /// the calibration tokens + BottomUp) or `standin` (phi-correlation k-means, no graph).
+    #[arg(long, value_enum, default_value = "coactivation")]
+    bricks: BricksKind,
+    /// Number of leaves (primitive communities) of the built bricks.
     #[arg(long, default_value_t = 32)]
     k: usize,
-    /// Seed of every random choice (stand-in k-means, weight k-means, folding).
+    /// Seed of every random choice (clustering, weight k-means, folding).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum, Default)]
+enum BricksKind {
+    #[default]
+    Coactivation,
+    Standin,
 }
 
 struct Loaded {
     split: SplitLayer,
     tree: Dendrogram,
     method: String,
+    degree: Option<Vec<f64>>,
 }
 
 fn load(s: &Source) -> Result<Loaded> {
@@ -81,17 +94,28 @@ fn load(s: &Source) -> Result<Loaded> {
         .unwrap_or_else(|| s.layer.with_file_name("tokens.safetensors"));
     let tokens = Tokens::load(&tok_path)?;
     let split = SplitLayer::new(ffn, &x, &tokens)?;
-    let (tree, method) = match &s.tree {
-        Some(p) => (Dendrogram::read(p)?, "tree".to_string()),
-        None => (
+    let (tree, method, degree) = match (&s.tree, s.bricks) {
+        (Some(p), _) => (Dendrogram::read(p)?, "tree".to_string(), None),
+        (None, BricksKind::Standin) => (
             standin_phi_bricks(&split.cal.a, &split.cal.contrib, s.k, s.seed)?,
             "standin-phi".to_string(),
+            None,
         ),
+        (None, BricksKind::Coactivation) => {
+            let cfg = CoactConfig {
+                k: s.k,
+                seed: s.seed,
+                ..CoactConfig::default()
+            };
+            let cb = coactivation_bricks(&split.cal, &cfg)?;
+            (cb.dendrogram, "coactivation".to_string(), Some(cb.degree))
+        }
     };
     Ok(Loaded {
         split,
         tree,
         method,
+        degree,
     })
 }
 
@@ -186,7 +210,10 @@ fn route(a: RouteArgs) -> Result<()> {
         RouterArg::Representative => Router::Representative { m: a.m },
     };
     let b = Bricks::from_dendrogram(&l.tree, ffn.n_neurons, Cut::Leaves)?;
-    let deg = firing_rate(&l.split.cal.a);
+    let deg = l
+        .degree
+        .clone()
+        .unwrap_or_else(|| firing_rate(&l.split.cal.a));
     let m = route_and_evaluate(
         ffn,
         &b,
@@ -239,7 +266,10 @@ fn merge(a: MergeArgs) -> Result<()> {
     let l = load(&a.src)?;
     let ffn = &l.split.ffn;
     let to = a.to.unwrap_or((l.tree.num_leaves() / 2).max(1));
-    let deg = firing_rate(&l.split.cal.a);
+    let deg = l
+        .degree
+        .clone()
+        .unwrap_or_else(|| firing_rate(&l.split.cal.a));
     let seeds: Vec<u64> = (0..a.seeds).collect();
     let sm = sibling_vs_random(
         ffn,
@@ -328,16 +358,21 @@ struct ReportArgs {
     /// Budgets (fractions of neurons).
     #[arg(long, default_value = "0.1,0.25,0.5")]
     budgets: String,
-    /// Brick dendrogram JSON (only with a single layer); default: stand-in bricks.
+    /// Brick dendrogram JSON whose node ids are neuron indices (only with a single layer);
+    /// default: build the bricks chosen by --bricks.
     #[arg(long)]
     tree: Option<PathBuf>,
-    /// Number of leaves of the stand-in bricks.
+    /// Bricks to build without --tree: `coactivation` (co-activation graph + BottomUp) or
+    /// `standin` (phi-correlation k-means, no graph).
+    #[arg(long, value_enum, default_value = "coactivation")]
+    bricks: BricksKind,
+    /// Number of leaves (primitive communities) of the built bricks.
     #[arg(long, default_value_t = 32)]
     k: usize,
     /// Random same-size brick seeds.
     #[arg(long, default_value_t = 5)]
     seeds: u64,
-    /// Seed of the stand-in, weight k-means and folding.
+    /// Seed of the clustering, weight k-means and folding.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Folding kept fractions.
@@ -374,6 +409,7 @@ fn report(a: ReportArgs) -> Result<()> {
             inputs_name: "ffn_in".into(),
             tokens: Some(a.data.join("tokens.safetensors")),
             tree: a.tree.clone(),
+            bricks: a.bricks,
             k: a.k,
             seed: a.seed,
         };
@@ -384,7 +420,7 @@ fn report(a: ReportArgs) -> Result<()> {
             &l.method,
             &l.split,
             &l.tree,
-            None,
+            l.degree.clone(),
             &MINILM_DOMAINS,
             &p,
         )?);
@@ -447,6 +483,8 @@ fn print_report(r: &LayerReport) {
     );
     if r.method == "standin-phi" {
         println!("   NOTE: stand-in bricks (phi-correlation k-means + average linkage), not the co-activation graph + BottomUp bricks");
+    } else if r.method == "coactivation" {
+        println!("   bricks: phi kNN co-activation graph (top-10% contributions, k = 10) on the calibration tokens + BottomUp");
     }
     println!("\nbricks (size, top domain by AP of brick mass; base rate 0.25):");
     let mut line = String::new();
