@@ -85,7 +85,7 @@ pub fn high_school(dir: &Path) -> Result<HighSchool> {
         .into_iter()
         .map(|((a, b), c)| (a, b, (1.0f64 + c).ln()))
         .collect();
-    edges.sort_by_key(|x| (x.0, x.1));
+    edges.sort_by_key(|e| (e.0, e.1));
     let graph = Graph::from_edges(names.len(), &edges, Duplicates::Sum)?.with_ids(names.clone())?;
     let class: Vec<String> = names.iter().map(|n| class_of[n].clone()).collect();
     let specialisation = class.iter().map(|c| specialisation(c)).collect();

@@ -42,7 +42,8 @@ pub fn wio(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::io(path, e)
 }
 
-/// FxHash (the rustc hasher): fast for short keys such as node-id tokens.
+/// FxHash-style hasher (multiply-rotate rounds plus a final avalanche): fast for short keys
+/// such as node-id tokens.
 #[derive(Default, Clone, Copy)]
 pub struct FxHasher {
     hash: u64,
@@ -89,7 +90,14 @@ impl Hasher for FxHasher {
     }
     #[inline]
     fn finish(&self) -> u64 {
-        self.hash
+        // Final avalanche (MurmurHash3 fmix64): the multiply-rotate rounds leave the low bits,
+        // which pick the bucket, dependent on the first bytes only.
+        let mut h = self.hash;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 
