@@ -26,6 +26,8 @@ use serde::Serialize;
 /// Result of [`sibling_vs_random`].
 #[derive(Debug, Clone, Serialize)]
 pub struct SiblingMerge {
+    /// Router used.
+    pub router: String,
     /// Bricks before merging (leaves, plus the set-aside brick if any).
     pub bricks_before: usize,
     /// Bricks after merging.
@@ -114,6 +116,7 @@ pub fn sibling_vs_random(
     }
     let (mean, std) = mean_std(&errs);
     Ok(SiblingMerge {
+        router: router.name().into(),
         bricks_before: leaves.len(),
         bricks_after: sib.len(),
         budget: rho,

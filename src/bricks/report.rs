@@ -44,6 +44,7 @@ impl Default for ReportParams {
             seed: 0,
             routers: vec![
                 Router::Oracle,
+                Router::OracleDensity,
                 Router::Centroid,
                 Router::Representative { m: 4 },
             ],
@@ -136,7 +137,7 @@ pub struct LayerReport {
     pub specialisation: SpecialisationSummary,
     /// Routing results.
     pub routing: Vec<RoutingRow>,
-    /// Sibling-merge results (oracle router, each budget and target).
+    /// Sibling-merge results (oracle and oracle-density routers, each target and budget).
     pub sibling_merge: Vec<SiblingMerge>,
     /// Folding results.
     pub folding: Vec<FoldReport>,
@@ -307,18 +308,20 @@ pub fn evaluate_layer(
     } else {
         p.merge_to.clone()
     };
-    for &k_to in &targets {
-        for &rho in &p.budgets {
-            sibling_merge.push(sibling_vs_random(
-                ffn,
-                d,
-                k_to,
-                Router::Oracle,
-                &degree,
-                &split.ev,
-                rho,
-                &p.random_seeds,
-            )?);
+    for router in [Router::Oracle, Router::OracleDensity] {
+        for &k_to in &targets {
+            for &rho in &p.budgets {
+                sibling_merge.push(sibling_vs_random(
+                    ffn,
+                    d,
+                    k_to,
+                    router,
+                    &degree,
+                    &split.ev,
+                    rho,
+                    &p.random_seeds,
+                )?);
+            }
         }
     }
 

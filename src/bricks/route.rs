@@ -2,7 +2,9 @@
 //!
 //! **Scores** (one per brick and token; Xiao et al. 2024 §3.1, MoEfication, CMoE):
 //! * [`Router::Oracle`]: `r_k = Σ_{i∈S_k} |a_i(x)| ||W_out[:, i]||` (needs every activation; the
-//!   upper bound a router can reach with these bricks);
+//!   reference the other routers' recall is measured against);
+//! * [`Router::OracleDensity`]: the same mass divided by `|S_k|` (mass per neuron: the greedy
+//!   knapsack order, which keeps more mass under a neuron budget than the plain sum);
 //! * [`Router::Centroid`]: cosine of the input `x` with the brick's mean L2-normalised `W_in` row
 //!   (MoEfication's training-free similarity router);
 //! * [`Router::Representative`]: the contributions of the brick's `m` highest-degree neurons,
@@ -82,6 +84,8 @@ fn sq_norm(v: &[f32]) -> f64 {
 pub enum Router {
     /// Brick contribution mass (needs all activations).
     Oracle,
+    /// Brick contribution mass per neuron (needs all activations).
+    OracleDensity,
     /// Input cosine to the brick's mean normalised `W_in` row.
     Centroid,
     /// Contributions of the `m` highest-degree neurons of each brick, scaled to the brick size.
@@ -96,6 +100,7 @@ impl Router {
     pub fn name(&self) -> &'static str {
         match self {
             Router::Oracle => "oracle",
+            Router::OracleDensity => "oracle_density",
             Router::Centroid => "centroid",
             Router::Representative { .. } => "representative",
         }
@@ -122,7 +127,7 @@ impl RouterModel {
         let mut centroids = Mat::<f32>::zeros(0, 0);
         let mut reps = Vec::new();
         match router {
-            Router::Oracle => {}
+            Router::Oracle | Router::OracleDensity => {}
             Router::Centroid => {
                 centroids = Mat::zeros(bricks.len(), d);
                 for (b, m) in bricks.members.iter().enumerate() {
@@ -182,13 +187,17 @@ impl RouterModel {
         let k = bricks.len();
         let t_n = ev.tokens();
         match self.router {
-            Router::Oracle => {
+            Router::Oracle | Router::OracleDensity => {
                 let mut s = TokenMatrix::zeros(t_n, k);
                 let labels = bricks.labels();
+                let inv: Vec<f32> = bricks.sizes().iter().map(|&n| 1.0 / n as f32).collect();
                 for t in 0..t_n {
                     let row = s.row_mut(t);
                     for (i, c) in ev.contrib.row(t).iter().enumerate() {
                         row[labels[i] as usize] += c;
+                    }
+                    if self.router == Router::OracleDensity {
+                        row.iter_mut().zip(&inv).for_each(|(v, w)| *v *= w);
                     }
                 }
                 s

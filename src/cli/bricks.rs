@@ -176,8 +176,18 @@ fn extract(a: ExtractArgs) -> Result<()> {
 #[derive(Clone, Copy, ValueEnum)]
 enum RouterArg {
     Oracle,
+    OracleDensity,
     Centroid,
     Representative,
+}
+
+fn router_of(r: RouterArg, m: usize) -> Router {
+    match r {
+        RouterArg::Oracle => Router::Oracle,
+        RouterArg::OracleDensity => Router::OracleDensity,
+        RouterArg::Centroid => Router::Centroid,
+        RouterArg::Representative => Router::Representative { m },
+    }
 }
 
 #[derive(Args)]
@@ -204,11 +214,7 @@ struct RouteArgs {
 fn route(a: RouteArgs) -> Result<()> {
     let l = load(&a.src)?;
     let ffn = &l.split.ffn;
-    let router = match a.router {
-        RouterArg::Oracle => Router::Oracle,
-        RouterArg::Centroid => Router::Centroid,
-        RouterArg::Representative => Router::Representative { m: a.m },
-    };
+    let router = router_of(a.router, a.m);
     let b = Bricks::from_dendrogram(&l.tree, ffn.n_neurons, Cut::Leaves)?;
     let deg = l
         .degree
@@ -248,6 +254,9 @@ struct MergeArgs {
     /// Budget for the sibling-merge comparison.
     #[arg(long, default_value_t = 0.25)]
     budget: f64,
+    /// Router for the sibling-merge comparison.
+    #[arg(long, value_enum, default_value = "oracle")]
+    router: RouterArg,
     /// Number of random-merge seeds.
     #[arg(long, default_value_t = 5)]
     seeds: u64,
@@ -275,7 +284,7 @@ fn merge(a: MergeArgs) -> Result<()> {
         ffn,
         &l.tree,
         to,
-        Router::Oracle,
+        router_of(a.router, 4),
         &deg,
         &l.split.ev,
         a.budget,
@@ -291,8 +300,8 @@ fn merge(a: MergeArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "sibling merge ({}): {} -> {} bricks, oracle router, budget {:.0}%: leaves {:.4}, siblings {:.4}, random merges {:.4} ± {:.4} ({} seeds)",
-        l.method, sm.bricks_before, sm.bricks_after, a.budget * 100.0, sm.leaves.rel_error, sm.sibling.rel_error,
+        "sibling merge ({}): {} -> {} bricks, {} router, budget {:.0}%: leaves {:.4}, siblings {:.4}, random merges {:.4} ± {:.4} ({} seeds)",
+        l.method, sm.bricks_before, sm.bricks_after, sm.router, a.budget * 100.0, sm.leaves.rel_error, sm.sibling.rel_error,
         sm.random_error_mean, sm.random_error_std, seeds.len()
     );
     println!(
@@ -468,6 +477,7 @@ fn report_json(reports: &[LayerReport]) -> serde_json::Value {
                 "random_pooled_error_mean": row.random_pooled_error_mean,
                 "weight_kmeans_pooled_error": row.weight_kmeans.pooled_rel_error,
                 "oracle_topk_pooled_error": row.oracle_topk.pooled_rel_error,
+                "oracle_density": other("oracle_density"),
                 "centroid": other("centroid"),
                 "representative": other("representative"),
             }));
@@ -570,10 +580,11 @@ fn print_report(r: &LayerReport) {
             row.random_recall_mean
         );
     }
-    println!("\nsibling merge (oracle router): error with leaves / merged siblings / merged random leaf groups (mean ± sd); largest brick sibling / random");
+    println!("\nsibling merge: error with leaves / merged siblings / merged random leaf groups (mean ± sd); largest brick sibling / random");
     for m in &r.sibling_merge {
         println!(
-            "  {:>2} -> {:>2} bricks, budget {:>3.0}%: {:.4} / {:.4} / {:.4} ± {:.4}   (largest {} / {:.0} neurons{})",
+            "  {:<14} {:>2} -> {:>2} bricks, budget {:>3.0}%: {:.4} / {:.4} / {:.4} ± {:.4}   (largest {} / {:.0} neurons{})",
+            m.router,
             m.bricks_before,
             m.bricks_after,
             m.budget * 100.0,
