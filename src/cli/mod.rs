@@ -5,6 +5,7 @@
 mod basic;
 mod bricks;
 mod cluster;
+mod plot;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +30,7 @@ enum Command {
     Export(basic::ExportArgs),
     /// Brick extraction, routing, merging and the evaluation report.
     Bricks(bricks::BricksArgs),
+    Plot(plot::PlotArgs),
 }
 
 /// Parse arguments, run the command, report errors; returns the exit code.
@@ -41,6 +43,7 @@ pub fn run() -> i32 {
         Command::Evaluate(a) => basic::evaluate(a),
         Command::Export(a) => basic::export(a),
         Command::Bricks(a) => bricks::run(a),
+        Command::Plot(a) => plot::plot(a),
     };
     match res {
         Ok(()) => 0,

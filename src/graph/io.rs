@@ -8,7 +8,7 @@ use super::{Duplicates, Graph};
 use crate::error::{Error, Result};
 use crate::util::{wio, write_atomic, FxHashMap};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 
 /// Whether the first data line is a header.
@@ -58,7 +58,7 @@ pub struct ReadReport {
 /// construction in O(m log d).
 pub fn read_edge_list(path: &Path, opts: &EdgeListOptions) -> Result<(Graph, ReadReport)> {
     let f = File::open(path).map_err(|e| Error::io(path, e))?;
-    read_edge_list_from(BufReader::with_capacity(8 << 20, f), path, opts)
+    read_edge_list_from(f, path, opts)
 }
 
 #[inline]
@@ -109,147 +109,254 @@ fn looks_numeric(b: &[u8]) -> bool {
         .is_some()
 }
 
-/// Read an edge list from any buffered reader; `path` is used in error messages only.
-pub fn read_edge_list_from<R: BufRead>(
+/// Strip a `#` comment and trailing separators / line ends.
+#[inline]
+fn clean(mut line: &[u8]) -> &[u8] {
+    if let Some(p) = line.iter().position(|&b| b == b'#') {
+        line = &line[..p];
+    }
+    while let Some((&last, rest)) = line.split_last() {
+        if last == b'\n' || is_sep(last) {
+            line = rest;
+        } else {
+            break;
+        }
+    }
+    line
+}
+
+/// Parsed lines of one chunk: local token table and edges in local ids.
+struct ChunkParse<'a> {
+    tokens: Vec<&'a [u8]>,
+    edges: Vec<(u32, u32, f64)>,
+    lines: usize,
+    data_lines: usize,
+    /// First error: (line index within the chunk, 0-based; message).
+    error: Option<(usize, String)>,
+}
+
+fn parse_chunk<'a>(chunk: &'a [u8], ncols: usize, opts: &EdgeListOptions) -> ChunkParse<'a> {
+    let mut map: FxHashMap<&'a [u8], u32> = FxHashMap::default();
+    let mut out = ChunkParse {
+        tokens: Vec::new(),
+        edges: Vec::new(),
+        lines: 0,
+        data_lines: 0,
+        error: None,
+    };
+    let mut intern = |t: &'a [u8], out: &mut ChunkParse<'a>| -> u32 {
+        *map.entry(t).or_insert_with(|| {
+            out.tokens.push(t);
+            (out.tokens.len() - 1) as u32
+        })
+    };
+    for raw in chunk.split_inclusive(|&b| b == b'\n') {
+        let li = out.lines;
+        out.lines += 1;
+        let line = clean(raw);
+        if line.iter().all(|&b| is_sep(b)) {
+            continue;
+        }
+        let (f, k) = fields(line);
+        let err = if k < 2 {
+            Some(format!(
+                "missing column: expected `u v` or `u v w`, got `{}`",
+                show(line).trim()
+            ))
+        } else if k > 3 {
+            Some(format!(
+                "too many columns: expected `u v` or `u v w`, got `{}`",
+                show(line).trim()
+            ))
+        } else if k != ncols {
+            Some(format!(
+                "expected {ncols} columns like the first edge line, got {k}: `{}`",
+                show(line).trim()
+            ))
+        } else {
+            None
+        };
+        if let Some(e) = err {
+            out.error = Some((li, e));
+            return out;
+        }
+        let w = if k == 3 && !opts.ignore_weights {
+            match parse_weight(f[2]) {
+                Some(w) => w,
+                None => {
+                    out.error = Some((
+                        li,
+                        format!("weight `{}` is not a finite number", show(f[2])),
+                    ));
+                    return out;
+                }
+            }
+        } else {
+            1.0
+        };
+        let u = intern(f[0], &mut out);
+        let v = intern(f[1], &mut out);
+        out.edges.push((u, v, w));
+        out.data_lines += 1;
+    }
+    out
+}
+
+/// Split `block` into about `parts` pieces at line boundaries.
+fn split_lines(block: &[u8], parts: usize) -> Vec<&[u8]> {
+    let mut out = Vec::with_capacity(parts);
+    let step = (block.len() / parts.max(1)).max(1 << 16);
+    let mut start = 0;
+    while start < block.len() {
+        let mut end = (start + step).min(block.len());
+        while end < block.len() && block[end - 1] != b'\n' {
+            end += 1;
+        }
+        out.push(&block[start..end]);
+        start = end;
+    }
+    out
+}
+
+/// Read an edge list from any reader; `path` is used in error messages only.
+///
+/// The input is read in blocks of 16 MiB; each block is split at line boundaries and parsed in
+/// parallel (rayon) with chunk-local id tables, which are then merged into the global table in
+/// input order, so ids keep their order of first appearance.
+pub fn read_edge_list_from<R: Read>(
     mut r: R,
     path: &Path,
     opts: &EdgeListOptions,
 ) -> Result<(Graph, ReadReport)> {
+    use rayon::prelude::*;
+    const BLOCK: usize = 16 << 20;
     let mut map: FxHashMap<Box<[u8]>, u32> = FxHashMap::default();
     let mut names: Vec<Box<[u8]>> = Vec::new();
     let mut edges: Vec<(u32, u32, f64)> = Vec::new();
     let mut report = ReadReport::default();
     let mut ncols: Option<usize> = None;
-    // A first line that may be a header, kept until the next line decides.
-    let mut pending: Option<(usize, Vec<u8>)> = None;
-    let mut header_decided = opts.header != Header::Auto;
-    let mut skip_first = opts.header == Header::Yes;
-    let mut buf = Vec::with_capacity(256);
-    let mut lineno = 0usize;
-
-    let mut intern = |tok: &[u8]| -> u32 {
-        if let Some(&i) = map.get(tok) {
-            return i;
-        }
-        let i = names.len() as u32;
-        let b: Box<[u8]> = tok.into();
-        names.push(b.clone());
-        map.insert(b, i);
-        i
-    };
-
-    let process = |lineno: usize,
-                   line: &[u8],
-                   ncols: &mut Option<usize>,
-                   edges: &mut Vec<(u32, u32, f64)>,
-                   intern: &mut dyn FnMut(&[u8]) -> u32|
-     -> Result<()> {
-        let (f, k) = fields(line);
-        if k < 2 {
-            return Err(Error::parse(
-                path,
-                lineno,
-                format!(
-                    "missing column: expected `u v` or `u v w`, got `{}`",
-                    show(line).trim()
-                ),
-            ));
-        }
-        if k > 3 {
-            return Err(Error::parse(
-                path,
-                lineno,
-                format!(
-                    "too many columns: expected `u v` or `u v w`, got `{}`",
-                    show(line).trim()
-                ),
-            ));
-        }
-        let nc = *ncols.get_or_insert(k);
-        if k != nc {
-            return Err(Error::parse(
-                path,
-                lineno,
-                format!(
-                    "expected {nc} columns like the first edge line, got {k}: `{}`",
-                    show(line).trim()
-                ),
-            ));
-        }
-        let w = if k == 3 && !opts.ignore_weights {
-            parse_weight(f[2]).ok_or_else(|| {
-                Error::parse(
-                    path,
-                    lineno,
-                    format!("weight `{}` is not a finite number", show(f[2])),
-                )
-            })?
-        } else {
-            1.0
-        };
-        let u = intern(f[0]);
-        let v = intern(f[1]);
-        edges.push((u, v, w));
-        Ok(())
-    };
-
-    loop {
-        buf.clear();
-        let got = r
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::io(path, e))?;
-        if got == 0 {
-            break;
-        }
-        lineno += 1;
-        let mut line: &[u8] = &buf;
-        if let Some(p) = line.iter().position(|&b| b == b'#') {
-            line = &line[..p];
-        }
-        while let Some((&last, rest)) = line.split_last() {
-            if last == b'\n' || is_sep(last) {
-                line = rest;
-            } else {
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + 4096);
+    let mut line_base = 0usize; // lines before `buf`
+    let mut eof = false;
+    let mut first = true;
+    while !eof {
+        // Fill the buffer up to BLOCK bytes (plus the carried-over partial line).
+        let have = buf.len();
+        buf.resize(have + BLOCK, 0);
+        let mut filled = have;
+        while filled < buf.len() {
+            let got = r.read(&mut buf[filled..]).map_err(|e| Error::io(path, e))?;
+            if got == 0 {
+                eof = true;
                 break;
             }
+            filled += got;
         }
-        if line.iter().all(|&b| is_sep(b)) {
-            continue;
+        buf.truncate(filled);
+        // Process complete lines only; keep the tail for the next block.
+        let cut = if eof {
+            buf.len()
+        } else {
+            buf.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1)
+        };
+        if cut == 0 && !eof {
+            continue; // a line longer than the block: read more
         }
-        if skip_first {
-            skip_first = false;
-            report.had_header = true;
-            continue;
-        }
-        if !header_decided {
-            let (f, k) = fields(line);
-            if k >= 3 && !looks_numeric(f[2]) {
-                // A non-numeric weight column on the first line: a header.
-                header_decided = true;
-                report.had_header = true;
-                continue;
-            }
-            if k >= 2 && !looks_numeric(f[0]) && !looks_numeric(f[1]) && pending.is_none() {
-                pending = Some((lineno, line.to_vec()));
-                continue;
-            }
-            header_decided = true;
-            if let Some((pl, pline)) = pending.take() {
-                // The held line was a header only if this line has numeric ids.
-                if looks_numeric(f[0]) && looks_numeric(f[1]) {
-                    report.had_header = true;
-                } else {
-                    process(pl, &pline, &mut ncols, &mut edges, &mut intern)?;
-                    report.lines += 1;
+        let mut block: &[u8] = &buf[..cut];
+        let mut skipped_lines = 0usize;
+        if first {
+            // Header detection on the first data lines.
+            let mut data: Vec<(usize, usize, &[u8])> = Vec::new(); // (line index, byte end, line)
+            let mut off = 0usize;
+            for (li, raw) in block.split_inclusive(|&b| b == b'\n').enumerate() {
+                off += raw.len();
+                let line = clean(raw);
+                if !line.iter().all(|&b| is_sep(b)) {
+                    data.push((li, off, line));
+                    if data.len() == 2 {
+                        break;
+                    }
                 }
             }
+            if let Some(&(li0, end0, l0)) = data.first() {
+                let (f0, k0) = fields(l0);
+                let header = match opts.header {
+                    Header::Yes => true,
+                    Header::No => false,
+                    Header::Auto => {
+                        (k0 >= 3 && !looks_numeric(f0[2]))
+                            || (k0 >= 2
+                                && !looks_numeric(f0[0])
+                                && !looks_numeric(f0[1])
+                                && data.get(1).is_some_and(|&(_, _, l1)| {
+                                    let (f1, k1) = fields(l1);
+                                    k1 >= 2 && looks_numeric(f1[0]) && looks_numeric(f1[1])
+                                }))
+                    }
+                };
+                if header {
+                    report.had_header = true;
+                    block = &block[end0..];
+                    skipped_lines = li0 + 1;
+                    ncols = data.get(1).map(|&(_, _, l1)| fields(l1).1);
+                } else {
+                    ncols = Some(k0);
+                }
+                first = false;
+            } else if !eof {
+                // Only comments so far: carry on.
+                line_base += block.iter().filter(|&&b| b == b'\n').count();
+                buf.drain(..cut);
+                continue;
+            }
         }
-        process(lineno, line, &mut ncols, &mut edges, &mut intern)?;
-        report.lines += 1;
-    }
-    if let Some((pl, pline)) = pending.take() {
-        process(pl, &pline, &mut ncols, &mut edges, &mut intern)?;
-        report.lines += 1;
+        if let Some(nc) = ncols {
+            let parts = split_lines(block, 4 * rayon::current_num_threads());
+            let parsed: Vec<ChunkParse> =
+                parts.par_iter().map(|c| parse_chunk(c, nc, opts)).collect();
+            let mut base = line_base + skipped_lines;
+            for p in &parsed {
+                if let Some((li, msg)) = &p.error {
+                    return Err(Error::parse(path, base + li + 1, msg.clone()));
+                }
+                base += p.lines;
+            }
+            // Merge local id tables in input order, then remap edges in parallel.
+            let maps: Vec<Vec<u32>> = parsed
+                .iter()
+                .map(|p| {
+                    p.tokens
+                        .iter()
+                        .map(|&t| match map.get(t) {
+                            Some(&g) => g,
+                            None => {
+                                let g = names.len() as u32;
+                                let b: Box<[u8]> = t.into();
+                                names.push(b.clone());
+                                map.insert(b, g);
+                                g
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            let remapped: Vec<Vec<(u32, u32, f64)>> = parsed
+                .par_iter()
+                .zip(maps.par_iter())
+                .map(|(p, m)| {
+                    p.edges
+                        .iter()
+                        .map(|&(u, v, w)| (m[u as usize], m[v as usize], w))
+                        .collect()
+                })
+                .collect();
+            for (p, e) in parsed.iter().zip(remapped) {
+                report.lines += p.data_lines;
+                edges.extend(e);
+            }
+        }
+        line_base += skipped_lines + block.iter().filter(|&&b| b == b'\n').count();
+        buf.drain(..cut);
     }
     if edges.is_empty() {
         return Err(Error::parse(
@@ -267,6 +374,7 @@ pub fn read_edge_list_from<R: BufRead>(
     let n = names.len();
     drop(map);
     let (g, loops) = Graph::from_edges_counted(n, &edges, dup)?;
+    drop(edges);
     report.self_loops = loops;
     let ids = names
         .into_iter()

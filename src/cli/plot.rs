@@ -1,0 +1,285 @@
+//! `plot dendrogram` and `plot heatmap`.
+
+use clap::{Args, Subcommand};
+use neurobricks::graph::{read_edge_list, read_labels, EdgeListOptions};
+use neurobricks::plot::{Aggregate, ColorScale, DendrogramPlot, HeatmapPlot, LeafClasses};
+use neurobricks::{Dendrogram, Error, Result};
+use std::path::{Path, PathBuf};
+
+/// Draw dendrograms and reordered heat maps as PNG or SVG.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  neurobricks plot dendrogram --tree tree.json --out tree.png
+  neurobricks plot dendrogram --tree tree.json --labels g.labels.tsv --column depth2 --cut 4 --out tree.svg
+  neurobricks plot heatmap --graph g.edges.tsv --tree tree.json --log --out adjacency.png
+The format follows the extension of --out (.png or .svg).")]
+pub struct PlotArgs {
+    #[command(subcommand)]
+    what: PlotCommand,
+}
+
+#[derive(Subcommand)]
+enum PlotCommand {
+    Dendrogram(DendrogramArgs),
+    Heatmap(HeatmapArgs),
+}
+
+/// Draw a dendrogram: leaves in tree order, merge heights, optional leaf colours and cut line.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  neurobricks plot dendrogram --tree tree.json --out tree.png
+  neurobricks plot dendrogram --tree tree.json --labels g.labels.tsv --column depth2 --out tree.svg
+      colours every leaf by the majority depth2 label of its nodes, with a legend
+  neurobricks plot dendrogram --tree tree.json --cut 8 --log --max-leaves 40 --out tree.png
+      draws the cut into 8 clusters on a log height axis; trees with more than 40 leaves
+      are drawn with their lowest subtrees collapsed into wedges labelled 'n leaves (nodes)'
+Reading the plot: links join at the merge height (1 - edge density between the two children
+for unweighted graphs). In top-down trees a child can be less dense than its parent (an
+inversion); its link then goes down to the parent, drawn in red.")]
+pub struct DendrogramArgs {
+    /// Dendrogram JSON.
+    #[arg(long)]
+    tree: PathBuf,
+    /// Output image (.png or .svg).
+    #[arg(long)]
+    out: PathBuf,
+    /// Labels TSV (node id, then one column per level) to colour leaves by majority label.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Labels column to colour by (default: the last, finest column).
+    #[arg(long, requires = "labels")]
+    column: Option<String>,
+    /// Draw the cut line into K clusters (as `neurobricks cut --k K`).
+    #[arg(long, value_name = "K")]
+    cut: Option<usize>,
+    /// Logarithmic height axis.
+    #[arg(long)]
+    log: bool,
+    /// Bottom of the height axis (default: 0, or just below the lowest merge when all merges
+    /// are bunched far from 0, as 1 - density of sparse graphs is).
+    #[arg(long, conflicts_with = "log")]
+    y_min: Option<f64>,
+    /// Collapse subtrees when the tree has more leaves than this.
+    #[arg(long, default_value_t = 60)]
+    max_leaves: usize,
+    /// Title (default: the method and number of leaves).
+    #[arg(long)]
+    title: Option<String>,
+    /// Image width in pixels.
+    #[arg(long, default_value_t = 1000)]
+    width: u32,
+    /// Image height in pixels.
+    #[arg(long, default_value_t = 600)]
+    height: u32,
+    /// Base font size in pixels.
+    #[arg(long, default_value_t = 16.0)]
+    font_size: f64,
+}
+
+/// Draw the adjacency matrix with rows and columns in dendrogram leaf order.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  neurobricks plot heatmap --graph g.edges.tsv --tree tree.json --out adjacency.png
+  neurobricks plot heatmap --graph coact.tsv --tree tree.json --rank --out coact.svg
+  neurobricks plot heatmap --graph g.edges.tsv --tree tree.json --bins 100 --out blocks.png
+      aggregates cells into 100 x 100 bins (mean weight, i.e. edge density for 0/1 graphs)
+  neurobricks plot heatmap --graph g.edges.tsv --tree tree.json --labels g.labels.tsv --out a.png
+      adds strips along the matrix coloured by the majority label of each leaf
+Bricks show as blocks on the diagonal; red lines mark leaf boundaries (or the clusters of
+--boundary-k). Graphs with more nodes than pixels are aggregated into one bin per pixel.")]
+pub struct HeatmapArgs {
+    /// Edge list (the graph the tree was built on; nodes matched by id).
+    #[arg(long)]
+    graph: PathBuf,
+    /// Dendrogram JSON.
+    #[arg(long)]
+    tree: PathBuf,
+    /// Output image (.png or .svg).
+    #[arg(long)]
+    out: PathBuf,
+    /// Labels TSV: colour strips along the matrix by the majority label of each leaf.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Labels column (default: the last, finest column).
+    #[arg(long, requires = "labels")]
+    column: Option<String>,
+    /// Logarithmic colour scale.
+    #[arg(long, conflicts_with = "rank")]
+    log: bool,
+    /// Colour by rank of the value (shows structure in heavy-tailed weights).
+    #[arg(long)]
+    rank: bool,
+    /// Sum the cells of a bin instead of averaging them.
+    #[arg(long)]
+    sum: bool,
+    /// Bins per side (default: one per node, at most one per pixel).
+    #[arg(long)]
+    bins: Option<usize>,
+    /// Mark the boundaries of the cut into K clusters instead of the leaves.
+    #[arg(long, value_name = "K")]
+    boundary_k: Option<usize>,
+    /// Title (default: the graph file and the tree's method).
+    #[arg(long)]
+    title: Option<String>,
+    /// Image width in pixels.
+    #[arg(long, default_value_t = 900)]
+    width: u32,
+    /// Image height in pixels.
+    #[arg(long, default_value_t = 800)]
+    height: u32,
+    /// Base font size in pixels.
+    #[arg(long, default_value_t = 16.0)]
+    font_size: f64,
+}
+
+pub fn plot(a: PlotArgs) -> Result<()> {
+    match a.what {
+        PlotCommand::Dendrogram(d) => dendrogram(d),
+        PlotCommand::Heatmap(h) => heatmap(h),
+    }
+}
+
+fn dendrogram(a: DendrogramArgs) -> Result<()> {
+    let tree = Dendrogram::read(&a.tree)?;
+    let title = a.title.unwrap_or_else(|| {
+        format!(
+            "{} dendrogram, {} leaves, {} nodes",
+            tree.method,
+            tree.num_leaves(),
+            tree.leaves.iter().map(|l| l.len()).sum::<usize>()
+        )
+    });
+    let mut p = DendrogramPlot::default()
+        .title(title)
+        .log(a.log)
+        .max_leaves(a.max_leaves)
+        .width(a.width)
+        .height(a.height)
+        .font_size(a.font_size);
+    if let Some(k) = a.cut {
+        p = p.cut(k);
+    }
+    if let Some(v) = a.y_min {
+        p = p.y_min(v);
+    }
+    if let Some(path) = &a.labels {
+        p = p.leaf_classes(leaf_classes(&tree, &a.tree, path, a.column.as_deref())?);
+    }
+    p.render(&tree, &a.out).map_err(flag_names)?;
+    eprintln!(
+        "plot dendrogram: {} leaves -> {}",
+        tree.num_leaves(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// Majority label per leaf from a labels file (default column: the last one).
+fn leaf_classes(
+    tree: &Dendrogram,
+    tree_path: &Path,
+    path: &Path,
+    column: Option<&str>,
+) -> Result<LeafClasses> {
+    let labels = read_labels(path)?;
+    let column = match column {
+        Some(c) => c.to_string(),
+        None => labels
+            .columns
+            .last()
+            .cloned()
+            .ok_or_else(|| Error::parse(path, 1, "the labels file has no label column"))?,
+    };
+    LeafClasses::from_labels(tree, &labels, &column).map_err(|e| match e {
+        Error::Param { msg, .. } => Error::param("--column", format!("{}: {msg}", path.display())),
+        Error::Input(msg) => Error::Input(format!(
+            "{} vs {}: {msg}",
+            tree_path.display(),
+            path.display()
+        )),
+        other => other,
+    })
+}
+
+fn heatmap(a: HeatmapArgs) -> Result<()> {
+    let tree = Dendrogram::read(&a.tree)?;
+    let (graph, _) = read_edge_list(&a.graph, &EdgeListOptions::default())?;
+    let scale = if a.log {
+        ColorScale::Log
+    } else if a.rank {
+        ColorScale::Rank
+    } else {
+        ColorScale::Linear
+    };
+    let mut p = HeatmapPlot::default()
+        .scale(scale)
+        .aggregate(if a.sum {
+            Aggregate::Sum
+        } else {
+            Aggregate::Mean
+        })
+        .width(a.width)
+        .height(a.height)
+        .font_size(a.font_size);
+    let title = a.title.unwrap_or_else(|| {
+        let name = a
+            .graph
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!("{name}, in {} leaf order", tree.method)
+    });
+    p = p.title(title);
+    if let Some(b) = a.bins {
+        p = p.bins(b);
+    }
+    if let Some(k) = a.boundary_k {
+        p = p.boundary_k(k);
+    }
+    if let Some(path) = &a.labels {
+        p = p.leaf_classes(leaf_classes(&tree, &a.tree, path, a.column.as_deref())?);
+    }
+    p.render(&graph, &tree, &a.out).map_err(|e| match e {
+        Error::Input(msg) => Error::Input(format!(
+            "{} vs {}: {msg}",
+            a.tree.display(),
+            a.graph.display()
+        )),
+        other => flag_names(other),
+    })?;
+    eprintln!(
+        "plot heatmap: {} nodes, {} leaves -> {}",
+        graph.n(),
+        tree.num_leaves(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// Spell library parameter names as the CLI flags that set them.
+fn flag_names(e: Error) -> Error {
+    match e {
+        Error::Param { name, msg } => {
+            let flag = match name.as_str() {
+                "out" => "--out",
+                "cut" => "--cut",
+                "log" => "--log",
+                "max_leaves" => "--max-leaves",
+                "y_min" => "--y-min",
+                "width" => "--width",
+                "height" => "--height",
+                "font_size" => "--font-size",
+                "bins" => "--bins",
+                "boundary_k" => "--boundary-k",
+                other => {
+                    return Error::Param {
+                        name: other.to_string(),
+                        msg,
+                    }
+                }
+            };
+            Error::param(flag, msg)
+        }
+        other => other,
+    }
+}

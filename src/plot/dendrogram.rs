@@ -1,0 +1,938 @@
+//! Dendrogram plot: leaves in tree order, U-shaped links at the merge heights, leaves coloured
+//! by a category, an optional cut line, and subtrees collapsed when there are many leaves.
+
+use super::canvas::{self, ellipsize, Axis, Canvas, Figure, TEXT};
+use super::{category_color, check_font, check_size, ImageFormat, Rgb};
+use crate::error::{Error, Result};
+use crate::graph::Labels;
+use crate::hierarchy::{Dendrogram, HeightMap};
+use crate::util::FxHashMap;
+use plotters::prelude::DrawingBackend;
+use plotters::style::text_anchor::{HPos, VPos};
+use std::path::Path;
+
+/// A category for every leaf of a dendrogram (e.g. the majority ground-truth class of its nodes
+/// or the dominant domain of a brick), drawn as a colour strip under the leaves with a legend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeafClasses {
+    /// Legend title (e.g. the labels column name).
+    pub title: String,
+    /// Category names. The categories used by the drawn leaves are coloured in the natural
+    /// order of their names (numbers numerically): the first gets [`category_color`]`(0)`.
+    pub names: Vec<String>,
+    /// Category of each leaf (`None`: unlabelled, drawn light grey).
+    pub of_leaf: Vec<Option<u32>>,
+}
+
+impl LeafClasses {
+    /// Categories given directly, one per leaf.
+    pub fn new(title: impl Into<String>, names: Vec<String>, of_leaf: Vec<Option<u32>>) -> Self {
+        LeafClasses {
+            title: title.into(),
+            names,
+            of_leaf,
+        }
+    }
+
+    /// Majority category of each leaf's nodes. `node_class[i]` is the category of node index
+    /// `i` of the tree (`None`: unknown, not counted); ties go to the smaller category code.
+    ///
+    /// # Errors
+    /// When `node_class` does not have one entry per tree node or a code is out of range.
+    ///
+    /// # Complexity
+    /// O(number of nodes in leaves) time, O(number of categories) extra space.
+    pub fn majority(
+        tree: &Dendrogram,
+        node_class: &[Option<u32>],
+        names: Vec<String>,
+        title: impl Into<String>,
+    ) -> Result<Self> {
+        if node_class.len() != tree.node_ids.len() {
+            return Err(Error::Input(format!(
+                "{} node categories for a tree over {} nodes",
+                node_class.len(),
+                tree.node_ids.len()
+            )));
+        }
+        let mut count = vec![0usize; names.len()];
+        let mut of_leaf = Vec::with_capacity(tree.num_leaves());
+        for leaf in &tree.leaves {
+            count.iter_mut().for_each(|c| *c = 0);
+            for &m in leaf {
+                if let Some(c) = node_class.get(m as usize).copied().flatten() {
+                    let slot = count.get_mut(c as usize).ok_or_else(|| {
+                        Error::Input(format!(
+                            "node category {c} out of range ({} names)",
+                            names.len()
+                        ))
+                    })?;
+                    *slot += 1;
+                }
+            }
+            let best = count
+                .iter()
+                .enumerate()
+                .filter(|&(_, &n)| n > 0)
+                .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))
+                .map(|(c, _)| c as u32);
+            of_leaf.push(best);
+        }
+        Ok(LeafClasses::new(title, names, of_leaf))
+    }
+
+    /// Majority class per leaf from a labels table column, matching rows to tree nodes by node
+    /// id. Tree nodes without a row are not counted.
+    ///
+    /// # Errors
+    /// [`Error::Param`] naming `column` when the column does not exist (the message lists the
+    /// columns); [`Error::Input`] when no node of the tree's leaves has a row in the table.
+    pub fn from_labels(tree: &Dendrogram, labels: &Labels, column: &str) -> Result<Self> {
+        let c = labels
+            .columns
+            .iter()
+            .position(|x| x == column)
+            .ok_or_else(|| {
+                Error::param(
+                    "column",
+                    format!(
+                        "no column `{column}` in the labels (columns: {})",
+                        labels.columns.join(", ")
+                    ),
+                )
+            })?;
+        let mut row: FxHashMap<&str, usize> = FxHashMap::default();
+        for (r, id) in labels.node_ids.iter().enumerate() {
+            row.insert(id.as_str(), r);
+        }
+        let node_class: Vec<Option<u32>> = tree
+            .node_ids
+            .iter()
+            .map(|id| row.get(id.as_str()).map(|&r| labels.codes[c][r]))
+            .collect();
+        let any = tree
+            .leaves
+            .iter()
+            .flatten()
+            .any(|&m| node_class[m as usize].is_some());
+        if !any {
+            return Err(Error::Input(format!(
+                "no node of the tree's leaves has a row in the labels (e.g. tree node `{}`, labels row `{}`)",
+                tree.leaves[0]
+                    .first()
+                    .map(|&m| tree.node_ids[m as usize].as_str())
+                    .unwrap_or(""),
+                labels.node_ids.first().map(|s| s.as_str()).unwrap_or("")
+            )));
+        }
+        LeafClasses::majority(tree, &node_class, labels.names[c].clone(), column)
+    }
+}
+
+/// Parameters of a dendrogram plot (after scikit-network's `svg_dendrogram`).
+///
+/// Leaves are drawn left to right in [`Dendrogram::leaf_order`], each merge as a U-shaped link
+/// at its height. Links keep their heights as computed: in top-down trees with inversions (a
+/// child merge less similar, hence higher, than its parent) the link goes *down* to the parent
+/// and branches cross; those segments are drawn in [`DendrogramPlot::inversion_color`].
+/// With more than [`DendrogramPlot::max_leaves`] leaves, the first merges (in cut order) are
+/// collapsed so that exactly `max_leaves` subtrees remain, each drawn as a grey wedge labelled
+/// with its leaf and node counts.
+///
+/// ```
+/// use neurobricks::plot::DendrogramPlot;
+/// let p = DendrogramPlot::default().width(800).height(500).log(true).cut(4).max_leaves(40);
+/// assert_eq!(p.cut, Some(4));
+/// ```
+#[derive(Debug, Clone)]
+pub struct DendrogramPlot {
+    /// Image width in pixels (default 1000).
+    pub width: u32,
+    /// Image height in pixels (default 600).
+    pub height: u32,
+    /// Title above the plot (default none).
+    pub title: Option<String>,
+    /// Base font size in pixels (default 16).
+    pub font_size: f64,
+    /// Logarithmic height axis (default false); needs positive heights.
+    pub log: bool,
+    /// Draw the cut line of `Dendrogram::cut_k(k)` (default none).
+    pub cut: Option<usize>,
+    /// Most drawn leaves before subtrees are collapsed (default 60, at least 2).
+    pub max_leaves: usize,
+    /// One name per leaf (default `L<i> (<nodes>)`).
+    pub leaf_names: Option<Vec<String>>,
+    /// Leaf categories for the colour strip and legend (default none).
+    pub leaf_classes: Option<LeafClasses>,
+    /// Category colours, in the legend's order (natural order of the category names in
+    /// use), cycled when there are more categories (default [`super::PALETTE`]).
+    pub class_colors: Option<Vec<Rgb>>,
+    /// Link colour (default dark grey).
+    pub link_color: Rgb,
+    /// Colour of links that go down to their parent (inversions; default red).
+    pub inversion_color: Rgb,
+    /// Height axis label (default from the tree's height map, e.g. `height (1 − density)`).
+    pub y_label: Option<String>,
+    /// Bottom of a linear height axis, where leaves sit (default: 0, or just below the lowest
+    /// merge when all merge heights lie within a quarter of the highest one, as `1 − density`
+    /// of sparse graphs do). Must be below the lowest merge.
+    pub y_min: Option<f64>,
+}
+
+impl Default for DendrogramPlot {
+    fn default() -> Self {
+        DendrogramPlot {
+            width: 1000,
+            height: 600,
+            title: None,
+            font_size: 16.0,
+            log: false,
+            cut: None,
+            max_leaves: 60,
+            leaf_names: None,
+            leaf_classes: None,
+            class_colors: None,
+            link_color: Rgb(0x33, 0x33, 0x33),
+            inversion_color: Rgb(0xd6, 0x27, 0x28),
+            y_label: None,
+            y_min: None,
+        }
+    }
+}
+
+impl DendrogramPlot {
+    /// Set the image width in pixels.
+    pub fn width(mut self, w: u32) -> Self {
+        self.width = w;
+        self
+    }
+    /// Set the image height in pixels.
+    pub fn height(mut self, h: u32) -> Self {
+        self.height = h;
+        self
+    }
+    /// Set the title.
+    pub fn title(mut self, t: impl Into<String>) -> Self {
+        self.title = Some(t.into());
+        self
+    }
+    /// Set the base font size in pixels.
+    pub fn font_size(mut self, s: f64) -> Self {
+        self.font_size = s;
+        self
+    }
+    /// Use a logarithmic height axis.
+    pub fn log(mut self, on: bool) -> Self {
+        self.log = on;
+        self
+    }
+    /// Draw the cut line into `k` clusters.
+    pub fn cut(mut self, k: usize) -> Self {
+        self.cut = Some(k);
+        self
+    }
+    /// Collapse subtrees when the tree has more than `n` leaves.
+    pub fn max_leaves(mut self, n: usize) -> Self {
+        self.max_leaves = n;
+        self
+    }
+    /// Name every leaf.
+    pub fn leaf_names(mut self, names: Vec<String>) -> Self {
+        self.leaf_names = Some(names);
+        self
+    }
+    /// Colour leaves by category.
+    pub fn leaf_classes(mut self, c: LeafClasses) -> Self {
+        self.leaf_classes = Some(c);
+        self
+    }
+    /// Set the category colours.
+    pub fn class_colors(mut self, c: Vec<Rgb>) -> Self {
+        self.class_colors = Some(c);
+        self
+    }
+    /// Set the link colour.
+    pub fn link_color(mut self, c: Rgb) -> Self {
+        self.link_color = c;
+        self
+    }
+    /// Set the colour of inverted links.
+    pub fn inversion_color(mut self, c: Rgb) -> Self {
+        self.inversion_color = c;
+        self
+    }
+    /// Set the height axis label.
+    pub fn y_label(mut self, s: impl Into<String>) -> Self {
+        self.y_label = Some(s.into());
+        self
+    }
+
+    /// Set the bottom of the linear height axis (e.g. `0.0` to always start at zero).
+    pub fn y_min(mut self, v: f64) -> Self {
+        self.y_min = Some(v);
+        self
+    }
+
+    /// Draw `tree` into `out` (`.png` or `.svg`), atomically.
+    ///
+    /// # Errors
+    /// An invalid tree, a tree with a single leaf, non-positive heights on a log axis, a cut
+    /// outside `1..=K`, mismatched leaf names or classes, bad sizes, or an unknown extension
+    /// (each naming the parameter), or an I/O error on `out`.
+    pub fn render(&self, tree: &Dendrogram, out: &Path) -> Result<()> {
+        let fig = self.prepare(tree)?;
+        super::write_figure(&fig, out)
+    }
+
+    /// Draw `tree` in memory as PNG or SVG bytes (same checks as [`DendrogramPlot::render`]).
+    pub fn render_to_bytes(&self, tree: &Dendrogram, format: ImageFormat) -> Result<Vec<u8>> {
+        let fig = self.prepare(tree)?;
+        canvas::render(&fig, format)
+    }
+
+    fn prepare<'a>(&'a self, tree: &'a Dendrogram) -> Result<DendroFig<'a>> {
+        check_size(self.width, self.height)?;
+        check_font(self.font_size)?;
+        tree.validate()?;
+        let k = tree.num_leaves();
+        if k < 2 {
+            return Err(Error::Input(
+                "cannot plot a dendrogram with a single leaf: it has no merges".into(),
+            ));
+        }
+        if self.max_leaves < 2 {
+            return Err(Error::param(
+                "max_leaves",
+                format!("{} is too small (at least 2)", self.max_leaves),
+            ));
+        }
+        if self.log {
+            if let Some((t, m)) = tree
+                .merges
+                .iter()
+                .enumerate()
+                .find(|(_, m)| m.height <= 0.0)
+            {
+                return Err(Error::param(
+                    "log",
+                    format!(
+                        "merge {t} has height {} but a log axis needs positive heights",
+                        m.height
+                    ),
+                ));
+            }
+        }
+        if let Some(v) = self.y_min {
+            let hmin = tree
+                .merges
+                .iter()
+                .map(|m| m.height)
+                .fold(f64::INFINITY, f64::min);
+            if !v.is_finite() || v >= hmin || self.log {
+                return Err(Error::param(
+                    "y_min",
+                    format!(
+                        "{v} must be finite and below the lowest merge height {hmin}, on a linear axis"
+                    ),
+                ));
+            }
+        }
+        if let Some(c) = self.cut {
+            if c == 0 || c > k {
+                return Err(Error::param(
+                    "cut",
+                    format!("cannot cut a tree with {k} leaves into {c} clusters (1..={k})"),
+                ));
+            }
+        }
+        if matches!(&self.class_colors, Some(c) if c.is_empty()) {
+            return Err(Error::param("class_colors", "give at least one colour"));
+        }
+        if let Some(n) = &self.leaf_names {
+            if n.len() != k {
+                return Err(Error::param(
+                    "leaf_names",
+                    format!("{} names for {k} leaves", n.len()),
+                ));
+            }
+        }
+        if let Some(lc) = &self.leaf_classes {
+            check_classes(lc, k)?;
+        }
+        Ok(DendroFig::new(self, tree))
+    }
+}
+
+/// A drawn leaf: a tree leaf or a collapsed subtree.
+struct Shown {
+    /// Cluster id (`< K` leaf, else merge `id - K`).
+    id: usize,
+    /// Leaves under it.
+    leaves: Vec<usize>,
+}
+
+struct DendroFig<'a> {
+    p: &'a DendrogramPlot,
+    tree: &'a Dendrogram,
+    /// Drawn leaves left to right.
+    shown: Vec<Shown>,
+    /// Horizontal slot (in drawn-leaf units) of every cluster id that is drawn.
+    xpos: Vec<f64>,
+    /// First drawn merge; merges before it are collapsed.
+    first_drawn: usize,
+    axis: Axis,
+}
+
+impl<'a> DendroFig<'a> {
+    fn new(p: &'a DendrogramPlot, tree: &'a Dendrogram) -> Self {
+        let k = tree.num_leaves();
+        let drawn = k.min(p.max_leaves);
+        let first_drawn = k - drawn;
+        let total = 2 * k - 1;
+        let mut xpos = vec![f64::NAN; total];
+        let mut shown = Vec::with_capacity(drawn);
+        // Depth-first from the root, left child first; collapsed clusters become drawn leaves.
+        let mut stack = vec![(total - 1, false)];
+        while let Some((c, done)) = stack.pop() {
+            let internal_drawn = c >= k + first_drawn;
+            if !internal_drawn {
+                xpos[c] = shown.len() as f64;
+                shown.push(Shown {
+                    id: c,
+                    leaves: leaves_under(tree, c),
+                });
+            } else if done {
+                let m = &tree.merges[c - k];
+                xpos[c] = 0.5 * (xpos[m.left] + xpos[m.right]);
+            } else {
+                let m = &tree.merges[c - k];
+                stack.push((c, true));
+                stack.push((m.right, false));
+                stack.push((m.left, false));
+            }
+        }
+        let hs: Vec<f64> = tree.merges.iter().map(|m| m.height).collect();
+        let hmin = hs.iter().copied().fold(f64::INFINITY, f64::min);
+        let hmax = hs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let axis = if p.log {
+            let (lo, hi) = if hmax / hmin < 1.5 {
+                (hmin / 1.5, hmax * 1.2)
+            } else {
+                let r = (hmax / hmin).powf(0.06);
+                (hmin / r.max(1.1), hmax * r)
+            };
+            Axis { lo, hi, log: true }
+        } else {
+            let spread = hmax - hmin;
+            let lo = match p.y_min {
+                Some(v) => v,
+                // Heights bunched far from zero (e.g. 1 - density of sparse graphs, all near
+                // 1): start the axis just below the lowest merge so the tree is readable.
+                None if hmin > 0.0 && spread > 0.0 && spread < 0.25 * hmax => {
+                    (hmin - 0.15 * spread).max(0.0)
+                }
+                None => hmin.min(0.0),
+            };
+            let span = if hmax > lo { hmax - lo } else { 1.0 };
+            Axis {
+                lo,
+                hi: hmax.max(lo) + 0.05 * span,
+                log: false,
+            }
+        };
+        DendroFig {
+            p,
+            tree,
+            shown,
+            xpos,
+            first_drawn,
+            axis,
+        }
+    }
+
+    fn height_of(&self, c: usize) -> f64 {
+        let k = self.tree.num_leaves();
+        if c < k {
+            self.axis.lo
+        } else {
+            self.tree.merges[c - k].height
+        }
+    }
+
+    fn label_of(&self, s: &Shown) -> String {
+        let k = self.tree.num_leaves();
+        let nodes: usize = s.leaves.iter().map(|&l| self.tree.leaves[l].len()).sum();
+        if s.id < k {
+            match &self.p.leaf_names {
+                Some(n) => n[s.id].clone(),
+                None => format!("L{} ({nodes})", s.id),
+            }
+        } else {
+            format!("{} leaves ({nodes})", s.leaves.len())
+        }
+    }
+
+    /// Height of the cut line for `cut_k(k)`: halfway between the last merge applied and the
+    /// first merge kept (geometric mean on a log axis).
+    fn cut_height(&self, kc: usize) -> Option<f64> {
+        let k = self.tree.num_leaves();
+        if kc <= 1 {
+            return None;
+        }
+        let above = self.tree.merges[k - kc].height;
+        let below = if kc == k {
+            self.axis.lo
+        } else {
+            self.tree.merges[k - kc - 1].height
+        };
+        Some(if self.axis.log {
+            (above * below).sqrt()
+        } else {
+            0.5 * (above + below)
+        })
+    }
+}
+
+/// Colours of the categories used by some leaf, in the natural order of their names (numbers
+/// numerically), so that trees drawn with the same labels get the same colours: the `r`-th
+/// gets `custom[r % len]` or [`category_color`]`(r)`.
+pub(crate) fn class_colors(lc: &LeafClasses, custom: Option<&[Rgb]>) -> Vec<(u32, Rgb)> {
+    let mut used: Vec<u32> = lc.of_leaf.iter().flatten().copied().collect();
+    used.sort_unstable();
+    used.dedup();
+    used.sort_by(|&a, &b| natural_cmp(&lc.names[a as usize], &lc.names[b as usize]));
+    used.into_iter()
+        .enumerate()
+        .map(|(r, code)| {
+            let col = match custom {
+                Some(cs) if !cs.is_empty() => cs[r % cs.len()],
+                _ => category_color(r),
+            };
+            (code, col)
+        })
+        .collect()
+}
+
+/// Check leaf categories against a tree with `k` leaves.
+pub(crate) fn check_classes(lc: &LeafClasses, k: usize) -> Result<()> {
+    if lc.of_leaf.len() != k {
+        return Err(Error::param(
+            "leaf_classes",
+            format!("{} leaf categories for {k} leaves", lc.of_leaf.len()),
+        ));
+    }
+    if let Some(c) = lc
+        .of_leaf
+        .iter()
+        .flatten()
+        .find(|&&c| c as usize >= lc.names.len())
+    {
+        return Err(Error::param(
+            "leaf_classes",
+            format!("category {c} out of range ({} names)", lc.names.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// Natural order: numbers numerically (and before text); text chunk by chunk, digit runs
+/// compared as numbers (`domain 2` < `domain 10`).
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a.trim().parse::<f64>(), b.trim().parse::<f64>()) {
+        (Ok(x), Ok(y)) => return x.total_cmp(&y),
+        (Ok(_), Err(_)) => return Ordering::Less,
+        (Err(_), Ok(_)) => return Ordering::Greater,
+        (Err(_), Err(_)) => {}
+    }
+    fn chunks(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let mut digit = None;
+        for (i, ch) in s.char_indices() {
+            let d = ch.is_ascii_digit();
+            if digit.is_some_and(|x| x != d) {
+                out.push((digit.unwrap_or(false), &s[start..i]));
+                start = i;
+            }
+            digit = Some(d);
+        }
+        if start < s.len() {
+            out.push((digit.unwrap_or(false), &s[start..]));
+        }
+        out
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for (x, y) in ca.iter().zip(&cb) {
+        let o = match (x, y) {
+            ((true, p), (true, q)) => {
+                let (p, q) = (p.trim_start_matches('0'), q.trim_start_matches('0'));
+                p.len().cmp(&q.len()).then_with(|| p.cmp(q))
+            }
+            ((_, p), (_, q)) => p.cmp(q),
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    ca.len().cmp(&cb.len()).then_with(|| a.cmp(b))
+}
+
+fn leaves_under(tree: &Dendrogram, c: usize) -> Vec<usize> {
+    let k = tree.num_leaves();
+    let mut out = Vec::new();
+    let mut stack = vec![c];
+    while let Some(x) = stack.pop() {
+        if x < k {
+            out.push(x);
+        } else {
+            let m = &tree.merges[x - k];
+            stack.push(m.right);
+            stack.push(m.left);
+        }
+    }
+    out
+}
+
+enum Key {
+    Header(String),
+    Swatch(Rgb, String),
+    Line(Rgb, bool, String),
+    Wedge(String),
+}
+
+const UNLABELLED: Rgb = Rgb(0xe8, 0xe8, 0xe8);
+const WEDGE: Rgb = Rgb(0xdd, 0xdd, 0xdd);
+const CUT: Rgb = Rgb(0x1f, 0x77, 0xb4);
+
+impl Figure for DendroFig<'_> {
+    fn size(&self) -> (u32, u32) {
+        (self.p.width, self.p.height)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, c: &Canvas<DB>) -> Result<()> {
+        let p = self.p;
+        let tree = self.tree;
+        let k = tree.num_leaves();
+        let f = p.font_size;
+        let (w, h) = (p.width as f64, p.height as f64);
+        let pad = (0.8 * f).max(8.0);
+
+        // Title.
+        let mut top = pad;
+        if let Some(t) = &p.title {
+            let tf = 1.25 * f;
+            c.text(
+                t,
+                (w / 2.0, top),
+                tf,
+                TEXT,
+                (HPos::Center, VPos::Top),
+                false,
+            )?;
+            top += c.text_size(t, tf).1 + pad;
+        }
+        top += 0.5 * f; // room for the top tick label
+
+        // Legend entries.
+        let parent = tree.parents();
+        let mut keys = Vec::new();
+        let mut class_color: FxHashMap<u32, Rgb> = FxHashMap::default();
+        let lf = 0.9 * f;
+        let row = 1.5 * lf;
+        if let Some(lc) = &p.leaf_classes {
+            let used = class_colors(lc, p.class_colors.as_deref());
+            let unlabelled = self
+                .shown
+                .iter()
+                .any(|s| s.leaves.iter().any(|&l| lc.of_leaf[l].is_none()));
+            // As many class entries as fit in the height, keeping 4 rows for the title, the
+            // unlabelled swatch and the other keys (inversions, cut, collapsed subtrees).
+            let rows = ((h - top - pad) / row).floor() as usize;
+            let room = rows.saturating_sub(4 + usize::from(unlabelled)).max(1);
+            keys.push(Key::Header(ellipsize(&lc.title, 28)));
+            let shown_classes = if used.len() > room {
+                room - 1
+            } else {
+                used.len()
+            };
+            for (r, &(code, col)) in used.iter().enumerate() {
+                class_color.insert(code, col);
+                if r < shown_classes {
+                    keys.push(Key::Swatch(col, ellipsize(&lc.names[code as usize], 28)));
+                }
+            }
+            if used.len() > shown_classes {
+                keys.push(Key::Header(format!(
+                    "… {} more",
+                    used.len() - shown_classes
+                )));
+            }
+            if unlabelled {
+                keys.push(Key::Swatch(UNLABELLED, "unlabelled".into()));
+            }
+        }
+        let drawn_inversions = (self.first_drawn..tree.merges.len())
+            .filter(|&t| {
+                let pc = parent[k + t];
+                pc != usize::MAX && tree.merges[t].height > tree.merges[pc - k].height
+            })
+            .count();
+        let total_inv = tree.inversions();
+        if total_inv > 0 {
+            let label = if drawn_inversions == total_inv {
+                format!("inversions ({total_inv})")
+            } else {
+                format!("inversions ({drawn_inversions} shown of {total_inv})")
+            };
+            keys.push(Key::Line(p.inversion_color, false, label));
+        }
+        if let Some(kc) = p.cut.filter(|&kc| kc > 1) {
+            keys.push(Key::Line(CUT, true, format!("cut into {kc} clusters")));
+        }
+        if self.first_drawn > 0 {
+            keys.push(Key::Wedge("collapsed subtree".into()));
+        }
+        let key_w = 1.6 * lf;
+        let legend_w = if keys.is_empty() {
+            0.0
+        } else {
+            keys.iter()
+                .map(|key| match key {
+                    Key::Header(s) => c.text_size(s, lf).0,
+                    Key::Swatch(_, s) | Key::Line(_, _, s) | Key::Wedge(s) => {
+                        key_w + 0.5 * lf + c.text_size(s, lf).0
+                    }
+                })
+                .fold(0.0, f64::max)
+                + pad
+        };
+        let right = w - pad - legend_w;
+
+        // Vertical layout: caption, leaf labels and colour strip below the plot.
+        let caption = if p.leaf_names.is_some() && self.first_drawn == 0 {
+            "leaves in tree order"
+        } else {
+            "leaves in tree order (number of nodes)"
+        };
+        let cap_h = c.text_size(caption, f).1;
+        let strip_h = if p.leaf_classes.is_some() {
+            (0.9 * f).max(6.0)
+        } else {
+            0.0
+        };
+
+        // Left: axis label (rotated) and tick labels.
+        let y_label = p.y_label.clone().unwrap_or_else(|| {
+            match tree.height_map {
+                HeightMap::OneMinus => "height (1 − density)",
+                HeightMap::Reciprocal => "height 1 / (1 + density)",
+            }
+            .to_string()
+                + if p.log { ", log scale" } else { "" }
+        });
+        let yl_h = c.text_size(&y_label, f).1;
+        let tick_w = canvas::tick_label_width(c, &self.axis, f);
+        let left = pad + yl_h + pad + tick_w + 10.0;
+        let plot_w = (right - left).max(10.0);
+        let n = self.shown.len() as f64;
+        let slot = plot_w / n;
+
+        // Leaf labels: shrink the font to fit the slot; drop them when it would be unreadable.
+        let labels: Vec<String> = self.shown.iter().map(|s| self.label_of(s)).collect();
+        let mut lab_f = (0.85 * f).min(slot / 1.2);
+        let show_labels = lab_f >= 7.0;
+        let max_lab_h = 0.33 * h;
+        let mut max_chars = 28;
+        let mut lab_h = 0.0;
+        if show_labels {
+            loop {
+                lab_h = labels
+                    .iter()
+                    .map(|l| c.text_size(&ellipsize(l, max_chars), lab_f).0)
+                    .fold(0.0, f64::max);
+                if lab_h <= max_lab_h || max_chars <= 6 {
+                    break;
+                }
+                max_chars -= 2;
+            }
+            lab_f = lab_f.max(7.0);
+        }
+        let bottom = h
+            - pad
+            - cap_h
+            - 0.5 * pad
+            - if show_labels { lab_h + 6.0 } else { 0.0 }
+            - strip_h
+            - 3.0;
+        if bottom - top < 20.0 {
+            return Err(Error::param(
+                "height",
+                format!(
+                    "{} pixels leaves no room for the plot with font size {f}",
+                    p.height
+                ),
+            ));
+        }
+        let x_of = |slot_pos: f64| left + (slot_pos + 0.5) * slot;
+        let y_of = |v: f64| bottom - self.axis.frac(v) * (bottom - top);
+
+        canvas::left_axis(c, &self.axis, left, top, bottom, f, Some(right))?;
+        c.text(
+            &y_label,
+            (pad, 0.5 * (top + bottom)),
+            f,
+            TEXT,
+            (HPos::Center, VPos::Top),
+            true,
+        )?;
+
+        // Cut line (under the links).
+        if let Some(hc) = p.cut.and_then(|kc| self.cut_height(kc)) {
+            let y = y_of(hc);
+            c.dashed(&[(left, y), (right, y)], CUT, 1.0, 6.0)?;
+        }
+
+        // Links.
+        let lw = if slot >= 12.0 { 2.0 } else { 1.0 };
+        for t in self.first_drawn..tree.merges.len() {
+            let m = &tree.merges[t];
+            let yp = y_of(m.height);
+            let (xa, xb) = (x_of(self.xpos[m.left]), x_of(self.xpos[m.right]));
+            c.line(&[(xa, yp), (xb, yp)], p.link_color, lw)?;
+            for ch in [m.left, m.right] {
+                let hc = self.height_of(ch);
+                let x = x_of(self.xpos[ch]);
+                let col = if hc > m.height {
+                    p.inversion_color
+                } else {
+                    p.link_color
+                };
+                c.line(&[(x, y_of(hc)), (x, yp)], col, lw)?;
+            }
+        }
+        // Collapsed subtrees: a wedge from the subtree's root height down to the baseline.
+        for s in &self.shown {
+            if s.id >= k {
+                let x = x_of(self.xpos[s.id]);
+                let yt = y_of(self.height_of(s.id));
+                let half = (0.35 * slot).min(10.0);
+                c.polygon(&[(x, yt), (x - half, bottom), (x + half, bottom)], WEDGE)?;
+                c.line(
+                    &[(x, yt), (x - half, bottom), (x + half, bottom), (x, yt)],
+                    p.link_color,
+                    1.0,
+                )?;
+            }
+        }
+        // Baseline.
+        c.line(&[(left, bottom), (right, bottom)], canvas::AXIS, 1.0)?;
+
+        // Colour strip: one colour per leaf, or the node-weighted mix of a collapsed subtree.
+        let strip_top = bottom + 3.0;
+        if let Some(lc) = &p.leaf_classes {
+            for (i, s) in self.shown.iter().enumerate() {
+                let x0 = left + i as f64 * slot;
+                let mut parts: Vec<(Option<u32>, usize)> = Vec::new();
+                for &l in &s.leaves {
+                    let cl = lc.of_leaf[l];
+                    let nodes = tree.leaves[l].len();
+                    match parts.iter_mut().find(|(c2, _)| *c2 == cl) {
+                        Some(e) => e.1 += nodes,
+                        None => parts.push((cl, nodes)),
+                    }
+                }
+                parts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                let total: usize = parts.iter().map(|x| x.1).sum();
+                let gap = if slot >= 4.0 { 1.0 } else { 0.0 };
+                let mut x = x0 + gap;
+                let width = slot - 2.0 * gap;
+                for (cl, nodes) in parts {
+                    let dx = width * nodes as f64 / total.max(1) as f64;
+                    let col = cl
+                        .and_then(|c2| class_color.get(&c2).copied())
+                        .unwrap_or(UNLABELLED);
+                    c.rect((x, strip_top), (x + dx, strip_top + strip_h), col)?;
+                    x += dx;
+                }
+            }
+        }
+
+        // Leaf labels, reading bottom to top, ending under the strip.
+        let lab_top = strip_top + strip_h + 4.0;
+        if show_labels {
+            for (i, l) in labels.iter().enumerate() {
+                c.text(
+                    &ellipsize(l, max_chars),
+                    (x_of(i as f64), lab_top),
+                    lab_f,
+                    TEXT,
+                    (HPos::Right, VPos::Center),
+                    true,
+                )?;
+            }
+        }
+        c.text(
+            caption,
+            (0.5 * (left + right), h - pad),
+            f,
+            TEXT,
+            (HPos::Center, VPos::Bottom),
+            false,
+        )?;
+
+        // Legend.
+        let mut y = top;
+        let lx = right + pad;
+        for key in &keys {
+            let yc = y + 0.5 * row;
+            let tx = lx + key_w + 0.5 * lf;
+            match key {
+                Key::Header(s) => {
+                    c.text(s, (lx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
+                }
+                Key::Swatch(col, s) => {
+                    c.rect((lx, yc - 0.4 * lf), (lx + key_w, yc + 0.4 * lf), *col)?;
+                    c.text(s, (tx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
+                }
+                Key::Line(col, dashed, s) => {
+                    if *dashed {
+                        c.dashed(&[(lx, yc), (lx + key_w, yc)], *col, 1.0, 4.0)?;
+                    } else {
+                        c.line(&[(lx, yc), (lx + key_w, yc)], *col, 2.0)?;
+                    }
+                    c.text(s, (tx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
+                }
+                Key::Wedge(s) => {
+                    let xm = lx + 0.5 * key_w;
+                    c.polygon(
+                        &[
+                            (xm, yc - 0.45 * lf),
+                            (xm - 0.35 * key_w, yc + 0.45 * lf),
+                            (xm + 0.35 * key_w, yc + 0.45 * lf),
+                        ],
+                        WEDGE,
+                    )?;
+                    c.text(s, (tx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
+                }
+            }
+            y += row;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::natural_cmp;
+
+    #[test]
+    fn natural_order() {
+        let mut v = vec!["domain 10", "b", "domain 2", "10", "2.5", "domain 02x", "a"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            v,
+            ["2.5", "10", "a", "b", "domain 2", "domain 02x", "domain 10"]
+        );
+    }
+}

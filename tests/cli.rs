@@ -1,0 +1,345 @@
+//! End-to-end tests of the `neurobricks` binary: the HSBM round trip through every subcommand,
+//! JSON output, exports accepted by SciPy (when Python with SciPy is available), and bad input
+//! giving a clear error, a non-zero exit code and no output file.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn nb() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_neurobricks"))
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("nb-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let out = nb().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Run a command that must fail; returns stderr. No file may appear at `must_not_exist`.
+fn run_err(args: &[&str], must_not_exist: &Path) -> String {
+    let out = nb().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    assert!(
+        !must_not_exist.exists(),
+        "{args:?} left {}",
+        must_not_exist.display()
+    );
+    let dir = must_not_exist.parent().unwrap();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.contains(".tmp"), "temporary file {name} left behind");
+    }
+    err
+}
+
+#[test]
+fn hsbm_cluster_cut_evaluate_export_round_trip() {
+    let d = tmpdir("rt");
+    let p = |f: &str| d.join(f).to_string_lossy().into_owned();
+    run_ok(&[
+        "hsbm",
+        "--nodes",
+        "800",
+        "--depth",
+        "2",
+        "--a",
+        "10,20,60",
+        "--seed",
+        "3",
+        "--out",
+        &p("g"),
+    ]);
+    let labels = std::fs::read_to_string(d.join("g.labels.tsv")).unwrap();
+    assert!(labels.starts_with("node\tdepth1\tdepth2\n"));
+    run_ok(&[
+        "cluster",
+        "--graph",
+        &p("g.edges.tsv"),
+        "--k",
+        "4",
+        "--seed",
+        "1",
+        "--out",
+        &p("t.json"),
+    ]);
+    run_ok(&[
+        "cut",
+        "--tree",
+        &p("t.json"),
+        "--k",
+        "2,4",
+        "--out",
+        &p("parts.tsv"),
+    ]);
+    let parts = std::fs::read_to_string(d.join("parts.tsv")).unwrap();
+    assert!(parts.starts_with("node\tk2\tk4\n"));
+    assert_eq!(parts.lines().count(), 801);
+    let json = run_ok(&[
+        "evaluate",
+        "--pred",
+        &p("parts.tsv"),
+        "--truth",
+        &p("g.labels.tsv"),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let levels = v["levels"].as_array().unwrap();
+    assert_eq!(levels.len(), 2);
+    assert_eq!(levels[0]["pred"], "k2");
+    assert_eq!(levels[1]["truth"], "depth2");
+    for l in levels {
+        assert_eq!(l["exact"], true, "{l}");
+        assert_eq!(l["ari"], 1.0);
+        for key in ["ami", "nmi", "accuracy"] {
+            assert!(l[key].as_f64().unwrap() > 0.999);
+        }
+    }
+    let text = run_ok(&[
+        "evaluate",
+        "--pred",
+        &p("parts.tsv"),
+        "--truth",
+        &p("g.labels.tsv"),
+    ]);
+    assert!(text.contains("k4") && text.contains("depth2"));
+    // K estimated, top-down, and the exports.
+    run_ok(&[
+        "cluster",
+        "--graph",
+        &p("g.edges.tsv"),
+        "--out",
+        &p("e.json"),
+    ]);
+    let e: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("e.json")).unwrap()).unwrap();
+    assert_eq!(e["num_leaves"], 4, "estimated K");
+    assert_eq!(e["method"], "bottom-up");
+    assert_eq!(e["inversions"], 0);
+    run_ok(&[
+        "cluster",
+        "--graph",
+        &p("g.edges.tsv"),
+        "--method",
+        "top-down",
+        "--out",
+        &p("td.json"),
+    ]);
+    for (fmt, f) in [
+        ("scipy", "z.npy"),
+        ("newick", "t.nwk"),
+        ("json", "copy.json"),
+    ] {
+        run_ok(&[
+            "export",
+            "--tree",
+            &p("t.json"),
+            "--format",
+            fmt,
+            "--out",
+            &p(f),
+        ]);
+    }
+    let same = std::fs::read_to_string(d.join("copy.json")).unwrap()
+        == std::fs::read_to_string(d.join("t.json")).unwrap();
+    assert!(same, "JSON export is not a lossless round trip");
+    assert!(std::fs::read_to_string(d.join("t.nwk"))
+        .unwrap()
+        .trim_end()
+        .ends_with(';'));
+    run_ok(&[
+        "export",
+        "--tree",
+        &p("td.json"),
+        "--format",
+        "scipy",
+        "--out",
+        &p("ztd.npy"),
+    ]);
+    scipy_accepts(&[d.join("z.npy"), d.join("ztd.npy")]);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// `scipy.cluster.hierarchy.is_valid_linkage` on the exported matrices, when Python has SciPy.
+fn scipy_accepts(files: &[PathBuf]) {
+    let code = "import sys, numpy as np\nfrom scipy.cluster.hierarchy import is_valid_linkage\nfor f in sys.argv[1:]:\n    assert is_valid_linkage(np.load(f), throw=True), f\nprint('ok')";
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(code)
+        .args(files)
+        .output();
+    match out {
+        Ok(o) if o.status.success() => assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "ok"),
+        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("ModuleNotFoundError") => {
+            eprintln!("SKIPPED SciPy check: python3 has no numpy/scipy")
+        }
+        Ok(o) => panic!(
+            "SciPy rejected the linkage: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(_) => eprintln!("SKIPPED SciPy check: no python3"),
+    }
+}
+
+#[test]
+fn bad_input_gives_clear_errors_and_no_output() {
+    let d = tmpdir("bad");
+    let p = |f: &str| d.join(f).to_string_lossy().into_owned();
+    std::fs::write(d.join("w.tsv"), "1 2 0.5\n2 3 heavy\n").unwrap();
+    std::fs::write(d.join("m.tsv"), "1 2\n3\n").unwrap();
+    std::fs::write(d.join("empty.tsv"), "").unwrap();
+    let e = run_err(
+        &["cluster", "--graph", &p("w.tsv"), "--out", &p("o.json")],
+        &d.join("o.json"),
+    );
+    assert!(e.contains("w.tsv:2") && e.contains("heavy"), "{e}");
+    let e = run_err(
+        &["cluster", "--graph", &p("m.tsv"), "--out", &p("o.json")],
+        &d.join("o.json"),
+    );
+    assert!(e.contains("m.tsv:2") && e.contains("missing column"), "{e}");
+    let e = run_err(
+        &["cluster", "--graph", &p("empty.tsv"), "--out", &p("o.json")],
+        &d.join("o.json"),
+    );
+    assert!(e.contains("empty.tsv") && e.contains("no edges"), "{e}");
+    let e = run_err(
+        &["cluster", "--graph", &p("nope.tsv"), "--out", &p("o.json")],
+        &d.join("o.json"),
+    );
+    assert!(e.contains("nope.tsv"), "{e}");
+    let e = run_err(
+        &[
+            "hsbm",
+            "--nodes",
+            "100",
+            "--depth",
+            "0",
+            "--a",
+            "1",
+            "--out",
+            &p("h"),
+        ],
+        &d.join("h.edges.tsv"),
+    );
+    assert!(e.contains("depth"), "{e}");
+    assert!(!d.join("h.labels.tsv").exists());
+    // A graph, its tree, and a labels file whose nodes do not match.
+    run_ok(&[
+        "hsbm",
+        "--nodes",
+        "200",
+        "--depth",
+        "1",
+        "--p",
+        "0.02,0.3",
+        "--seed",
+        "1",
+        "--out",
+        &p("g"),
+    ]);
+    run_ok(&[
+        "cluster",
+        "--graph",
+        &p("g.edges.tsv"),
+        "--k",
+        "2",
+        "--out",
+        &p("t.json"),
+    ]);
+    run_ok(&[
+        "cut",
+        "--tree",
+        &p("t.json"),
+        "--k",
+        "2",
+        "--out",
+        &p("parts.tsv"),
+    ]);
+    std::fs::write(d.join("other.tsv"), "node\tdepth1\n0\t0\n1\t1\nzzz\t1\n").unwrap();
+    let e = run_err(
+        &[
+            "evaluate",
+            "--pred",
+            &p("parts.tsv"),
+            "--truth",
+            &p("other.tsv"),
+        ],
+        &d.join("never"),
+    );
+    assert!(e.contains("do not match"), "{e}");
+    let e = run_err(
+        &[
+            "cluster",
+            "--graph",
+            &p("g.edges.tsv"),
+            "--k",
+            "500",
+            "--out",
+            &p("big.json"),
+        ],
+        &d.join("big.json"),
+    );
+    assert!(e.contains("`k`"), "{e}");
+    let e = run_err(
+        &[
+            "cluster",
+            "--graph",
+            &p("g.edges.tsv"),
+            "--split",
+            "1.5",
+            "--out",
+            &p("s.json"),
+        ],
+        &d.join("s.json"),
+    );
+    assert!(e.contains("split"), "{e}");
+    let e = run_err(
+        &[
+            "cut",
+            "--tree",
+            &p("t.json"),
+            "--k",
+            "9",
+            "--out",
+            &p("c.tsv"),
+        ],
+        &d.join("c.tsv"),
+    );
+    assert!(e.contains("`k`"), "{e}");
+    std::fs::write(d.join("bad.json"), "{\"format\": 3}").unwrap();
+    let e = run_err(
+        &[
+            "export",
+            "--tree",
+            &p("bad.json"),
+            "--format",
+            "newick",
+            "--out",
+            &p("x.nwk"),
+        ],
+        &d.join("x.nwk"),
+    );
+    assert!(e.contains("bad.json"), "{e}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn every_command_has_help_with_examples() {
+    for cmd in ["hsbm", "cluster", "cut", "evaluate", "export"] {
+        let out = run_ok(&[cmd, "--help"]);
+        assert!(out.contains("Examples:"), "{cmd} --help lacks examples");
+    }
+}
