@@ -21,7 +21,9 @@
 // Numeric kernels index several arrays in lock-step; iterator chains would obscure them.
 #![allow(clippy::needless_range_loop)]
 
+pub mod activations;
 pub mod bricks;
+pub mod coactivation;
 pub mod datasets;
 pub mod error;
 pub mod graph;

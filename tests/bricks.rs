@@ -207,9 +207,15 @@ fn oracle_routing_with_coactivation_bricks_beats_random_bricks_on_layer5() {
     let standin = standin_phi_bricks(&split.cal.a, &split.cal.contrib, 32, 0).unwrap();
     let standin = Bricks::from_dendrogram(&standin, 1536, Cut::Leaves).unwrap();
     for (name, bricks) in [("coactivation", &cb.bricks), ("stand-in", &standin)] {
-        // The resident neuron 784 is set aside (layer 5 has no dead neuron).
-        let sa = bricks.set_aside.expect("a set-aside brick");
-        assert!(bricks.members[sa].contains(&784), "{name}");
+        // 32 leaves + the set-aside brick, every neuron in exactly one brick. The stand-in sets
+        // aside by the `a > 0` rule, so it holds the resident neuron 784 (layer 5 has no dead
+        // neuron); the co-activation graph sets aside by its own (top-10% contribution) rule.
+        assert_eq!(bricks.len(), 33, "{name}");
+        assert_eq!(bricks.sizes().iter().sum::<usize>(), 1536, "{name}");
+        if name == "stand-in" {
+            let sa = bricks.set_aside.expect("a set-aside brick");
+            assert!(bricks.members[sa].contains(&784), "{name}");
+        }
         let ours = err(bricks);
         let rnd: Vec<f64> = (0..5)
             .map(|s| err(&random_same_sizes(bricks, s)).rel_error)

@@ -704,3 +704,132 @@ fn many_classes_and_long_names_stay_inside() {
     let s = check_svg(&svg, &["more", "…"]);
     assert!(!s.contains("domain 39 with"), "the legend should be cut");
 }
+
+#[test]
+fn grid_phase_diagram_png_and_svg() {
+    use neurobricks::plot::GridPlot;
+    // Recovery rate over (a1, a2) with a smooth boundary, one missing cell.
+    let xs: Vec<f64> = (0..15).map(|i| 40.0 + 2.0 * i as f64).collect();
+    let ys: Vec<f64> = (0..12).map(|i| 40.0 + 5.0 * i as f64).collect();
+    let z: Vec<Vec<f64>> = ys
+        .iter()
+        .map(|&y| {
+            xs.iter()
+                .map(|&x| {
+                    if x > y {
+                        f64::NAN
+                    } else {
+                        1.0 / (1.0 + (-(y - 1.2 * x) / 4.0).exp())
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let ch = Series::new("CH_1 = 1", xs.iter().map(|&x| (x, 1.2 * x)).collect());
+    let td = Series::new(
+        "TD_1 = 1",
+        xs.iter().map(|&x| (x, 1.2 * x + 12.0)).collect(),
+    )
+    .color(neurobricks::plot::Rgb(255, 255, 255))
+    .dashed(true);
+    let p = GridPlot::default()
+        .title("Exact recovery, depth 1")
+        .x_label("a1")
+        .y_label("a2")
+        .z_label("exact recovery rate")
+        .z_range(0.0, 1.0);
+    let png = p
+        .render_to_bytes(&xs, &ys, &z, &[ch.clone(), td.clone()], ImageFormat::Png)
+        .unwrap();
+    keep("grid.png", &png);
+    check_png(&png, 800, 600);
+    let svg = p
+        .render_to_bytes(&xs, &ys, &z, &[ch, td], ImageFormat::Svg)
+        .unwrap();
+    keep("grid.svg", &svg);
+    check_svg(&svg, &["CH_1 = 1", "TD_1 = 1", "exact recovery rate", "a2"]);
+    let e = p
+        .render_to_bytes(&xs, &ys, &z[1..], &[], ImageFormat::Png)
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Param { ref name, .. } if name == "z"),
+        "{e}"
+    );
+    let e = p
+        .render_to_bytes(&[1.0, 1.0], &ys, &z, &[], ImageFormat::Png)
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Param { ref name, .. } if name == "xs"),
+        "{e}"
+    );
+}
+
+#[test]
+fn dendrogram_sideways() {
+    // Rotated: names horizontal on the right, heights on the bottom axis.
+    let t = small_tree();
+    let p = DendrogramPlot::default()
+        .title("Sideways")
+        .rotate(true)
+        .cut(3)
+        .leaf_classes(classes_for(&t, 3));
+    let png = p.render_to_bytes(&t, ImageFormat::Png).unwrap();
+    keep("dendrogram_sideways.png", &png);
+    check_png(&png, 1000, 600);
+    let svg = p.render_to_bytes(&t, ImageFormat::Svg).unwrap();
+    let s = check_svg(
+        &svg,
+        &["L7 (10)", "height (1 − density)", "cut into 3 clusters"],
+    );
+    assert!(!s.contains("rotate(270"), "leaf names are horizontal");
+    for (name, tree) in [("inversion", inverted_tree()), ("500", big_tree(500))] {
+        let png = DendrogramPlot::default()
+            .rotate(true)
+            .leaf_classes(classes_for(&tree, 4))
+            .render_to_bytes(&tree, ImageFormat::Png)
+            .unwrap();
+        keep(&format!("dendrogram_sideways_{name}.png"), &png);
+        check_png(&png, 1000, 600);
+    }
+}
+
+#[test]
+fn heatmap_with_unplaced_and_isolated_nodes() {
+    // The graph has 10 nodes outside the tree's leaves (drawn last); the tree has 2 nodes
+    // that are not in the graph (isolated, empty rows).
+    let (g, t) = planted(2, 20, 9);
+    let n = g.n();
+    let mut edges: Vec<(u32, u32, f64)> =
+        g.edges().map(|(i, j, w)| (i as u32, j as u32, w)).collect();
+    for e in 0..10u32 {
+        edges.push((n as u32 + e, (e * 7) % n as u32, 1.0));
+    }
+    let mut ids = g.ids().to_vec();
+    ids.extend((0..10).map(|e| format!("extra{e}")));
+    // Rename two tree nodes so that they are absent from the graph.
+    let g2 = Graph::from_edges(n + 10, &edges, neurobricks::graph::Duplicates::One)
+        .unwrap()
+        .with_ids(ids)
+        .unwrap();
+    let mut t2 = t.clone();
+    t2.node_ids[0] = "isolated-a".into();
+    t2.node_ids[1] = "isolated-b".into();
+    let p = HeatmapPlot::default()
+        .boundary_k(2)
+        .title("unplaced and isolated nodes");
+    let png = p.render_to_bytes(&g2, &t2, ImageFormat::Png).unwrap();
+    keep("heatmap_unplaced.png", &png);
+    check_png(&png, 900, 800);
+    let svg = p.render_to_bytes(&g2, &t2, ImageFormat::Svg).unwrap();
+    // 80 tree rows (2 of them isolated) + 12 graph nodes outside the leaves (the 10 extra
+    // ones and the 2 whose tree ids were renamed).
+    check_svg(&svg, &["92 nodes, 4 leaves"]);
+    let e = HeatmapPlot::default()
+        .boundary_k(5)
+        .render_to_bytes(&g2, &t2, ImageFormat::Png)
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Param { ref name, .. } if name == "boundary_k"),
+        "{e}"
+    );
+}

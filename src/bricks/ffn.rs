@@ -10,6 +10,7 @@
 //! one contiguous row per token ([`TokenMatrix`]); faer sees them as column-major `[N, T]`
 //! without copying.
 
+use crate::activations::read_tensor_f32;
 use crate::error::{Error, Result};
 use faer::{Accum, Mat, MatRef, Par};
 use safetensors::{Dtype, SafeTensors};
@@ -73,11 +74,7 @@ impl TokenMatrix {
     }
 }
 
-/// GELU with the exact erf form, `0.5 x (1 + erf(x / sqrt 2))` (BERT's `gelu`).
-#[inline]
-pub fn gelu_erf(x: f32) -> f32 {
-    0.5 * x * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2))
-}
+pub use crate::activations::ffn::gelu_erf;
 
 /// One FFN layer: `FFN(x) = W_out GELU(W_in x + b_in) + b_out`.
 #[derive(Debug, Clone)]
@@ -145,17 +142,16 @@ impl FfnLayer {
         })
     }
 
-    /// Read `w_in`, `b_in`, `w_out`, `b_out` from a safetensors file (f16/bf16/f32/f64).
+    /// Read `w_in`, `b_in`, `w_out`, `b_out` from a safetensors file (f16/bf16/f32/f64), with
+    /// [`read_tensor_f32`] of the activations module.
     ///
     /// # Errors
     /// Missing tensors, wrong ranks or inconsistent shapes, naming the file and tensor.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let st = open(&bytes, path)?;
-        let (w_in, s_in) = tensor_f32(&st, "w_in", path)?;
-        let (b_in, s_bin) = tensor_f32(&st, "b_in", path)?;
-        let (w_out, s_out) = tensor_f32(&st, "w_out", path)?;
-        let (b_out, s_bout) = tensor_f32(&st, "b_out", path)?;
+        let (s_in, w_in) = read_tensor_f32(path, "w_in")?;
+        let (s_bin, b_in) = read_tensor_f32(path, "b_in")?;
+        let (s_out, w_out) = read_tensor_f32(path, "w_out")?;
+        let (s_bout, b_out) = read_tensor_f32(path, "b_out")?;
         let rank = |name: &str, s: &[usize], r: usize| {
             if s.len() != r {
                 Err(Error::parse(
@@ -280,9 +276,7 @@ impl FfnLayer {
 
 /// Token inputs of one layer (`ffn_in [T, d]`) read from a safetensors file.
 pub fn load_inputs(path: &Path, name: &str) -> Result<TokenMatrix> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let st = open(&bytes, path)?;
-    let (data, shape) = tensor_f32(&st, name, path)?;
+    let (shape, data) = read_tensor_f32(path, name)?;
     if shape.len() != 2 {
         return Err(Error::parse(
             path,
@@ -290,18 +284,30 @@ pub fn load_inputs(path: &Path, name: &str) -> Result<TokenMatrix> {
             format!("tensor `{name}` has shape {shape:?}, expected [tokens, d]"),
         ));
     }
-    if let Some(v) = data.iter().find(|v| !v.is_finite()) {
-        return Err(Error::parse(
-            path,
-            0,
-            format!("tensor `{name}` contains {v}"),
-        ));
-    }
     Ok(TokenMatrix {
         rows: shape[0],
         cols: shape[1],
         data,
     })
+}
+
+impl FfnLayer {
+    /// The bricks view (faer matrices, validated) of a layer read by
+    /// [`crate::activations::ffn::FfnLayer::read`], and its inputs `ffn_in`. Cost O(N d + T d).
+    pub fn from_activations_layer(
+        l: &crate::activations::ffn::FfnLayer,
+    ) -> Result<(Self, TokenMatrix)> {
+        let (n, d) = (l.neurons, l.hidden);
+        let w_in = Mat::from_fn(n, d, |i, j| l.w_in[i * d + j]);
+        let w_out = Mat::from_fn(d, n, |i, j| l.w_out[i * n + j]);
+        let ffn = FfnLayer::new(w_in, l.b_in.clone(), w_out, l.b_out.clone())?;
+        let x = TokenMatrix {
+            rows: l.tokens,
+            cols: d,
+            data: l.ffn_in.clone(),
+        };
+        Ok((ffn, x))
+    }
 }
 
 /// Per-token metadata of the shipped corpus (`tokens.safetensors`).
@@ -373,47 +379,6 @@ impl Tokens {
 fn open<'a>(bytes: &'a [u8], path: &Path) -> Result<SafeTensors<'a>> {
     SafeTensors::deserialize(bytes)
         .map_err(|e| Error::parse(path, 0, format!("not a safetensors file: {e}")))
-}
-
-/// Read a float tensor as f32 (from f16, bf16, f32 or f64), with its shape.
-pub fn tensor_f32(st: &SafeTensors<'_>, name: &str, path: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
-    let t = st.tensor(name).map_err(|_| {
-        Error::parse(
-            path,
-            0,
-            format!(
-                "no tensor `{name}` (tensors present: {})",
-                st.names().join(", ")
-            ),
-        )
-    })?;
-    let d = t.data();
-    let v: Vec<f32> = match t.dtype() {
-        Dtype::F16 => d
-            .chunks_exact(2)
-            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
-        Dtype::BF16 => d
-            .chunks_exact(2)
-            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
-        Dtype::F32 => d
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-            .collect(),
-        Dtype::F64 => d
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32)
-            .collect(),
-        other => {
-            return Err(Error::parse(
-                path,
-                0,
-                format!("tensor `{name}` has dtype {other:?}; expected f16, bf16, f32 or f64"),
-            ))
-        }
-    };
-    Ok((v, t.shape().to_vec()))
 }
 
 /// Read an integer tensor (u8/u16/u32/i32/i64, non-negative) as u32.

@@ -294,7 +294,8 @@ pub fn refit_output_cv(
             "need a block size >= 1 and at least one ridge",
         ));
     }
-    let (fit, val): (Vec<usize>, Vec<usize>) = (0..x.rows).partition(|&t| (t / block) % 2 == 0);
+    let (fit, val): (Vec<usize>, Vec<usize>) =
+        (0..x.rows).partition(|&t| (t / block).is_multiple_of(2));
     if fit.is_empty() || val.is_empty() {
         return Err(Error::Input(format!(
             "ridge validation needs at least two blocks of {block} calibration tokens, got {}",

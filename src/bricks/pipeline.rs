@@ -2,20 +2,21 @@
 //! hierarchical clustering ([`BottomUp`], Dreveton et al., JASA 2026) → brick dendrogram →
 //! [`Bricks`] (leaves, plus the set-aside brick of dead / resident / isolated neurons).
 //!
-//! Graph (the configuration that separated methods best in notes/bricks-literature.md Part 3b):
-//! a neuron is active on a token when its contribution `|a_i| ||W_out[:, i]||` is among the top
-//! `top_frac` of that token; dead (`a > 0` on no calibration token) and resident (`a > 0` on more
-//! than `resident` of them) neurons are set aside first; edges carry the phi coefficient of the
-//! binary activity vectors and are sparsified by the union of each neuron's `knn` strongest
-//! positive-phi neighbours. Node ids are neuron indices.
+//! Graph ([`crate::coactivation`], with the configuration that separated methods best in
+//! notes/bricks-literature.md Part 3b): a neuron is active on a token when its contribution
+//! `|a_i| ||W_out[:, i]||` is among the top `top_frac` of that token (`topk` rule on the
+//! contributions); neurons never active (dead) or active on more than `resident` of the tokens
+//! are set aside first; edges carry the phi coefficient of the binary activity vectors and are
+//! sparsified by the union of each neuron's `knn` strongest positive-phi neighbours. Node ids are
+//! neuron indices.
 
 use super::extract::{Bricks, Cut};
-use super::ffn::{par, TokenMatrix};
 use super::route::EvalSet;
+use crate::activations::DenseActivations;
+use crate::coactivation::{Binarize, CoactivationParams, Report, Sparsify, Weight};
 use crate::error::{Error, Result};
-use crate::graph::{Duplicates, Graph};
+use crate::graph::Graph;
 use crate::hierarchy::{BottomUp, Dendrogram};
-use faer::{Accum, Mat};
 use serde::Serialize;
 
 /// Settings of [`coactivation_bricks`].
@@ -27,7 +28,7 @@ pub struct CoactConfig {
     pub top_frac: f64,
     /// Neighbours kept per neuron (union kNN).
     pub knn: usize,
-    /// Resident threshold on the `a > 0` firing rate.
+    /// Resident threshold on the fraction of tokens a neuron is active on.
     pub resident: f64,
     /// Seed of the clustering.
     pub seed: u64,
@@ -59,102 +60,46 @@ pub struct CoactBricks {
     pub info: serde_json::Value,
 }
 
-/// Centred, unit-norm binary activity profiles `[kept, T]` of the non-set-aside neurons of
-/// calibration set `cal`; returns `(profiles, kept neuron indices, set-aside neuron indices)`.
-/// The dot product of two profiles is the phi coefficient. Cost O(T N log N).
-pub fn phi_profiles(
-    cal: &EvalSet,
-    top_frac: f64,
-    resident: f64,
-) -> Result<(TokenMatrix, Vec<u32>, Vec<u32>)> {
-    if !(top_frac > 0.0 && top_frac < 1.0) {
+/// The co-activation graph of the module docs, built by the [`crate::coactivation`] pipeline
+/// on the calibration contributions: `topk` binarisation (`round(top_frac N)` per token), phi
+/// weights, `knn` union sparsification, neurons active on no token (dead) or on more than
+/// `resident` of them set aside. Returns the graph (ids = neuron indices) and the set-aside
+/// neurons. Cost: the co-activation counting, O(T N²/64) popcounts, plus O(N² + N knn log knn).
+pub fn coactivation_graph(cal: &EvalSet, cfg: &CoactConfig) -> Result<(Graph, Vec<u32>, Report)> {
+    if !(cfg.top_frac > 0.0 && cfg.top_frac < 1.0) {
         return Err(Error::param(
             "top_frac",
-            format!("must be in (0, 1), got {top_frac}"),
+            format!("must be in (0, 1), got {}", cfg.top_frac),
         ));
     }
-    let (t_n, n) = (cal.a.rows, cal.a.cols);
-    let aside = super::baselines::dead_and_resident(&cal.a, resident);
-    let mut is_aside = vec![false; n];
-    aside.iter().for_each(|&i| is_aside[i as usize] = true);
-    let keep: Vec<u32> = (0..n as u32).filter(|&i| !is_aside[i as usize]).collect();
-    let top = ((top_frac * n as f64).round() as usize).clamp(1, n);
-    let mut b = vec![0f32; n * t_n];
-    let mut idx: Vec<usize> = Vec::with_capacity(n);
-    for t in 0..t_n {
-        let c = cal.contrib.row(t);
-        idx.clear();
-        idx.extend(0..n);
-        if top < n {
-            idx.select_nth_unstable_by(top, |&p, &q| c[q].total_cmp(&c[p]).then(p.cmp(&q)));
-        }
-        for &i in &idx[..top] {
-            b[i * t_n + t] = 1.0;
-        }
-    }
-    let mut z = TokenMatrix::zeros(keep.len(), t_n);
-    for (r, &i) in keep.iter().enumerate() {
-        let prof = &b[i as usize * t_n..(i as usize + 1) * t_n];
-        let mean = prof.iter().sum::<f32>() / t_n as f32;
-        let row = z.row_mut(r);
-        for (dst, v) in row.iter_mut().zip(prof) {
-            *dst = v - mean;
-        }
-        let nrm = row.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
-        if nrm > 0.0 {
-            row.iter_mut().for_each(|v| *v /= nrm as f32);
-        }
-    }
-    Ok((z, keep, aside))
-}
-
-/// The phi kNN co-activation graph of the module docs: nodes = kept neurons (ids = neuron
-/// indices), edge weight = phi > 0, union of each node's `knn` strongest neighbours. Returns the
-/// graph and the set-aside neurons. Cost O(N² T) (one matmul) + O(N² log knn).
-pub fn phi_knn_graph(cal: &EvalSet, cfg: &CoactConfig) -> Result<(Graph, Vec<u32>)> {
     if cfg.knn == 0 {
         return Err(Error::param("knn", "need at least one neighbour"));
     }
-    let (z, keep, aside) = phi_profiles(cal, cfg.top_frac, cfg.resident)?;
-    let m = keep.len();
-    let zt = z.as_transposed(); // [T, m]
-    let mut phi = Mat::<f32>::zeros(m, m);
-    faer::linalg::matmul::matmul(&mut phi, Accum::Replace, zt.transpose(), zt, 1.0, par());
-    let mut edges = std::collections::BTreeMap::<(u32, u32), f64>::new();
-    let mut cand: Vec<(f32, u32)> = Vec::with_capacity(m);
-    for i in 0..m {
-        cand.clear();
-        let col = phi.col_as_slice(i);
-        cand.extend(
-            (0..m)
-                .filter(|&j| j != i && col[j] > 0.0)
-                .map(|j| (col[j], j as u32)),
-        );
-        let kk = cfg.knn.min(cand.len());
-        if kk == 0 {
-            continue;
-        }
-        if kk < cand.len() {
-            cand.select_nth_unstable_by(kk - 1, |p, q| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1)));
-        }
-        for &(w, j) in &cand[..kk] {
-            let key = ((i as u32).min(j), (i as u32).max(j));
-            edges.insert(key, w as f64);
-        }
-    }
-    let edges: Vec<(u32, u32, f64)> = edges.into_iter().map(|((a, b), w)| (a, b, w)).collect();
-    let ids = keep.iter().map(|i| i.to_string()).collect();
-    let g = Graph::from_edges(m, &edges, Duplicates::Sum)?
-        .with_ids(ids)?
-        .with_weighted(true);
-    Ok((g, aside))
+    let (t_n, n) = (cal.contrib.rows, cal.contrib.cols);
+    let top = ((cfg.top_frac * n as f64).round() as usize).clamp(1, n);
+    let src = DenseActivations::new(t_n, n, cal.contrib.data.clone())?;
+    let cg = CoactivationParams::default()
+        .binarize(Binarize::TopK(top))
+        .weight(Weight::Phi)
+        .sparsify(Sparsify::Knn(cfg.knn))
+        .resident(cfg.resident)
+        .fit(&src)?;
+    let mut aside: Vec<u32> = cg
+        .report
+        .dead
+        .iter()
+        .chain(&cg.report.resident)
+        .map(|&i| i as u32)
+        .collect();
+    aside.sort_unstable();
+    Ok((cg.graph, aside, cg.report))
 }
 
 /// Build the co-activation bricks of calibration set `cal` (see the module docs): phi kNN graph,
 /// [`BottomUp`] with `k` primitive communities, bricks = leaves + set-aside brick.
 pub fn coactivation_bricks(cal: &EvalSet, cfg: &CoactConfig) -> Result<CoactBricks> {
     let n = cal.a.cols;
-    let (g, aside) = phi_knn_graph(cal, cfg)?;
+    let (g, aside, report) = coactivation_graph(cal, cfg)?;
     let fit = BottomUp::new().k(Some(cfg.k)).seed(cfg.seed).fit(&g)?;
     let bricks = Bricks::from_dendrogram(&fit.dendrogram, n, Cut::Leaves)?;
     let mut degree = vec![0f64; n];
@@ -163,7 +108,8 @@ pub fn coactivation_bricks(cal: &EvalSet, cfg: &CoactConfig) -> Result<CoactBric
         degree[i] = d;
     }
     let info = serde_json::json!({
-        "graph": "phi kNN on top-contribution activity (bricks::pipeline)",
+        "graph": "coactivation: topk contributions, phi, knn (crate::coactivation)",
+        "active_fraction": report.active_fraction,
         "config": cfg,
         "nodes": g.n(),
         "edges": g.num_edges(),

@@ -5,6 +5,7 @@
 mod basic;
 mod bricks;
 mod cluster;
+mod coactivation;
 mod plot;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +31,7 @@ enum Command {
     Export(basic::ExportArgs),
     /// Brick extraction, routing, merging and the evaluation report.
     Bricks(bricks::BricksArgs),
+    Coactivation(coactivation::CoactivationArgs),
     Plot(plot::PlotArgs),
 }
 
@@ -43,6 +45,7 @@ pub fn run() -> i32 {
         Command::Evaluate(a) => basic::evaluate(a),
         Command::Export(a) => basic::export(a),
         Command::Bricks(a) => bricks::run(a),
+        Command::Coactivation(a) => coactivation::coactivation(a),
         Command::Plot(a) => plot::plot(a),
     };
     match res {

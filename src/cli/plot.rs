@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 #[derive(Args)]
 #[command(after_help = "Examples:
   neurobricks plot dendrogram --tree tree.json --out tree.png
-  neurobricks plot dendrogram --tree tree.json --labels g.labels.tsv --column depth2 --cut 4 --out tree.svg
+  neurobricks plot dendrogram --tree tree.json --labels g.labels.tsv --cut 4 --out tree.svg
   neurobricks plot heatmap --graph g.edges.tsv --tree tree.json --log --out adjacency.png
 The format follows the extension of --out (.png or .svg).")]
 pub struct PlotArgs {
@@ -33,6 +33,8 @@ enum PlotCommand {
   neurobricks plot dendrogram --tree tree.json --cut 8 --log --max-leaves 40 --out tree.png
       draws the cut into 8 clusters on a log height axis; trees with more than 40 leaves
       are drawn with their lowest subtrees collapsed into wedges labelled 'n leaves (nodes)'
+  neurobricks plot dendrogram --tree tree.json --rotate --max-leaves 120 --height 1800 --out t.png
+      sideways: root on the left, leaf names horizontal on the right
 Reading the plot: links join at the merge height (1 - edge density between the two children
 for unweighted graphs). In top-down trees a child can be less dense than its parent (an
 inversion); its link then goes down to the parent, drawn in red.")]
@@ -59,6 +61,9 @@ pub struct DendrogramArgs {
     /// are bunched far from 0, as 1 - density of sparse graphs is).
     #[arg(long, conflicts_with = "log")]
     y_min: Option<f64>,
+    /// Draw sideways: root on the left, leaves on the right with horizontal names.
+    #[arg(long)]
+    rotate: bool,
     /// Collapse subtrees when the tree has more leaves than this.
     #[arg(long, default_value_t = 60)]
     max_leaves: usize,
@@ -152,6 +157,7 @@ fn dendrogram(a: DendrogramArgs) -> Result<()> {
     let mut p = DendrogramPlot::default()
         .title(title)
         .log(a.log)
+        .rotate(a.rotate)
         .max_leaves(a.max_leaves)
         .width(a.width)
         .height(a.height)

@@ -531,7 +531,7 @@ pub(crate) const GRID: Rgb = Rgb(0xe6, 0xe6, 0xe6);
 
 /// Draw a vertical axis on the left edge `x` of a plot box spanning `[top, bottom]`: spine,
 /// ticks, tick labels and (optionally) light horizontal grid lines up to `grid_right`.
-/// Returns the width taken by the tick labels.
+/// Tick labels are right-aligned 8 pixels left of the spine.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn left_axis<DB: DrawingBackend>(
     c: &Canvas<DB>,

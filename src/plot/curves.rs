@@ -83,7 +83,7 @@ impl Series {
 /// Parameters of an experiment-curves plot.
 ///
 /// Series `i` is drawn, unless it sets its own style, in [`category_color`]`(i)` (or the
-/// `i`-th of [`CurvesPlot::colors`]) with [`Marker::nth`]`(i)`; vertical lines (e.g. theoretical recovery
+/// `i`-th of `colors`) with [`Marker::nth`]`(i)`; vertical lines (e.g. theoretical recovery
 /// thresholds) are dashed and labelled along the line.
 ///
 /// ```

@@ -134,10 +134,22 @@ impl LeafClasses {
 /// Leaves are drawn left to right in [`Dendrogram::leaf_order`], each merge as a U-shaped link
 /// at its height. Links keep their heights as computed: in top-down trees with inversions (a
 /// child merge less similar, hence higher, than its parent) the link goes *down* to the parent
-/// and branches cross; those segments are drawn in [`DendrogramPlot::inversion_color`].
-/// With more than [`DendrogramPlot::max_leaves`] leaves, the first merges (in cut order) are
+/// and branches cross; those segments are drawn in `inversion_color`.
+/// With more than `max_leaves` leaves, the first merges (in cut order) are
 /// collapsed so that exactly `max_leaves` subtrees remain, each drawn as a grey wedge labelled
 /// with its leaf and node counts.
+///
+/// # Reading the plot
+/// - Each leaf at the bottom is a brick (primitive community), labelled `L<i> (<nodes>)`; a
+///   wedge labelled `n leaves (nodes)` is a collapsed subtree.
+/// - Two branches join at the height of their merge: `1 − density` of the edges between them
+///   for unweighted graphs (the lower the join, the more densely connected the two groups).
+/// - The colour strip under the leaves shows each leaf's category (e.g. majority ground-truth
+///   class); a collapsed subtree shows its mix of categories, weighted by nodes.
+/// - The dashed line is the cut into `k` clusters (`Dendrogram::cut_k`): the branches it
+///   crosses are the clusters.
+/// - Red segments are inversions: a child less dense than its parent, so its link goes down to
+///   the parent and crosses other branches. Bottom-up (average-linkage) trees have none.
 ///
 /// ```
 /// use neurobricks::plot::DendrogramPlot;
@@ -173,6 +185,9 @@ pub struct DendrogramPlot {
     pub inversion_color: Rgb,
     /// Height axis label (default from the tree's height map, e.g. `height (1 − density)`).
     pub y_label: Option<String>,
+    /// Draw the tree sideways: root on the left, leaves on the right with horizontal names,
+    /// heights on the bottom axis (default false; suits many or long leaf names).
+    pub rotate: bool,
     /// Bottom of a linear height axis, where leaves sit (default: 0, or just below the lowest
     /// merge when all merge heights lie within a quarter of the highest one, as `1 − density`
     /// of sparse graphs do). Must be below the lowest merge.
@@ -195,6 +210,7 @@ impl Default for DendrogramPlot {
             link_color: Rgb(0x33, 0x33, 0x33),
             inversion_color: Rgb(0xd6, 0x27, 0x28),
             y_label: None,
+            rotate: false,
             y_min: None,
         }
     }
@@ -267,6 +283,11 @@ impl DendrogramPlot {
         self
     }
 
+    /// Draw the tree sideways (root left, leaves right).
+    pub fn rotate(mut self, on: bool) -> Self {
+        self.rotate = on;
+        self
+    }
     /// Set the bottom of the linear height axis (e.g. `0.0` to always start at zero).
     pub fn y_min(mut self, v: f64) -> Self {
         self.y_min = Some(v);
@@ -459,6 +480,216 @@ impl<'a> DendroFig<'a> {
         }
     }
 
+    /// Colours of a drawn leaf's strip and their shares: one colour for a leaf, the
+    /// node-weighted mix of categories for a collapsed subtree (largest first).
+    fn strip_parts(
+        &self,
+        s: &Shown,
+        lc: &LeafClasses,
+        class_color: &FxHashMap<u32, Rgb>,
+    ) -> Vec<(Rgb, f64)> {
+        let mut parts: Vec<(Option<u32>, usize)> = Vec::new();
+        for &l in &s.leaves {
+            let cl = lc.of_leaf[l];
+            let nodes = self.tree.leaves[l].len();
+            match parts.iter_mut().find(|(c2, _)| *c2 == cl) {
+                Some(e) => e.1 += nodes,
+                None => parts.push((cl, nodes)),
+            }
+        }
+        parts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let total = parts.iter().map(|x| x.1).sum::<usize>().max(1) as f64;
+        parts
+            .into_iter()
+            .map(|(cl, nodes)| {
+                let col = cl
+                    .and_then(|c2| class_color.get(&c2).copied())
+                    .unwrap_or(UNLABELLED);
+                (col, nodes as f64 / total)
+            })
+            .collect()
+    }
+
+    /// The sideways layout: leaves top to bottom on the right, height axis at the bottom
+    /// increasing to the left, plot box `[left, plot_right] x [top, bottom]`.
+    fn draw_sideways<DB: DrawingBackend>(
+        &self,
+        c: &Canvas<DB>,
+        top: f64,
+        right: f64,
+        class_color: &FxHashMap<u32, Rgb>,
+    ) -> Result<()> {
+        let p = self.p;
+        let tree = self.tree;
+        let k = tree.num_leaves();
+        let f = p.font_size;
+        let h = p.height as f64;
+        let pad = (0.8 * f).max(8.0);
+        let x_label = self.height_label();
+        let cap_h = c.text_size(&x_label, f).1;
+        let bottom = h - pad - cap_h - 0.6 * pad - f - 10.0;
+        let n = self.shown.len() as f64;
+        if bottom - top < 20.0 {
+            return Err(Error::param(
+                "height",
+                format!(
+                    "{} pixels leave no room for the plot with font size {f}",
+                    p.height
+                ),
+            ));
+        }
+        let slot = (bottom - top) / n;
+        let labels: Vec<String> = self.shown.iter().map(|s| self.label_of(s)).collect();
+        let lab_f = (0.85 * f).min(slot / 1.15);
+        let show_labels = lab_f >= 7.0;
+        let max_lab_w = 0.3 * p.width as f64;
+        let mut max_chars = 40;
+        let mut lab_w = 0.0;
+        if show_labels {
+            loop {
+                lab_w = labels
+                    .iter()
+                    .map(|l| c.text_size(&ellipsize(l, max_chars), lab_f).0)
+                    .fold(0.0, f64::max);
+                if lab_w <= max_lab_w || max_chars <= 6 {
+                    break;
+                }
+                max_chars -= 2;
+            }
+        }
+        let strip_w = if p.leaf_classes.is_some() {
+            (0.9 * f).max(6.0)
+        } else {
+            0.0
+        };
+        let left = pad + 0.5 * f;
+        let plot_right = right - if show_labels { lab_w + 4.0 } else { 0.0 } - strip_w - 3.0;
+        if plot_right - left < 20.0 {
+            return Err(Error::param(
+                "width",
+                format!(
+                    "{} pixels leave no room for the plot with font size {f}",
+                    p.width
+                ),
+            ));
+        }
+        let y_of = |slot_pos: f64| top + (slot_pos + 0.5) * slot;
+        let x_of = |v: f64| plot_right - self.axis.frac(v) * (plot_right - left);
+
+        // Height axis at the bottom with light vertical grid lines.
+        for (v, label) in self.axis.ticks() {
+            let x = x_of(v);
+            c.line(&[(x, top), (x, bottom - 1.0)], canvas::GRID, 1.0)?;
+            c.line(&[(x, bottom), (x, bottom + 5.0)], canvas::AXIS, 1.0)?;
+            c.text(
+                &label,
+                (x, bottom + 8.0),
+                f,
+                TEXT,
+                (HPos::Center, VPos::Top),
+                false,
+            )?;
+        }
+        c.line(&[(left, bottom), (plot_right, bottom)], canvas::AXIS, 1.0)?;
+        c.text(
+            &x_label,
+            (0.5 * (left + plot_right), h - pad),
+            f,
+            TEXT,
+            (HPos::Center, VPos::Bottom),
+            false,
+        )?;
+        if let Some(hc) = p.cut.and_then(|kc| self.cut_height(kc)) {
+            let x = x_of(hc);
+            c.dashed(&[(x, top), (x, bottom)], CUT, 1.0, 6.0)?;
+        }
+
+        // Links: a vertical bar at the parent's height, horizontal arms to the children.
+        let lw = if slot >= 12.0 { 2.0 } else { 1.0 };
+        for t in self.first_drawn..tree.merges.len() {
+            let m = &tree.merges[t];
+            let xp = x_of(m.height);
+            let (ya, yb) = (y_of(self.xpos[m.left]), y_of(self.xpos[m.right]));
+            c.line(&[(xp, ya), (xp, yb)], p.link_color, lw)?;
+            for ch in [m.left, m.right] {
+                let hc = self.height_of(ch);
+                let y = y_of(self.xpos[ch]);
+                let col = if hc > m.height {
+                    p.inversion_color
+                } else {
+                    p.link_color
+                };
+                c.line(&[(x_of(hc), y), (xp, y)], col, lw)?;
+            }
+        }
+        for s in &self.shown {
+            if s.id >= k {
+                let y = y_of(self.xpos[s.id]);
+                let xt = x_of(self.height_of(s.id));
+                let half = (0.35 * slot).min(10.0);
+                c.polygon(
+                    &[(xt, y), (plot_right, y - half), (plot_right, y + half)],
+                    WEDGE,
+                )?;
+                c.line(
+                    &[
+                        (xt, y),
+                        (plot_right, y - half),
+                        (plot_right, y + half),
+                        (xt, y),
+                    ],
+                    p.link_color,
+                    1.0,
+                )?;
+            }
+        }
+        c.line(
+            &[(plot_right, top), (plot_right, bottom)],
+            canvas::AXIS,
+            1.0,
+        )?;
+
+        // Colour strip and names to the right of the leaves.
+        let sx = plot_right + 3.0;
+        if let Some(lc) = &p.leaf_classes {
+            for (i, s) in self.shown.iter().enumerate() {
+                let gap = if slot >= 4.0 { 1.0 } else { 0.0 };
+                let mut y = top + i as f64 * slot + gap;
+                let len = slot - 2.0 * gap;
+                for (col, share) in self.strip_parts(s, lc, class_color) {
+                    c.rect((sx, y), (sx + strip_w, y + len * share), col)?;
+                    y += len * share;
+                }
+            }
+        }
+        if show_labels {
+            for (i, l) in labels.iter().enumerate() {
+                c.text(
+                    &ellipsize(l, max_chars),
+                    (sx + strip_w + 4.0, y_of(i as f64)),
+                    lab_f,
+                    TEXT,
+                    (HPos::Left, VPos::Center),
+                    false,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The height axis label (from the height map unless set).
+    fn height_label(&self) -> String {
+        let p = self.p;
+        p.y_label.clone().unwrap_or_else(|| {
+            match self.tree.height_map {
+                HeightMap::OneMinus => "height (1 − density)",
+                HeightMap::Reciprocal => "height 1 / (1 + density)",
+            }
+            .to_string()
+                + if p.log { ", log scale" } else { "" }
+        })
+    }
+
     fn label_of(&self, s: &Shown) -> String {
         let k = self.tree.num_leaves();
         let nodes: usize = s.leaves.iter().map(|&l| self.tree.leaves[l].len()).sum();
@@ -491,6 +722,54 @@ impl<'a> DendroFig<'a> {
             0.5 * (above + below)
         })
     }
+}
+
+/// Legend keys in a column from `(lx, top)`.
+fn draw_legend<DB: DrawingBackend>(
+    c: &Canvas<DB>,
+    keys: &[Key],
+    lx: f64,
+    top: f64,
+    lf: f64,
+    key_w: f64,
+) -> Result<()> {
+    let row = 1.5 * lf;
+    let mut y = top;
+    for key in keys {
+        let yc = y + 0.5 * row;
+        let tx = lx + key_w + 0.5 * lf;
+        match key {
+            Key::Header(s) => {
+                c.text(s, (lx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
+            }
+            Key::Swatch(col, s) => {
+                c.rect((lx, yc - 0.4 * lf), (lx + key_w, yc + 0.4 * lf), *col)?;
+                c.text(s, (tx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
+            }
+            Key::Line(col, dashed, s) => {
+                if *dashed {
+                    c.dashed(&[(lx, yc), (lx + key_w, yc)], *col, 1.0, 4.0)?;
+                } else {
+                    c.line(&[(lx, yc), (lx + key_w, yc)], *col, 2.0)?;
+                }
+                c.text(s, (tx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
+            }
+            Key::Wedge(s) => {
+                let xm = lx + 0.5 * key_w;
+                c.polygon(
+                    &[
+                        (xm, yc - 0.45 * lf),
+                        (xm - 0.35 * key_w, yc + 0.45 * lf),
+                        (xm + 0.35 * key_w, yc + 0.45 * lf),
+                    ],
+                    WEDGE,
+                )?;
+                c.text(s, (tx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
+            }
+        }
+        y += row;
+    }
+    Ok(())
 }
 
 /// Colours of the categories used by some leaf, in the natural order of their names (numbers
@@ -708,6 +987,10 @@ impl Figure for DendroFig<'_> {
                 + pad
         };
         let right = w - pad - legend_w;
+        if p.rotate {
+            self.draw_sideways(c, top, right, &class_color)?;
+            return draw_legend(c, &keys, right + pad, top, lf, key_w);
+        }
 
         // Vertical layout: caption, leaf labels and colour strip below the plot.
         let caption = if p.leaf_names.is_some() && self.first_drawn == 0 {
@@ -723,14 +1006,7 @@ impl Figure for DendroFig<'_> {
         };
 
         // Left: axis label (rotated) and tick labels.
-        let y_label = p.y_label.clone().unwrap_or_else(|| {
-            match tree.height_map {
-                HeightMap::OneMinus => "height (1 − density)",
-                HeightMap::Reciprocal => "height 1 / (1 + density)",
-            }
-            .to_string()
-                + if p.log { ", log scale" } else { "" }
-        });
+        let y_label = self.height_label();
         let yl_h = c.text_size(&y_label, f).1;
         let tick_w = canvas::tick_label_width(c, &self.axis, f);
         let left = pad + yl_h + pad + tick_w + 10.0;
@@ -833,25 +1109,11 @@ impl Figure for DendroFig<'_> {
         if let Some(lc) = &p.leaf_classes {
             for (i, s) in self.shown.iter().enumerate() {
                 let x0 = left + i as f64 * slot;
-                let mut parts: Vec<(Option<u32>, usize)> = Vec::new();
-                for &l in &s.leaves {
-                    let cl = lc.of_leaf[l];
-                    let nodes = tree.leaves[l].len();
-                    match parts.iter_mut().find(|(c2, _)| *c2 == cl) {
-                        Some(e) => e.1 += nodes,
-                        None => parts.push((cl, nodes)),
-                    }
-                }
-                parts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-                let total: usize = parts.iter().map(|x| x.1).sum();
                 let gap = if slot >= 4.0 { 1.0 } else { 0.0 };
                 let mut x = x0 + gap;
                 let width = slot - 2.0 * gap;
-                for (cl, nodes) in parts {
-                    let dx = width * nodes as f64 / total.max(1) as f64;
-                    let col = cl
-                        .and_then(|c2| class_color.get(&c2).copied())
-                        .unwrap_or(UNLABELLED);
+                for (col, share) in self.strip_parts(s, lc, &class_color) {
+                    let dx = width * share;
                     c.rect((x, strip_top), (x + dx, strip_top + strip_h), col)?;
                     x += dx;
                 }
@@ -881,44 +1143,7 @@ impl Figure for DendroFig<'_> {
             false,
         )?;
 
-        // Legend.
-        let mut y = top;
-        let lx = right + pad;
-        for key in &keys {
-            let yc = y + 0.5 * row;
-            let tx = lx + key_w + 0.5 * lf;
-            match key {
-                Key::Header(s) => {
-                    c.text(s, (lx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
-                }
-                Key::Swatch(col, s) => {
-                    c.rect((lx, yc - 0.4 * lf), (lx + key_w, yc + 0.4 * lf), *col)?;
-                    c.text(s, (tx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
-                }
-                Key::Line(col, dashed, s) => {
-                    if *dashed {
-                        c.dashed(&[(lx, yc), (lx + key_w, yc)], *col, 1.0, 4.0)?;
-                    } else {
-                        c.line(&[(lx, yc), (lx + key_w, yc)], *col, 2.0)?;
-                    }
-                    c.text(s, (tx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
-                }
-                Key::Wedge(s) => {
-                    let xm = lx + 0.5 * key_w;
-                    c.polygon(
-                        &[
-                            (xm, yc - 0.45 * lf),
-                            (xm - 0.35 * key_w, yc + 0.45 * lf),
-                            (xm + 0.35 * key_w, yc + 0.45 * lf),
-                        ],
-                        WEDGE,
-                    )?;
-                    c.text(s, (tx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
-                }
-            }
-            y += row;
-        }
-        Ok(())
+        draw_legend(c, &keys, right + pad, top, lf, key_w)
     }
 }
 

@@ -67,7 +67,7 @@ pub struct HeatmapPlot {
     /// Colour map (default [`Colormap::Blues`]).
     pub colormap: Colormap,
     /// Bins per side (default: one per node, at most one per pixel). Fewer bins than nodes
-    /// aggregate cells ([`HeatmapPlot::aggregate`]), which shows block densities of small
+    /// aggregate cells (`aggregate`), which shows block densities of small
     /// sparse graphs better than single edges.
     pub bins: Option<usize>,
     /// Mark brick boundaries (default true).

@@ -1,11 +1,11 @@
-//! Figures: dendrograms, reordered adjacency / co-activation heat maps and experiment curves,
-//! written as PNG or SVG.
+//! Figures: dendrograms, reordered adjacency / co-activation heat maps, experiment curves and
+//! phase diagrams over a parameter grid, written as PNG or SVG.
 //!
 //! The module reads dendrograms, graphs and numbers computed elsewhere and computes nothing but
 //! the drawing. Every plot is a params struct with [`Default`] and builder setters
-//! ([`DendrogramPlot`], [`HeatmapPlot`], [`CurvesPlot`]) whose `render` method writes a file; the
-//! format follows the file extension (`.png` or `.svg`) and the file is written atomically (a
-//! failed run leaves no partial file).
+//! ([`DendrogramPlot`], [`HeatmapPlot`], [`CurvesPlot`], [`GridPlot`]) whose `render` method
+//! writes a file; the format follows the file extension (`.png` or `.svg`) and the file is
+//! written atomically (a failed run leaves no partial file).
 //!
 //! Text is drawn with DejaVu Sans, embedded in the library (`assets/fonts/`, Bitstream Vera
 //! licence), so figures render identically on machines without any system font. SVG files name
@@ -32,11 +32,13 @@
 mod canvas;
 mod curves;
 mod dendrogram;
+mod grid;
 mod heatmap;
 
 pub use canvas::Colormap;
 pub use curves::{CurvesPlot, Marker, Series};
 pub use dendrogram::{DendrogramPlot, LeafClasses};
+pub use grid::GridPlot;
 pub use heatmap::{Aggregate, ColorScale, HeatmapPlot};
 
 use crate::error::{Error, Result};
@@ -138,15 +140,22 @@ pub fn category_color(i: usize) -> Rgb {
     PALETTE[i % PALETTE.len()]
 }
 
-/// Check a figure size, naming the offending parameter.
+/// Check a figure size, naming the offending parameter: each side in `100..=16000` pixels and
+/// at most 64 megapixels in all (a 192 MB RGB buffer).
 fn check_size(width: u32, height: u32) -> Result<()> {
     for (name, v) in [("width", width), ("height", height)] {
-        if !(100..=20_000).contains(&v) {
+        if !(100..=16_000).contains(&v) {
             return Err(Error::param(
                 name,
-                format!("{v} pixels is outside 100..=20000"),
+                format!("{v} pixels is outside 100..=16000"),
             ));
         }
+    }
+    if width as u64 * height as u64 > 64_000_000 {
+        return Err(Error::param(
+            "width",
+            format!("{width}x{height} is more than 64 megapixels"),
+        ));
     }
     Ok(())
 }

@@ -1,0 +1,688 @@
+//! Activation readers: `.npy` (C or Fortran order; f16, f32, f64) and safetensors (a named
+//! tensor; f16, bf16, f32, f64) files of shape `[tokens, neurons]`, streamed in chunks of tokens
+//! so that memory does not grow with the number of tokens.
+//!
+//! * [`ActivationFile`] is one opened file (header parsed and checked against the file size);
+//!   [`ActivationFile::chunks`] yields row-major `f32` [`Chunk`]s of at most `chunk_tokens` rows.
+//!   C-order data is read by contiguous byte ranges; Fortran-order data is read strided (one
+//!   range per neuron per chunk), so memory stays at one chunk in both cases.
+//! * [`Activations`] is a list of files (shards) with the same number of neurons, read one
+//!   after the other as one token stream.
+//! * [`ActivationSource`] is what the co-activation pipeline consumes: files, or an in-memory
+//!   matrix ([`DenseActivations`], e.g. recomputed by [`ffn::FfnLayer`] or generated).
+//! * [`read_tensor_f32`] loads a whole small tensor (weights), [`read_domains`] a token-domain
+//!   labels file.
+//!
+//! Every non-finite activation is an error naming the file and the token row.
+
+pub mod ffn;
+pub mod npy;
+
+pub use npy::Dtype;
+
+use crate::error::{Error, Result};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// A block of consecutive tokens: row-major `f32` values `[tokens, neurons]`.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    /// Index of the first token of the chunk in the whole stream (over all shards).
+    pub first_token: usize,
+    /// Number of tokens (rows).
+    pub tokens: usize,
+    /// Number of neurons (columns).
+    pub neurons: usize,
+    /// Row-major values, `tokens * neurons` of them.
+    pub data: Vec<f32>,
+}
+
+impl Chunk {
+    /// The activations of token `t` (0-based within the chunk).
+    pub fn row(&self, t: usize) -> &[f32] {
+        &self.data[t * self.neurons..(t + 1) * self.neurons]
+    }
+}
+
+/// A stream of activations that can be read several times (multi-pass rules such as
+/// per-neuron quantiles read it more than once).
+pub trait ActivationSource: Sync {
+    /// Total number of tokens.
+    fn tokens(&self) -> usize;
+    /// Number of neurons.
+    fn neurons(&self) -> usize;
+    /// A fresh pass over all tokens in chunks of at most `chunk_tokens` rows.
+    fn chunks<'a>(
+        &'a self,
+        chunk_tokens: usize,
+    ) -> Result<Box<dyn Iterator<Item = Result<Chunk>> + Send + 'a>>;
+}
+
+/// Memory layout of a 2-D array on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Row-major (C order): one token's neurons are contiguous.
+    RowMajor,
+    /// Column-major (Fortran order): one neuron's tokens are contiguous.
+    ColumnMajor,
+}
+
+/// One activation file with a checked header; data are read lazily by [`ActivationFile::chunks`].
+#[derive(Debug, Clone)]
+pub struct ActivationFile {
+    path: PathBuf,
+    dtype: Dtype,
+    big_endian: bool,
+    layout: Layout,
+    tokens: usize,
+    neurons: usize,
+    offset: u64,
+}
+
+/// Is `path` a `.npy` file (by its magic bytes, falling back to the extension)?
+fn is_npy(path: &Path) -> Result<bool> {
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut magic = [0u8; 6];
+    match f.read_exact(&mut magic) {
+        Ok(()) => Ok(&magic == b"\x93NUMPY"),
+        Err(_) => Ok(path.extension().is_some_and(|e| e == "npy")),
+    }
+}
+
+/// Number of bytes of an array of `shape` and element size `size`, or an error naming `path`.
+fn nbytes(path: &Path, shape: &[usize], size: usize) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(size, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| Error::parse(path, 0, format!("array shape {shape:?} is too large")))
+}
+
+fn file_len(path: &Path) -> Result<u64> {
+    Ok(std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len())
+}
+
+/// A tensor located in a file: dtype, shape, layout and data offset.
+struct Located {
+    dtype: Dtype,
+    big_endian: bool,
+    fortran: bool,
+    shape: Vec<usize>,
+    offset: u64,
+}
+
+fn locate_npy(path: &Path) -> Result<Located> {
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let h = npy::read_header(path, &mut f)?;
+    let bytes = nbytes(path, &h.shape, h.dtype.size())?;
+    let need = h.data_offset + bytes as u64;
+    let have = file_len(path)?;
+    if have < need {
+        return Err(Error::parse(
+            path,
+            0,
+            format!(
+                "truncated file: the header promises shape {:?} ({} bytes of data) but the file has {} bytes after the header",
+                h.shape,
+                bytes,
+                have.saturating_sub(h.data_offset)
+            ),
+        ));
+    }
+    Ok(Located {
+        dtype: h.dtype,
+        big_endian: h.big_endian,
+        fortran: h.fortran_order,
+        shape: h.shape,
+        offset: h.data_offset,
+    })
+}
+
+fn locate_safetensors(path: &Path, name: &str) -> Result<Located> {
+    use safetensors::tensor::Metadata;
+    let bad = |msg: String| Error::parse(path, 0, msg);
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut b = [0u8; 8];
+    f.read_exact(&mut b)
+        .map_err(|_| bad("not a safetensors file: shorter than its 8-byte header length".into()))?;
+    let hlen = u64::from_le_bytes(b);
+    let total = file_len(path)?;
+    if hlen > 100 << 20 || 8 + hlen > total {
+        return Err(bad(format!(
+            "not a safetensors file or truncated: header length {hlen} for a file of {total} bytes"
+        )));
+    }
+    let mut h = vec![0u8; hlen as usize];
+    f.read_exact(&mut h).map_err(|e| Error::io(path, e))?;
+    let meta: Metadata =
+        serde_json::from_slice(&h).map_err(|e| bad(format!("bad safetensors header: {e}")))?;
+    let Some(info) = meta.info(name) else {
+        let mut names = meta.offset_keys();
+        names.sort();
+        return Err(bad(format!(
+            "no tensor named `{name}`; available: {}",
+            names.join(", ")
+        )));
+    };
+    use safetensors::Dtype as S;
+    let dtype = match info.dtype {
+        S::F16 => Dtype::F16,
+        S::BF16 => Dtype::Bf16,
+        S::F32 => Dtype::F32,
+        S::F64 => Dtype::F64,
+        S::U8 => Dtype::U8,
+        S::U16 => Dtype::U16,
+        S::U32 => Dtype::U32,
+        S::I32 => Dtype::I32,
+        S::I64 => Dtype::I64,
+        d => {
+            return Err(bad(format!(
+                "tensor `{name}` has unsupported dtype {d:?} (supported: F16, BF16, F32, F64)"
+            )))
+        }
+    };
+    let (s, e) = info.data_offsets;
+    let bytes = nbytes(path, &info.shape, dtype.size())?;
+    if e < s || e - s != bytes {
+        return Err(bad(format!(
+            "tensor `{name}`: data offsets {s}..{e} do not match shape {:?} of {:?}",
+            info.shape, info.dtype
+        )));
+    }
+    let offset = 8 + hlen + s as u64;
+    if offset + (e - s) as u64 > total {
+        return Err(bad(format!(
+            "truncated file: tensor `{name}` ends at byte {} but the file has {total} bytes",
+            offset + (e - s) as u64
+        )));
+    }
+    Ok(Located {
+        dtype,
+        big_endian: false,
+        fortran: false,
+        shape: info.shape.clone(),
+        offset,
+    })
+}
+
+impl ActivationFile {
+    /// Open a `.npy` file, or the tensor `tensor` of a safetensors file (the format is detected
+    /// from the file's magic bytes). The array must be 2-D `[tokens, neurons]` of a
+    /// floating-point dtype, and the file must hold all the data its header promises.
+    ///
+    /// # Errors
+    /// I/O errors, a malformed or truncated file, a wrong dtype or rank, a missing tensor name
+    /// (the error lists the available names), or a safetensors file without `tensor`.
+    pub fn open(path: &Path, tensor: Option<&str>) -> Result<Self> {
+        let loc = if is_npy(path)? {
+            locate_npy(path)?
+        } else {
+            let name = tensor.ok_or_else(|| {
+                Error::param(
+                    "--tensor",
+                    format!(
+                        "{} is a safetensors file: name the tensor to read",
+                        path.display()
+                    ),
+                )
+            })?;
+            locate_safetensors(path, name)?
+        };
+        if !loc.dtype.is_float() {
+            return Err(Error::parse(
+                path,
+                0,
+                format!(
+                    "activations must be float16, bfloat16, float32 or float64, found {:?}",
+                    loc.dtype
+                ),
+            ));
+        }
+        if loc.shape.len() != 2 {
+            return Err(Error::parse(
+                path,
+                0,
+                format!(
+                    "activations must be a 2-D array [tokens, neurons], found {}-D shape {:?}",
+                    loc.shape.len(),
+                    loc.shape
+                ),
+            ));
+        }
+        if loc.shape[0] == 0 || loc.shape[1] == 0 {
+            return Err(Error::parse(
+                path,
+                0,
+                format!("empty activation array of shape {:?}", loc.shape),
+            ));
+        }
+        Ok(ActivationFile {
+            path: path.to_path_buf(),
+            dtype: loc.dtype,
+            big_endian: loc.big_endian,
+            layout: if loc.fortran {
+                Layout::ColumnMajor
+            } else {
+                Layout::RowMajor
+            },
+            tokens: loc.shape[0],
+            neurons: loc.shape[1],
+            offset: loc.offset,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// Number of tokens (rows).
+    pub fn tokens(&self) -> usize {
+        self.tokens
+    }
+    /// Number of neurons (columns).
+    pub fn neurons(&self) -> usize {
+        self.neurons
+    }
+    /// Element type on disk.
+    pub fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    /// Layout on disk.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Stream the file in chunks of at most `chunk_tokens` rows; token indices start at
+    /// `first_token` (the number of tokens of the shards before this one).
+    ///
+    /// # Cost
+    /// One pass over the file; memory `chunk_tokens * neurons * (4 + dtype size)` bytes.
+    pub fn chunks(&self, chunk_tokens: usize, first_token: usize) -> Result<ChunkReader<'_>> {
+        let f = File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        Ok(ChunkReader {
+            file: self,
+            f,
+            next: 0,
+            chunk_tokens: chunk_tokens.max(1),
+            first_token,
+            buf: Vec::new(),
+        })
+    }
+}
+
+/// Iterator over the chunks of one [`ActivationFile`]; see [`ActivationFile::chunks`].
+pub struct ChunkReader<'a> {
+    file: &'a ActivationFile,
+    f: File,
+    next: usize,
+    chunk_tokens: usize,
+    first_token: usize,
+    buf: Vec<u8>,
+}
+
+impl ChunkReader<'_> {
+    fn read_chunk(&mut self) -> Result<Chunk> {
+        let af = self.file;
+        let t0 = self.next;
+        let ct = self.chunk_tokens.min(af.tokens - t0);
+        let n = af.neurons;
+        let s = af.dtype.size();
+        let truncated = |e: std::io::Error| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                Error::parse(
+                    &af.path,
+                    0,
+                    format!("truncated file: data ends before token row {t0}"),
+                )
+            } else {
+                Error::io(&af.path, e)
+            }
+        };
+        let mut data = vec![0f32; ct * n];
+        match af.layout {
+            Layout::RowMajor => {
+                self.f
+                    .seek(SeekFrom::Start(af.offset + (t0 * n * s) as u64))
+                    .map_err(|e| Error::io(&af.path, e))?;
+                if af.dtype == Dtype::F32 && !af.big_endian && cfg!(target_endian = "little") {
+                    // Read straight into the f32 buffer: no second copy of the chunk.
+                    // SAFETY: every bit pattern is a valid f32; the slice covers exactly `data`.
+                    let bytes = unsafe {
+                        std::slice::from_raw_parts_mut(data.as_mut_ptr() as *mut u8, data.len() * 4)
+                    };
+                    self.f.read_exact(bytes).map_err(truncated)?;
+                } else {
+                    self.buf.resize(ct * n * s, 0);
+                    self.f.read_exact(&mut self.buf).map_err(truncated)?;
+                    decode(af.dtype, af.big_endian, &self.buf, &mut data);
+                }
+            }
+            Layout::ColumnMajor => {
+                // One contiguous range per neuron, decoded into a group of columns, then
+                // transposed into the row-major chunk group by group (cache-friendly).
+                const G: usize = 32;
+                self.buf.resize(ct * s, 0);
+                let mut cols = vec![0f32; G * ct];
+                for g0 in (0..n).step_by(G) {
+                    let g1 = (g0 + G).min(n);
+                    for j in g0..g1 {
+                        let pos = af.offset + ((j * af.tokens + t0) * s) as u64;
+                        self.f
+                            .seek(SeekFrom::Start(pos))
+                            .map_err(|e| Error::io(&af.path, e))?;
+                        self.f.read_exact(&mut self.buf).map_err(truncated)?;
+                        let k = j - g0;
+                        decode(
+                            af.dtype,
+                            af.big_endian,
+                            &self.buf,
+                            &mut cols[k * ct..(k + 1) * ct],
+                        );
+                    }
+                    for t in 0..ct {
+                        let dst = &mut data[t * n + g0..t * n + g1];
+                        for (k, d) in dst.iter_mut().enumerate() {
+                            *d = cols[k * ct + t];
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(bad) = data.iter().position(|v| !v.is_finite()) {
+            return Err(Error::parse(
+                &af.path,
+                0,
+                format!(
+                    "non-finite activation ({}) at token row {} (0-based), neuron {}",
+                    data[bad],
+                    t0 + bad / n,
+                    bad % n
+                ),
+            ));
+        }
+        self.next += ct;
+        Ok(Chunk {
+            first_token: self.first_token + t0,
+            tokens: ct,
+            neurons: n,
+            data,
+        })
+    }
+}
+
+impl Iterator for ChunkReader<'_> {
+    type Item = Result<Chunk>;
+    fn next(&mut self) -> Option<Result<Chunk>> {
+        if self.next >= self.file.tokens {
+            return None;
+        }
+        let r = self.read_chunk();
+        if r.is_err() {
+            self.next = self.file.tokens; // stop after the first error
+        }
+        Some(r)
+    }
+}
+
+/// Decode `bytes` of `dtype` into `out` (same number of elements).
+fn decode(dtype: Dtype, big_endian: bool, bytes: &[u8], out: &mut [f32]) {
+    macro_rules! conv {
+        ($n:expr, $f:expr) => {
+            for (o, c) in out.iter_mut().zip(bytes.chunks_exact($n)) {
+                let a: [u8; $n] = c.try_into().unwrap();
+                *o = $f(a);
+            }
+        };
+    }
+    match (dtype, big_endian) {
+        (Dtype::F16, false) => conv!(2, |a| half::f16::from_le_bytes(a).to_f32()),
+        (Dtype::F16, true) => conv!(2, |a| half::f16::from_be_bytes(a).to_f32()),
+        (Dtype::Bf16, false) => conv!(2, |a| half::bf16::from_le_bytes(a).to_f32()),
+        (Dtype::Bf16, true) => conv!(2, |a| half::bf16::from_be_bytes(a).to_f32()),
+        (Dtype::F32, false) => conv!(4, f32::from_le_bytes),
+        (Dtype::F32, true) => conv!(4, f32::from_be_bytes),
+        (Dtype::F64, false) => conv!(8, |a| f64::from_le_bytes(a) as f32),
+        (Dtype::F64, true) => conv!(8, |a| f64::from_be_bytes(a) as f32),
+        (Dtype::U8, _) => conv!(1, |a: [u8; 1]| a[0] as f32),
+        (Dtype::U16, false) => conv!(2, |a| u16::from_le_bytes(a) as f32),
+        (Dtype::U16, true) => conv!(2, |a| u16::from_be_bytes(a) as f32),
+        (Dtype::U32, false) => conv!(4, |a| u32::from_le_bytes(a) as f32),
+        (Dtype::U32, true) => conv!(4, |a| u32::from_be_bytes(a) as f32),
+        (Dtype::I32, false) => conv!(4, |a| i32::from_le_bytes(a) as f32),
+        (Dtype::I32, true) => conv!(4, |a| i32::from_be_bytes(a) as f32),
+        (Dtype::I64, false) => conv!(8, |a| i64::from_le_bytes(a) as f32),
+        (Dtype::I64, true) => conv!(8, |a| i64::from_be_bytes(a) as f32),
+    }
+}
+
+/// Several activation files (shards) read one after the other as one stream of tokens.
+#[derive(Debug, Clone)]
+pub struct Activations {
+    files: Vec<ActivationFile>,
+    tokens: usize,
+    neurons: usize,
+}
+
+impl Activations {
+    /// Open every file of `paths` (see [`ActivationFile::open`]); they must agree on the number
+    /// of neurons (the error names both files).
+    pub fn open(paths: &[PathBuf], tensor: Option<&str>) -> Result<Self> {
+        if paths.is_empty() {
+            return Err(Error::param("--activations", "no activation file given"));
+        }
+        let mut files: Vec<ActivationFile> = Vec::with_capacity(paths.len());
+        for p in paths {
+            let f = ActivationFile::open(p, tensor)?;
+            if let Some(first) = files.first() {
+                if f.neurons != first.neurons {
+                    return Err(Error::Input(format!(
+                        "shards disagree on the number of neurons: {} has {} but {} has {}",
+                        first.path.display(),
+                        first.neurons,
+                        f.path.display(),
+                        f.neurons
+                    )));
+                }
+            }
+            files.push(f);
+        }
+        let tokens = files.iter().map(|f| f.tokens).sum();
+        let neurons = files[0].neurons;
+        Ok(Activations {
+            files,
+            tokens,
+            neurons,
+        })
+    }
+
+    /// The opened files.
+    pub fn files(&self) -> &[ActivationFile] {
+        &self.files
+    }
+}
+
+impl ActivationSource for Activations {
+    fn tokens(&self) -> usize {
+        self.tokens
+    }
+    fn neurons(&self) -> usize {
+        self.neurons
+    }
+    fn chunks<'a>(
+        &'a self,
+        chunk_tokens: usize,
+    ) -> Result<Box<dyn Iterator<Item = Result<Chunk>> + Send + 'a>> {
+        let mut readers = Vec::with_capacity(self.files.len());
+        let mut base = 0;
+        for f in &self.files {
+            readers.push(f.chunks(chunk_tokens, base)?);
+            base += f.tokens;
+        }
+        Ok(Box::new(readers.into_iter().flatten()))
+    }
+}
+
+/// An in-memory row-major activation matrix `[tokens, neurons]` (all values finite).
+#[derive(Debug, Clone)]
+pub struct DenseActivations {
+    tokens: usize,
+    neurons: usize,
+    data: Vec<f32>,
+}
+
+impl DenseActivations {
+    /// Wrap row-major `data` of shape `[tokens, neurons]`.
+    ///
+    /// # Errors
+    /// A length mismatch, an empty matrix, or a non-finite value (named by token row).
+    pub fn new(tokens: usize, neurons: usize, data: Vec<f32>) -> Result<Self> {
+        if tokens == 0 || neurons == 0 || data.len() != tokens * neurons {
+            return Err(Error::Input(format!(
+                "activation matrix of {} values does not have shape [{tokens}, {neurons}] (or is empty)",
+                data.len()
+            )));
+        }
+        if let Some(bad) = data.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Input(format!(
+                "non-finite activation ({}) at token row {}, neuron {}",
+                data[bad],
+                bad / neurons,
+                bad % neurons
+            )));
+        }
+        Ok(DenseActivations {
+            tokens,
+            neurons,
+            data,
+        })
+    }
+    /// The row-major values.
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+}
+
+impl ActivationSource for DenseActivations {
+    fn tokens(&self) -> usize {
+        self.tokens
+    }
+    fn neurons(&self) -> usize {
+        self.neurons
+    }
+    fn chunks<'a>(
+        &'a self,
+        chunk_tokens: usize,
+    ) -> Result<Box<dyn Iterator<Item = Result<Chunk>> + Send + 'a>> {
+        let ct = chunk_tokens.max(1);
+        let n = self.neurons;
+        Ok(Box::new(self.data.chunks(ct * n).enumerate().map(
+            move |(k, rows)| {
+                Ok(Chunk {
+                    first_token: k * ct,
+                    tokens: rows.len() / n,
+                    neurons: n,
+                    data: rows.to_vec(),
+                })
+            },
+        )))
+    }
+}
+
+/// Read a whole tensor as `f32`: the array of a `.npy` file (`name` is ignored) or the tensor
+/// `name` of a safetensors file. Any shape; float dtypes and small integer dtypes are accepted.
+/// Returns `(shape, row-major values)`.
+///
+/// # Errors
+/// As [`ActivationFile::open`] (missing tensor name lists the available ones); non-finite
+/// float values are an error.
+///
+/// # Cost
+/// Memory and time linear in the tensor size; intended for weights and small tensors.
+pub fn read_tensor_f32(path: &Path, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+    let loc = if is_npy(path)? {
+        locate_npy(path)?
+    } else {
+        locate_safetensors(path, name)?
+    };
+    let n: usize = loc.shape.iter().product();
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    f.seek(SeekFrom::Start(loc.offset))
+        .map_err(|e| Error::io(path, e))?;
+    let mut bytes = vec![0u8; n * loc.dtype.size()];
+    f.read_exact(&mut bytes).map_err(|e| Error::io(path, e))?;
+    let mut out = vec![0f32; n];
+    decode(loc.dtype, loc.big_endian, &bytes, &mut out);
+    if let Some(bad) = out.iter().position(|v| !v.is_finite()) {
+        return Err(Error::parse(
+            path,
+            0,
+            format!("tensor `{name}`: non-finite value at flat index {bad}"),
+        ));
+    }
+    let shape = loc.shape;
+    if loc.fortran && shape.len() >= 2 {
+        // Reorder column-major to row-major (reverse the axes' strides).
+        let mut rm = vec![0f32; n];
+        let nd = shape.len();
+        let mut idx = vec![0usize; nd];
+        for v in out.iter() {
+            // `idx` runs over the array in column-major order.
+            let mut off = 0;
+            for d in 0..nd {
+                off = off * shape[d] + idx[d];
+            }
+            rm[off] = *v;
+            for d in 0..nd {
+                idx[d] += 1;
+                if idx[d] < shape[d] {
+                    break;
+                }
+                idx[d] = 0;
+            }
+        }
+        out = rm;
+    }
+    Ok((shape, out))
+}
+
+/// Read a token-domain labels file: one domain name per line, one line per token (a final
+/// empty line is allowed). Returns `(domain index per token, domain names in order of first
+/// appearance)`.
+///
+/// # Errors
+/// I/O errors; an empty line inside the file; a number of labels different from `tokens`
+/// (the error names the file and both counts).
+pub fn read_domains(path: &Path, tokens: usize) -> Result<(Vec<u32>, Vec<String>)> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut names: Vec<String> = Vec::new();
+    let mut index = crate::util::FxHashMap::default();
+    let mut out = Vec::with_capacity(tokens);
+    let lines: Vec<&str> = text.lines().collect();
+    let nlines = if lines.last().is_some_and(|l| l.trim().is_empty()) {
+        lines.len() - 1
+    } else {
+        lines.len()
+    };
+    for (i, l) in lines[..nlines].iter().enumerate() {
+        let name = l.trim();
+        if name.is_empty() {
+            return Err(Error::parse(path, i + 1, "empty domain name"));
+        }
+        let k = *index.entry(name.to_string()).or_insert_with(|| {
+            names.push(name.to_string());
+            names.len() - 1
+        });
+        out.push(k as u32);
+    }
+    if out.len() != tokens {
+        return Err(Error::Input(format!(
+            "{}: {} domain labels but the activations have {} tokens",
+            path.display(),
+            out.len(),
+            tokens
+        )));
+    }
+    Ok((out, names))
+}

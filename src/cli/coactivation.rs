@@ -1,0 +1,313 @@
+//! `coactivation`: activations (or saved counts) -> co-activation graph edge list.
+
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use neurobricks::activations::ffn::FfnLayer;
+use neurobricks::activations::{read_domains, ActivationSource, Activations};
+use neurobricks::coactivation::{
+    Binarize, CoactivationParams, DomainCounts, Kernel, PairCounts, Report, Sparsify, Weight,
+};
+use neurobricks::graph::write_edge_list;
+use neurobricks::util::{wio, write_atomic};
+use neurobricks::{Error, Result};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Build a neuron co-activation graph from activations (tokens x neurons).
+#[derive(Args)]
+#[command(after_help = "Outputs:
+  GRAPH.tsv                 weighted edge list `u v w` (node ids = neuron indices), read by `cluster`
+  GRAPH.tsv.setaside.tsv    dead and resident neurons (kept out of the graph): neuron, group, active_fraction
+  GRAPH.tsv.neurons.tsv     every neuron: status (kept/dead/resident), active fraction, and with
+                            --domains its active fraction per domain
+  COUNTS.npy + COUNTS.npy.json   (--counts-out) N x N uint32 counts, n_i on the diagonal; the JSON
+                            sidecar records the token count and the rule. Counts of shards add up:
+                            pass several with --counts to build the graph of all tokens.
+
+Binarisation rules: positive (a > 0), threshold:T (a > T), topk:K (K largest per token),
+topk:P% (K = P% of the neurons), quantile:Q (a above the per-neuron Q-quantile; 4 passes).
+Defaults (topk:10%, phi, knn:10) were chosen on the shipped MiniLM layers: a connected graph,
+and finer bricks that specialise in one text domain more often than with `positive`. Weights: count, jaccard, npmi, phi.
+Sparsification: knn:K (union of each neuron's K strongest), threshold:W, significance:ALPHA
+(phi > z_{1-ALPHA/M}/sqrt(T), Bonferroni over M pairs), none.
+
+Examples:
+  neurobricks coactivation --ffn-layer data/minilm-l6/layer5.safetensors --domains data/minilm-l6/domains.txt \\
+      --binarize topk:10% --weight phi --sparsify knn:10 --out l5.tsv
+  neurobricks coactivation --activations acts.npy --binarize positive --weight jaccard --out g.tsv
+  neurobricks coactivation --activations a.safetensors --tensor mlp.act --binarize quantile:0.9 --out g.tsv
+  neurobricks coactivation --activations s1.npy --binarize topk:100 --counts-out s1.counts.npy --out s1.tsv
+  neurobricks coactivation --counts s1.counts.npy s2.counts.npy --weight npmi --out all.tsv")]
+pub struct CoactivationArgs {
+    /// Activation files `[tokens, neurons]` (.npy or safetensors), read in order as shards.
+    #[arg(long, num_args = 1.., value_name = "FILE", required_unless_present_any = ["ffn_layer", "counts"])]
+    activations: Vec<PathBuf>,
+    /// Tensor name inside safetensors activation files.
+    #[arg(long)]
+    tensor: Option<String>,
+    /// Recompute activations GELU(ffn_in w_in^T + b_in) from a layer file (see data/README.md).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["activations", "counts"])]
+    ffn_layer: Option<PathBuf>,
+    /// Saved count matrices (from --counts-out) to add up instead of reading activations.
+    #[arg(long, num_args = 1.., value_name = "COUNTS.npy", conflicts_with = "activations")]
+    counts: Vec<PathBuf>,
+    /// Binarisation rule: positive, threshold:T, topk:K, topk:P% (K = P% of the neurons), quantile:Q.
+    #[arg(long, default_value = "topk:10%")]
+    binarize: String,
+    /// Edge weight: count, jaccard, npmi, phi.
+    #[arg(long, default_value = "phi")]
+    weight: String,
+    /// Sparsification: knn:K, threshold:W, significance:ALPHA, none.
+    #[arg(long, default_value = "knn:10")]
+    sparsify: String,
+    /// Neurons active on more than this fraction of tokens are resident (set aside).
+    #[arg(long, default_value_t = 0.9)]
+    resident: f64,
+    /// Output edge list.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also save the N x N uint32 count matrix (and COUNTS.npy.json).
+    #[arg(long, value_name = "COUNTS.npy")]
+    counts_out: Option<PathBuf>,
+    /// Token-domain labels: one domain name per line, one line per token.
+    #[arg(long)]
+    domains: Option<PathBuf>,
+    /// Tokens per chunk read (default: about 16 MB of f32 per chunk).
+    #[arg(long, default_value_t = 0)]
+    chunk_tokens: usize,
+    /// Counting kernel (auto picks by density).
+    #[arg(long, value_enum, default_value_t = KernelArg::Auto)]
+    kernel: KernelArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KernelArg {
+    Auto,
+    Dense,
+    Sparse,
+}
+
+fn side_path(out: &Path, suffix: &str) -> PathBuf {
+    let mut s = out.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+pub fn coactivation(a: CoactivationArgs) -> Result<()> {
+    let start = Instant::now();
+    let weight: Weight = a.weight.parse()?;
+    let sparsify: Sparsify = a.sparsify.parse()?;
+    let mut binarize: Binarize = a.binarize.parse()?;
+    let params_base = CoactivationParams::default()
+        .weight(weight)
+        .sparsify(sparsify)
+        .resident(a.resident)
+        .chunk_tokens(a.chunk_tokens)
+        .kernel(match a.kernel {
+            KernelArg::Auto => Kernel::Auto,
+            KernelArg::Dense => Kernel::Dense,
+            KernelArg::Sparse => Kernel::Sparse,
+        });
+    let mut sources: Vec<String> = Vec::new();
+    let mut domain_names: Vec<String> = Vec::new();
+    let (counts, dom): (PairCounts, Option<DomainCounts>) = if !a.counts.is_empty() {
+        if a.domains.is_some() {
+            return Err(Error::param(
+                "--domains",
+                "per-domain statistics need activations, not saved counts",
+            ));
+        }
+        let mut total: Option<PairCounts> = None;
+        let mut rule: Option<(String, PathBuf)> = None;
+        for p in &a.counts {
+            let (c, meta) = PairCounts::read_npy(p)?;
+            let r: Binarize = meta.binarize.parse().map_err(|_| {
+                Error::parse(
+                    neurobricks::coactivation::count::sidecar(p),
+                    0,
+                    format!("unknown rule `{}`", meta.binarize),
+                )
+            })?;
+            if let Some((r0, p0)) = &rule {
+                if *r0 != meta.binarize {
+                    return Err(Error::Input(format!(
+                        "counts were made with different rules: {} ({r0}) and {} ({})",
+                        p0.display(),
+                        p.display(),
+                        meta.binarize
+                    )));
+                }
+                if !r.is_additive() {
+                    return Err(Error::Input(format!(
+                        "counts made with `{r0}` cannot be added: per-neuron quantiles depend on all tokens; count all shards in one run (--activations S1 S2 ...)"
+                    )));
+                }
+            } else {
+                rule = Some((meta.binarize.clone(), p.clone()));
+            }
+            binarize = r;
+            match total.as_mut() {
+                None => total = Some(c),
+                Some(t) => t
+                    .add(&c)
+                    .map_err(|e| Error::Input(format!("{}: {e}", p.display())))?,
+            }
+            sources.extend(meta.sources);
+        }
+        (total.expect("at least one counts file"), None)
+    } else {
+        let params = params_base.clone().binarize(binarize);
+        let src: Box<dyn ActivationSource> = if let Some(layer) = &a.ffn_layer {
+            sources.push(layer.display().to_string());
+            let l = FfnLayer::read(layer)?;
+            Box::new(
+                l.activation_source()
+                    .map_err(|e| Error::parse(layer, 0, e.to_string()))?,
+            )
+        } else {
+            sources.extend(a.activations.iter().map(|p| p.display().to_string()));
+            Box::new(Activations::open(&a.activations, a.tensor.as_deref())?)
+        };
+        params.validate(src.neurons())?;
+        let labels = match &a.domains {
+            Some(p) => {
+                let (l, names) = read_domains(p, src.tokens())?;
+                domain_names = names;
+                Some(l)
+            }
+            None => None,
+        };
+        let passes = binarize.pre_passes() + 1;
+        let total = (src.tokens() * passes) as u64;
+        let pb = if std::io::stderr().is_terminal() && total >= 20_000 {
+            let pb = ProgressBar::new(total);
+            pb.set_style(
+                ProgressStyle::with_template(
+                    "{msg} [{bar:40}] {human_pos}/{human_len} tokens ({eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            pb.set_message("counting");
+            pb
+        } else {
+            ProgressBar::hidden()
+        };
+        let res = params.count(
+            src.as_ref(),
+            labels.as_deref().map(|l| (l, domain_names.len())),
+            &mut |p| pb.set_position((p.pass * p.tokens + p.tokens_done) as u64),
+        );
+        pb.finish_and_clear();
+        res?
+    };
+    let binarize = binarize.resolve(counts.neurons());
+    let params = params_base.binarize(binarize);
+    let (graph, report) = params.graph(&counts)?;
+    if let Some(path) = &a.counts_out {
+        counts.write_npy(
+            path,
+            &binarize.resolve(counts.neurons()).to_string(),
+            &sources,
+        )?;
+    }
+    write_edge_list(&graph, &a.out)?;
+    write_setaside(&side_path(&a.out, ".setaside.tsv"), &counts, &report)?;
+    write_neurons(
+        &side_path(&a.out, ".neurons.tsv"),
+        &counts,
+        &report,
+        dom.as_ref(),
+        &domain_names,
+    )?;
+    eprintln!(
+        "coactivation: {} tokens x {} neurons, rule {binarize}, active fraction {:.4}; dead {}, resident {}, kept {}; weight {weight}, {sparsify}: {} edges{} in {} component(s) ({} kept neurons without edges) -> {} [{:.2} s]",
+        report.tokens,
+        report.neurons,
+        report.active_fraction,
+        report.dead.len(),
+        report.resident.len(),
+        report.kept.len(),
+        report.edges,
+        report
+            .phi_threshold
+            .map(|t| format!(" (phi > {t:.4})"))
+            .unwrap_or_default(),
+        report.components,
+        report.isolated,
+        a.out.display(),
+        start.elapsed().as_secs_f64()
+    );
+    if !domain_names.is_empty() {
+        if let Some(d) = &dom {
+            let fr: Vec<String> = domain_names
+                .iter()
+                .enumerate()
+                .map(|(k, name)| {
+                    let act: u64 = d.active[k * report.neurons..(k + 1) * report.neurons]
+                        .iter()
+                        .sum();
+                    format!(
+                        "{name} {:.4}",
+                        act as f64 / (d.tokens[k].max(1) as f64 * report.neurons as f64)
+                    )
+                })
+                .collect();
+            eprintln!("coactivation: active fraction by domain: {}", fr.join(", "));
+        }
+    }
+    Ok(())
+}
+
+fn write_setaside(path: &Path, counts: &PairCounts, r: &Report) -> Result<()> {
+    write_atomic(path, |w| {
+        let e = wio(path);
+        writeln!(w, "neuron\tgroup\tactive_fraction").map_err(&e)?;
+        let t = counts.tokens() as f64;
+        for (list, name) in [(&r.dead, "dead"), (&r.resident, "resident")] {
+            for &i in list.iter() {
+                writeln!(w, "{i}\t{name}\t{:.6}", counts.n_i(i) as f64 / t).map_err(&e)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+fn write_neurons(
+    path: &Path,
+    counts: &PairCounts,
+    r: &Report,
+    dom: Option<&DomainCounts>,
+    names: &[String],
+) -> Result<()> {
+    let n = r.neurons;
+    let mut status = vec!["kept"; n];
+    for &i in &r.dead {
+        status[i] = "dead";
+    }
+    for &i in &r.resident {
+        status[i] = "resident";
+    }
+    write_atomic(path, |w| {
+        let e = wio(path);
+        write!(w, "neuron\tstatus\tactive_fraction").map_err(&e)?;
+        if dom.is_some() {
+            for name in names {
+                write!(w, "\t{name}").map_err(&e)?;
+            }
+        }
+        writeln!(w).map_err(&e)?;
+        let t = counts.tokens() as f64;
+        for (i, st) in status.iter().enumerate() {
+            write!(w, "{i}\t{st}\t{:.6}", counts.n_i(i) as f64 / t).map_err(&e)?;
+            if let Some(d) = dom {
+                for k in 0..names.len() {
+                    let v = d.active[k * n + i] as f64 / d.tokens[k].max(1) as f64;
+                    write!(w, "\t{v:.6}").map_err(&e)?;
+                }
+            }
+            writeln!(w).map_err(&e)?;
+        }
+        Ok(())
+    })
+}
