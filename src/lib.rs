@@ -22,6 +22,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod activations;
+pub mod bricks;
 pub mod coactivation;
 pub mod datasets;
 pub mod error;

@@ -3,6 +3,7 @@
 //! line or parameter, and the process exits with a non-zero code.
 
 mod basic;
+mod bricks;
 mod cluster;
 mod coactivation;
 mod plot;
@@ -28,6 +29,8 @@ enum Command {
     Cut(basic::CutArgs),
     Evaluate(basic::EvaluateArgs),
     Export(basic::ExportArgs),
+    /// Brick extraction, routing, merging and the evaluation report.
+    Bricks(bricks::BricksArgs),
     Coactivation(coactivation::CoactivationArgs),
     Plot(plot::PlotArgs),
 }
@@ -41,6 +44,7 @@ pub fn run() -> i32 {
         Command::Cut(a) => basic::cut(a),
         Command::Evaluate(a) => basic::evaluate(a),
         Command::Export(a) => basic::export(a),
+        Command::Bricks(a) => bricks::run(a),
         Command::Coactivation(a) => coactivation::coactivation(a),
         Command::Plot(a) => plot::plot(a),
     };

@@ -1,0 +1,626 @@
+//! `bricks extract|route|merge|report`: brick extraction, routing, merging and the evaluation
+//! report on real FFN layers (default: the shipped `data/minilm-l6` layers 2 and 5).
+
+use clap::{Args, Subcommand, ValueEnum};
+use neurobricks::bricks::baselines::standin_phi_bricks;
+use neurobricks::bricks::ffn::{load_inputs, MINILM_DOMAINS};
+use neurobricks::bricks::merge::{fold_vs_prune, sibling_vs_random};
+use neurobricks::bricks::pipeline::{coactivation_bricks, CoactConfig};
+use neurobricks::bricks::report::{evaluate_layer, LayerReport, ReportParams, SplitLayer};
+use neurobricks::bricks::route::{firing_rate, route_and_evaluate};
+use neurobricks::bricks::{Bricks, Cut, FfnLayer, Router, RouterModel, Tokens};
+use neurobricks::util::parse_list;
+use neurobricks::{Dendrogram, Error, Result};
+use std::path::PathBuf;
+
+/// Brick extraction, routing, merging and evaluation on FFN layers.
+#[derive(Args)]
+pub struct BricksArgs {
+    #[command(subcommand)]
+    cmd: Option<BricksCmd>,
+}
+
+#[derive(Subcommand)]
+enum BricksCmd {
+    /// Cut a brick dendrogram and export every brick as a sub-FFN (safetensors).
+    Extract(ExtractArgs),
+    /// Route held-out tokens over the bricks at a neuron budget and report the metrics.
+    Route(RouteArgs),
+    /// Sibling merge vs random merges, and folding vs pruning (+ least-squares refit).
+    Merge(MergeArgs),
+    /// Full evaluation table (default with no subcommand: the shipped layers 2 and 5).
+    Report(ReportArgs),
+}
+
+/// Where the layer, its inputs and tokens come from, and which bricks to use.
+#[derive(Args, Clone)]
+struct Source {
+    /// FFN layer safetensors with `w_in`, `b_in`, `w_out`, `b_out` (and usually `ffn_in`).
+    #[arg(long, default_value = "data/minilm-l6/layer5.safetensors")]
+    layer: PathBuf,
+    /// File with the FFN inputs `[tokens, d]` (default: the layer file).
+    #[arg(long)]
+    inputs: Option<PathBuf>,
+    /// Name of the inputs tensor.
+    #[arg(long, default_value = "ffn_in")]
+    inputs_name: String,
+    /// Token metadata (`ids`, `domain`, `window`); default: tokens.safetensors beside the layer.
+    #[arg(long)]
+    tokens: Option<PathBuf>,
+    /// Brick dendrogram JSON whose node ids are neuron indices (e.g. from the co-activation
+    /// graph + clustering). Without it, the stand-in phi-correlation bricks are built.
+    #[arg(long)]
+    tree: Option<PathBuf>,
+    /// Bricks to build when no --tree is given: `coactivation` (phi kNN co-activation graph on
+    /// the calibration tokens + BottomUp) or `standin` (phi-correlation k-means, no graph).
+    #[arg(long, value_enum, default_value = "coactivation")]
+    bricks: BricksKind,
+    /// Number of leaves (primitive communities) of the built bricks.
+    #[arg(long, default_value_t = 32)]
+    k: usize,
+    /// Seed of every random choice (clustering, weight k-means, folding).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum, Default)]
+enum BricksKind {
+    #[default]
+    Coactivation,
+    Standin,
+}
+
+struct Loaded {
+    split: SplitLayer,
+    tree: Dendrogram,
+    method: String,
+    degree: Option<Vec<f64>>,
+}
+
+fn load(s: &Source) -> Result<Loaded> {
+    let ffn = FfnLayer::load(&s.layer)?;
+    let inputs = s.inputs.clone().unwrap_or_else(|| s.layer.clone());
+    let x = load_inputs(&inputs, &s.inputs_name)?;
+    ffn.check_inputs(&x).map_err(|e| {
+        Error::Input(format!(
+            "{} vs {}: {e}",
+            inputs.display(),
+            s.layer.display()
+        ))
+    })?;
+    let tok_path = s
+        .tokens
+        .clone()
+        .unwrap_or_else(|| s.layer.with_file_name("tokens.safetensors"));
+    let tokens = Tokens::load(&tok_path)?;
+    let split = SplitLayer::new(ffn, &x, &tokens)?;
+    let (tree, method, degree) = match (&s.tree, s.bricks) {
+        (Some(p), _) => (Dendrogram::read(p)?, "tree".to_string(), None),
+        (None, BricksKind::Standin) => (
+            standin_phi_bricks(&split.cal.a, &split.cal.contrib, s.k, s.seed)?,
+            "standin-phi".to_string(),
+            None,
+        ),
+        (None, BricksKind::Coactivation) => {
+            let cfg = CoactConfig {
+                k: s.k,
+                seed: s.seed,
+                ..CoactConfig::default()
+            };
+            let cb = coactivation_bricks(&split.cal, &cfg)?;
+            (cb.dendrogram, "coactivation".to_string(), Some(cb.degree))
+        }
+    };
+    Ok(Loaded {
+        split,
+        tree,
+        method,
+        degree,
+    })
+}
+
+#[derive(Args)]
+#[command(after_help = "Examples:
+  neurobricks bricks extract --layer data/minilm-l6/layer5.safetensors --k 32 --out out/bricks5
+  neurobricks bricks extract --layer data/minilm-l6/layer5.safetensors --tree tree.json --cut-k 8 --out out/b8
+Writes brick_NNN.safetensors (w_in, b_in, w_out, neurons), layer.safetensors (b_out), bricks.json.")]
+struct ExtractArgs {
+    #[command(flatten)]
+    src: Source,
+    /// Cut into this many clusters (default: the leaves).
+    #[arg(long, conflicts_with_all = ["depth", "max_size"])]
+    cut_k: Option<usize>,
+    /// Cut at this tree depth.
+    #[arg(long, conflicts_with = "max_size")]
+    depth: Option<usize>,
+    /// Size bounds: largest brick (with --min-size).
+    #[arg(long)]
+    max_size: Option<usize>,
+    /// Size bounds: smallest brick.
+    #[arg(long, default_value_t = 0)]
+    min_size: usize,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn extract(a: ExtractArgs) -> Result<()> {
+    let l = load(&a.src)?;
+    let cut = match (a.cut_k, a.depth, a.max_size) {
+        (Some(k), _, _) => Cut::K(k),
+        (_, Some(d), _) => Cut::Depth(d),
+        (_, _, Some(max)) => Cut::Size {
+            min: a.min_size,
+            max,
+        },
+        _ => Cut::Leaves,
+    };
+    let b = Bricks::from_dendrogram(&l.tree, l.split.ffn.n_neurons, cut)?;
+    b.export(&l.split.ffn, &a.out)?;
+    let sizes = b.sizes();
+    eprintln!(
+        "extract: {} bricks ({}; sizes min {} max {}; set-aside brick: {}) -> {}",
+        b.len(),
+        l.method,
+        sizes.iter().min().unwrap_or(&0),
+        sizes.iter().max().unwrap_or(&0),
+        b.set_aside.map_or("none".to_string(), |s| format!(
+            "{s} ({} neurons)",
+            sizes[s]
+        )),
+        a.out.display()
+    );
+    Ok(())
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RouterArg {
+    Oracle,
+    OracleDensity,
+    Centroid,
+    Representative,
+}
+
+fn router_of(r: RouterArg, m: usize) -> Router {
+    match r {
+        RouterArg::Oracle => Router::Oracle,
+        RouterArg::OracleDensity => Router::OracleDensity,
+        RouterArg::Centroid => Router::Centroid,
+        RouterArg::Representative => Router::Representative { m },
+    }
+}
+
+#[derive(Args)]
+#[command(after_help = "Examples:
+  neurobricks bricks route --router centroid --budget 0.25
+  neurobricks bricks route --layer data/minilm-l6/layer2.safetensors --router oracle --budget 0.1 --json")]
+struct RouteArgs {
+    #[command(flatten)]
+    src: Source,
+    /// Router.
+    #[arg(long, value_enum, default_value = "oracle")]
+    router: RouterArg,
+    /// Representative neurons per brick (representative router).
+    #[arg(long, default_value_t = 4)]
+    m: usize,
+    /// Budget: fraction of neurons computed per token, in (0, 1].
+    #[arg(long, default_value_t = 0.25)]
+    budget: f64,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn route(a: RouteArgs) -> Result<()> {
+    let l = load(&a.src)?;
+    let ffn = &l.split.ffn;
+    let router = router_of(a.router, a.m);
+    let b = Bricks::from_dendrogram(&l.tree, ffn.n_neurons, Cut::Leaves)?;
+    let deg = l
+        .degree
+        .clone()
+        .unwrap_or_else(|| firing_rate(&l.split.cal.a));
+    let m = route_and_evaluate(
+        ffn,
+        &b,
+        &RouterModel::fit(router, &b, ffn, &deg)?,
+        &l.split.ev,
+        a.budget,
+    )?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"method": l.method, "bricks": b.len(), "router": router.name(), "budget": a.budget, "metrics": m})
+        );
+    } else {
+        println!(
+            "{} bricks ({}), router {}, budget {:.0}%: relative error {:.4} (mean of per-token ratios; ratio of sums {:.4}), mass kept {:.3}, recall vs oracle {:.3}, neurons used {:.3}",
+            b.len(), l.method, router.name(), a.budget * 100.0, m.rel_error, m.pooled_rel_error, m.mass_kept, m.recall, m.neurons_used
+        );
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+#[command(after_help = "Examples:
+  neurobricks bricks merge --to 16 --budget 0.25 --keep 0.5
+  neurobricks bricks merge --layer data/minilm-l6/layer2.safetensors --json")]
+struct MergeArgs {
+    #[command(flatten)]
+    src: Source,
+    /// Sibling merge: number of clusters after merging (default: half the leaves).
+    #[arg(long)]
+    to: Option<usize>,
+    /// Budget for the sibling-merge comparison.
+    #[arg(long, default_value_t = 0.25)]
+    budget: f64,
+    /// Router for the sibling-merge comparison.
+    #[arg(long, value_enum, default_value = "oracle")]
+    router: RouterArg,
+    /// Number of random-merge seeds.
+    #[arg(long, default_value_t = 5)]
+    seeds: u64,
+    /// Folding: kept fraction of neurons.
+    #[arg(long, default_value_t = 0.5)]
+    keep: f64,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn merge(a: MergeArgs) -> Result<()> {
+    if a.seeds == 0 {
+        return Err(Error::param("--seeds", "need at least one seed"));
+    }
+    let l = load(&a.src)?;
+    let ffn = &l.split.ffn;
+    let to = a.to.unwrap_or((l.tree.num_leaves() / 2).max(1));
+    let deg = l
+        .degree
+        .clone()
+        .unwrap_or_else(|| firing_rate(&l.split.cal.a));
+    let seeds: Vec<u64> = (0..a.seeds).collect();
+    let sm = sibling_vs_random(
+        ffn,
+        &l.tree,
+        to,
+        router_of(a.router, 4),
+        &deg,
+        &l.split.ev,
+        a.budget,
+        &seeds,
+    )?;
+    let b = Bricks::from_dendrogram(&l.tree, ffn.n_neurons, Cut::Leaves)?;
+    let fold = fold_vs_prune(ffn, &b, a.keep, &l.split.cal, &l.split.ev, a.src.seed)?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"method": l.method, "sibling_merge": sm, "folding": {"keep": a.keep, "rows": fold}})
+        );
+        return Ok(());
+    }
+    println!(
+        "sibling merge ({}): {} -> {} bricks, {} router, budget {:.0}%: leaves {:.4}, siblings {:.4}, random merges {:.4} ± {:.4} ({} seeds)",
+        l.method, sm.bricks_before, sm.bricks_after, sm.router, a.budget * 100.0, sm.leaves.rel_error, sm.sibling.rel_error,
+        sm.random_error_mean, sm.random_error_std, seeds.len()
+    );
+    println!(
+        "folding to {:.0}% of neurons (held-out relative output error):",
+        a.keep * 100.0
+    );
+    print_fold(&fold);
+    Ok(())
+}
+
+fn print_fold(rows: &[neurobricks::bricks::merge::FoldRow]) {
+    println!(
+        "  {:<48} {:>7} {:>9} {:>9} | {:>9} {:>9} | {:>6}",
+        "method", "neurons", "error", "+LS refit", "pooled", "+LS", "ridge"
+    );
+    for r in rows {
+        println!(
+            "  {:<48} {:>7} {:>9.4} {:>9.4} | {:>9.4} {:>9.4} | {:>6.0e}",
+            r.method,
+            r.neurons,
+            r.error,
+            r.error_refit,
+            r.pooled_error,
+            r.pooled_error_refit,
+            r.ridge
+        );
+    }
+    if let (Some(fold), Some(prune)) = (
+        rows.iter().find(|x| x.method.contains("correlation")),
+        rows.iter().find(|x| x.method.contains("pruning")),
+    ) {
+        let verdict = |a: f64, b: f64| {
+            if a <= b {
+                "folding wins"
+            } else {
+                "folding LOSES"
+            }
+        };
+        println!(
+            "  fold (correlation) vs prune: {} without refit ({:.4} vs {:.4}), {} with refit ({:.4} vs {:.4})",
+            verdict(fold.error, prune.error),
+            fold.error,
+            prune.error,
+            verdict(fold.error_refit, prune.error_refit),
+            fold.error_refit,
+            prune.error_refit
+        );
+    }
+}
+
+#[derive(Args, Default)]
+#[command(after_help = "Examples:
+  neurobricks bricks                      (= report on data/minilm-l6 layers 2 and 5)
+  neurobricks bricks report --json
+  neurobricks bricks report --layers 5 --tree tree5.json --budgets 0.1,0.25")]
+struct ReportArgs {
+    /// Folder with layerN.safetensors and tokens.safetensors.
+    #[arg(long, default_value = "data/minilm-l6")]
+    data: PathBuf,
+    /// Layers to evaluate.
+    #[arg(long, default_value = "2,5")]
+    layers: String,
+    /// Budgets (fractions of neurons).
+    #[arg(long, default_value = "0.1,0.25,0.5")]
+    budgets: String,
+    /// Brick dendrogram JSON whose node ids are neuron indices (only with a single layer);
+    /// default: build the bricks chosen by --bricks.
+    #[arg(long)]
+    tree: Option<PathBuf>,
+    /// Bricks to build without --tree: `coactivation` (co-activation graph + BottomUp) or
+    /// `standin` (phi-correlation k-means, no graph).
+    #[arg(long, value_enum, default_value = "coactivation")]
+    bricks: BricksKind,
+    /// Number of leaves (primitive communities) of the built bricks.
+    #[arg(long, default_value_t = 32)]
+    k: usize,
+    /// Random same-size brick seeds.
+    #[arg(long, default_value_t = 5)]
+    seeds: u64,
+    /// Seed of the clustering, weight k-means and folding.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Folding kept fractions.
+    #[arg(long, default_value = "0.5")]
+    fold_keep: String,
+    /// Print JSON: {"layers":[{"layer","budget","coactivation_error",...}], "details":[...]}.
+    #[arg(long)]
+    json: bool,
+}
+
+fn report(a: ReportArgs) -> Result<()> {
+    let layers: Vec<usize> = parse_list("--layers", &a.layers)?;
+    if a.tree.is_some() && layers.len() != 1 {
+        return Err(Error::param(
+            "--tree",
+            "a dendrogram belongs to one layer: give exactly one --layers",
+        ));
+    }
+    if a.seeds == 0 {
+        return Err(Error::param("--seeds", "need at least one seed"));
+    }
+    let p = ReportParams {
+        budgets: parse_list("--budgets", &a.budgets)?,
+        random_seeds: (0..a.seeds).collect(),
+        seed: a.seed,
+        fold_keep: parse_list("--fold-keep", &a.fold_keep)?,
+        ..ReportParams::default()
+    };
+    let mut reports = Vec::new();
+    for &layer in &layers {
+        let src = Source {
+            layer: a.data.join(format!("layer{layer}.safetensors")),
+            inputs: None,
+            inputs_name: "ffn_in".into(),
+            tokens: Some(a.data.join("tokens.safetensors")),
+            tree: a.tree.clone(),
+            bricks: a.bricks,
+            k: a.k,
+            seed: a.seed,
+        };
+        eprintln!("bricks report: layer {layer} ...");
+        let l = load(&src)?;
+        reports.push(evaluate_layer(
+            layer,
+            &l.method,
+            &l.split,
+            &l.tree,
+            l.degree.clone(),
+            &MINILM_DOMAINS,
+            &p,
+        )?);
+    }
+    if a.json {
+        println!("{}", report_json(&reports));
+    } else {
+        for r in &reports {
+            print_report(r);
+        }
+    }
+    Ok(())
+}
+
+/// The flat per-(layer, budget) summary with the oracle router, plus full details.
+fn report_json(reports: &[LayerReport]) -> serde_json::Value {
+    let mut flat = Vec::new();
+    for r in reports {
+        let coact = r.method == "coactivation" || r.method == "tree";
+        for row in r.routing.iter().filter(|x| x.router == "oracle") {
+            let other = |name: &str| {
+                r.routing
+                    .iter()
+                    .find(|x| x.router == name && x.budget == row.budget)
+                    .map(|x| serde_json::json!({"method_error": x.method.rel_error, "random_error_mean": x.random_error_mean,
+                        "random_error_std": x.random_error_std, "weight_kmeans_error": x.weight_kmeans.rel_error,
+                        "method_recall": x.method.recall}))
+            };
+            flat.push(serde_json::json!({
+                "layer": r.layer,
+                "budget": row.budget,
+                "router": "oracle",
+                "bricks_method": r.method,
+                "bricks": r.bricks.len(),
+                "coactivation_error": if coact { serde_json::json!(row.method.rel_error) } else { serde_json::Value::Null },
+                "standin_error": if coact { serde_json::Value::Null } else { serde_json::json!(row.method.rel_error) },
+                "random_error_mean": row.random_error_mean,
+                "random_error_std": row.random_error_std,
+                "weight_kmeans_error": row.weight_kmeans.rel_error,
+                "oracle_topk_error": row.oracle_topk.rel_error,
+                "static_topk_error": row.static_topk.rel_error,
+                "method_mass_kept": row.method.mass_kept,
+                "method_recall": row.method.recall,
+                "method_pooled_error": row.method.pooled_rel_error,
+                "random_pooled_error_mean": row.random_pooled_error_mean,
+                "weight_kmeans_pooled_error": row.weight_kmeans.pooled_rel_error,
+                "oracle_topk_pooled_error": row.oracle_topk.pooled_rel_error,
+                "oracle_density": other("oracle_density"),
+                "centroid": other("centroid"),
+                "representative": other("representative"),
+            }));
+        }
+    }
+    serde_json::json!({"layers": flat, "details": reports})
+}
+
+fn print_report(r: &LayerReport) {
+    println!(
+        "== layer {} — {} bricks ({}), {} neurons; built on {} calibration tokens (even windows), measured on {} held-out tokens (odd windows)",
+        r.layer, r.bricks.len(), r.method, r.n_neurons, r.tokens.0, r.tokens.1
+    );
+    if r.method == "standin-phi" {
+        println!("   NOTE: stand-in bricks (phi-correlation k-means + average linkage), not the co-activation graph + BottomUp bricks");
+    } else if r.method == "coactivation" {
+        println!("   bricks: phi kNN co-activation graph (top-10% contributions, k = 10) on the calibration tokens + BottomUp");
+    }
+    println!("\nbricks (size, top domain by AP of brick mass; base rate 0.25):");
+    let mut line = String::new();
+    for (i, b) in r.bricks.iter().enumerate() {
+        line.push_str(&format!(
+            "  #{:<2} {:>4} {:<9} {:.2}{}",
+            b.brick,
+            b.size,
+            b.top_domain,
+            b.top_ap,
+            if b.set_aside { "*" } else { " " }
+        ));
+        if i % 4 == 3 {
+            println!("{line}");
+            line.clear();
+        }
+    }
+    if !line.is_empty() {
+        println!("{line}");
+    }
+    println!("  (* = set-aside brick of dead/resident neurons)");
+    let s = &r.specialisation;
+    println!(
+        "  mean top-domain AP: {} {:.3} | random same sizes {:.3} ± {:.3} | weight k-means {:.3}",
+        r.method,
+        s.method_mean_top_ap,
+        s.random_mean_top_ap,
+        s.random_mean_top_ap_std,
+        s.weight_kmeans_mean_top_ap
+    );
+    println!("\nrouting: relative FFN-output error, mean over held-out tokens of ||e_t||²/||y_t−b_out||² (lower is better)");
+    println!(
+        "  {:>6} {:<15} {:>11} {:>17} {:>9} {:>11} {:>10} {:>9} {:>8}",
+        "budget",
+        "router",
+        r.method,
+        "random (mean±sd)",
+        "w-kmeans",
+        "oracle-topk",
+        "static-top",
+        "mass kept",
+        "recall"
+    );
+    for row in &r.routing {
+        println!(
+            "  {:>5.0}% {:<15} {:>11.4} {:>8.4} ± {:<6.4} {:>9.4} {:>11.4} {:>10.4} {:>9.3} {:>8.3}",
+            row.budget * 100.0,
+            row.router,
+            row.method.rel_error,
+            row.random_error_mean,
+            row.random_error_std,
+            row.weight_kmeans.rel_error,
+            row.oracle_topk.rel_error,
+            row.static_topk.rel_error,
+            row.method.mass_kept,
+            row.method.recall
+        );
+    }
+    println!("\nsame, pooled as a ratio of sums Σ||e_t||²/Σ||y_t−b_out||² (high-energy tokens dominate); mass kept and recall of the baselines");
+    println!(
+        "  {:>6} {:<15} {:>11} {:>9} {:>9} {:>11} | {:>11} {:>11} {:>11}",
+        "budget",
+        "router",
+        r.method,
+        "random",
+        "w-kmeans",
+        "oracle-topk",
+        "mass random",
+        "mass kmeans",
+        "recall rand"
+    );
+    for row in &r.routing {
+        println!(
+            "  {:>5.0}% {:<15} {:>11.4} {:>9.4} {:>9.4} {:>11.4} | {:>11.3} {:>11.3} {:>11.3}",
+            row.budget * 100.0,
+            row.router,
+            row.method.pooled_rel_error,
+            row.random_pooled_error_mean,
+            row.weight_kmeans.pooled_rel_error,
+            row.oracle_topk.pooled_rel_error,
+            row.random_mass_kept_mean,
+            row.weight_kmeans.mass_kept,
+            row.random_recall_mean
+        );
+    }
+    println!("\nsibling merge: error with leaves / merged siblings / merged random leaf groups (mean ± sd); largest brick sibling / random");
+    for m in &r.sibling_merge {
+        println!(
+            "  {:<14} {:>2} -> {:>2} bricks, budget {:>3.0}%: {:.4} / {:.4} / {:.4} ± {:.4}   (largest {} / {:.0} neurons{})",
+            m.router,
+            m.bricks_before,
+            m.bricks_after,
+            m.budget * 100.0,
+            m.leaves.rel_error,
+            m.sibling.rel_error,
+            m.random_error_mean,
+            m.random_error_std,
+            m.sibling_max_brick,
+            m.random_max_brick_mean,
+            if (m.sibling_max_brick as f64) > m.budget * r.n_neurons as f64 { "; larger than the budget" } else { "" }
+        );
+    }
+    for f in &r.folding {
+        println!(
+            "\nfolding to {:.0}% of neurons (held-out relative output error):",
+            f.keep * 100.0
+        );
+        print_fold(&f.rows);
+    }
+    println!();
+}
+
+pub fn run(a: BricksArgs) -> Result<()> {
+    match a.cmd {
+        None => report(ReportArgs {
+            data: "data/minilm-l6".into(),
+            layers: "2,5".into(),
+            budgets: "0.1,0.25,0.5".into(),
+            k: 32,
+            seeds: 5,
+            fold_keep: "0.5".into(),
+            ..ReportArgs::default()
+        }),
+        Some(BricksCmd::Extract(x)) => extract(x),
+        Some(BricksCmd::Route(x)) => route(x),
+        Some(BricksCmd::Merge(x)) => merge(x),
+        Some(BricksCmd::Report(x)) => report(x),
+    }
+}
