@@ -22,9 +22,16 @@ use std::path::PathBuf;
 const A0: f64 = 40.0;
 const A3: f64 = 100.0;
 
+/// (a1, a2, graphs, bottom-up exact counts per depth, top-down exact counts per depth).
+type Row = (f64, f64, u64, [usize; 3], [usize; 3]);
+
 fn exact(d: &Dendrogram, truth: &[usize], k: usize) -> Result<bool> {
     let cut = d.cut_k(k.min(d.num_leaves()))?;
-    let pred: Vec<usize> = d.expand_to_nodes(&cut).iter().map(|c| c.map_or(usize::MAX, |v| v as usize)).collect();
+    let pred: Vec<usize> = d
+        .expand_to_nodes(&cut)
+        .iter()
+        .map(|c| c.map_or(usize::MAX, |v| v as usize))
+        .collect();
     Ok(matched_accuracy(truth, &pred)? == 1.0)
 }
 
@@ -69,8 +76,11 @@ fn main() -> Result<()> {
     let samples: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2);
     let out = PathBuf::from("out/hsbm_bottom_up_vs_top_down");
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
-    let grid: Vec<f64> = (0..).map(|i| A0 + step * i as f64).take_while(|&x| x < A3).collect();
-    let mut rows: Vec<(f64, f64, u64, [usize; 3], [usize; 3])> = Vec::new();
+    let grid: Vec<f64> = (0..)
+        .map(|i| A0 + step * i as f64)
+        .take_while(|&x| x < A3)
+        .collect();
+    let mut rows: Vec<Row> = Vec::new();
     // The acceptance points of the clustering issue, 10 graphs each.
     for (a1, a2) in [(41.0, 45.0), (55.0, 70.0)] {
         let (bu, td) = point(a1, a2, 10)?;
@@ -96,8 +106,14 @@ fn main() -> Result<()> {
             for l in 1..=3 {
                 let td_min = tdv[..l].iter().cloned().fold(f64::INFINITY, f64::min);
                 for (m, c) in [("bottom-up", bu), ("top-down", td)] {
-                    writeln!(w, "{A0},{a1},{a2},{A3},{s},{m},{l},{},{:.6},{:.6}", c[l - 1] as f64 / s as f64, ch[l - 1], td_min)
-                        .map_err(&e)?;
+                    writeln!(
+                        w,
+                        "{A0},{a1},{a2},{A3},{s},{m},{l},{},{:.6},{:.6}",
+                        c[l - 1] as f64 / s as f64,
+                        ch[l - 1],
+                        td_min
+                    )
+                    .map_err(&e)?;
                 }
             }
         }
@@ -113,18 +129,27 @@ fn main() -> Result<()> {
                         .map(|&a1| {
                             rows.iter()
                                 .find(|r| r.0 == a1 && r.1 == a2 && r.2 == samples)
-                                .map_or(f64::NAN, |r| (if mi == 0 { r.3 } else { r.4 })[l - 1] as f64 / samples as f64)
+                                .map_or(f64::NAN, |r| {
+                                    (if mi == 0 { r.3 } else { r.4 })[l - 1] as f64 / samples as f64
+                                })
                         })
                         .collect()
                 })
                 .collect();
-            let ch = boundary(&format!("CH_{} = 1", l - 1), A0, A3, |a1, a2| chernoff_hellinger(&[A0, a1, a2, A3], 2).unwrap()[l - 1]);
+            let ch = boundary(&format!("CH_{} = 1", l - 1), A0, A3, |a1, a2| {
+                chernoff_hellinger(&[A0, a1, a2, A3], 2).unwrap()[l - 1]
+            });
             let td = boundary(&format!("min TD_m<{l} = 1"), A0, A3, |a1, a2| {
-                top_down_divergence(&[A0, a1, a2, A3]).unwrap()[..l].iter().cloned().fold(f64::INFINITY, f64::min)
+                top_down_divergence(&[A0, a1, a2, A3]).unwrap()[..l]
+                    .iter()
+                    .cloned()
+                    .fold(f64::INFINITY, f64::min)
             });
             let png = out.join(format!("{method}_depth{l}.png"));
             GridPlot::default()
-                .title(format!("{method}: exact recovery at depth {l} ({samples} graphs per point)"))
+                .title(format!(
+                    "{method}: exact recovery at depth {l} ({samples} graphs per point)"
+                ))
                 .x_label("a1")
                 .y_label("a2")
                 .z_label("exact-recovery rate")
@@ -132,6 +157,10 @@ fn main() -> Result<()> {
                 .render(&grid, &grid, &z, &[ch, td], &png)?;
         }
     }
-    println!("wrote {} and 6 phase diagrams under {}", csv.display(), out.display());
+    println!(
+        "wrote {} and 6 phase diagrams under {}",
+        csv.display(),
+        out.display()
+    );
     Ok(())
 }
