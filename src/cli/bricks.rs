@@ -494,7 +494,7 @@ fn print_report(r: &LayerReport) {
     if r.method == "standin-phi" {
         println!("   NOTE: stand-in bricks (phi-correlation k-means + average linkage), not the co-activation graph + BottomUp bricks");
     } else if r.method == "coactivation" {
-        println!("   bricks: phi kNN co-activation graph (top-10% contributions, k = 10) on the calibration tokens + BottomUp");
+        println!("   bricks: co-activation graph (coactivation module: topk 10% contributions, phi, knn:10) on the calibration tokens + BottomUp");
     }
     println!("\nbricks (size, top domain by AP of brick mass; base rate 0.25):");
     let mut line = String::new();
