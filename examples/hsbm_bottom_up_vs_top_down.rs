@@ -51,18 +51,20 @@ fn point(a1: f64, a2: f64, samples: u64) -> Result<([usize; 3], [usize; 3])> {
     Ok((bu, td))
 }
 
-/// Points of the curve `f(a1, a2) = 1` on the grid's range (a2 scanned for each a1).
+/// The curve `f(a1, a2) = 1` as `a2(a1)`: for each `a1`, the first crossing above the diagonal
+/// `a2 = a1` (the model is hierarchical only there).
 fn boundary(name: &str, lo: f64, hi: f64, f: impl Fn(f64, f64) -> f64) -> Series {
     let mut pts = Vec::new();
-    let steps = 240;
+    let steps = 400;
     for i in 0..=steps {
         let x = lo + (hi - lo) * i as f64 / steps as f64;
-        let mut prev = f(x, lo) - 1.0;
+        let mut prev = f(x, x) - 1.0;
         for j in 1..=steps {
-            let y = lo + (hi - lo) * j as f64 / steps as f64;
+            let y = x + (hi - x) * j as f64 / steps as f64;
             let v = f(x, y) - 1.0;
             if prev.signum() != v.signum() {
                 pts.push((x, y));
+                break;
             }
             prev = v;
         }
