@@ -9,22 +9,13 @@ mod common;
 
 use neurobricks::hierarchy::linkage::{average_linkage, edge_mass};
 use neurobricks::hierarchy::BottomUp;
-use neurobricks::hsbm::{EdgeProbs, HsbmParams, Sizes};
 use neurobricks::metrics::adjusted_rand_index;
 use neurobricks::spectral::{
     kmeans, smallest_eigenpairs, BetheHessian, EigenParams, KMeansParams, LinearOperator,
 };
 
 fn main() {
-    let p5 = 0.0035;
-    let p: Vec<f64> = (0..=5).map(|l| p5 * 0.4f64.powi(5 - l)).collect();
-    let params = HsbmParams {
-        depth: 5,
-        branching: 2,
-        probs: EdgeProbs::P(p),
-        sizes: Sizes::Equal(200_000),
-        seed: 1,
-    };
+    let params = common::big_btsbm();
     let h = params.generate().unwrap();
     let g = &h.graph;
     println!("BTSBM: {} nodes, {} edges", g.n(), g.num_edges());

@@ -39,3 +39,19 @@ pub fn peak_rss_mib() -> f64 {
         })
         .map_or(0.0, |kb| kb / 1024.0)
 }
+
+/// The benchmark graph: a BTSBM with 200,000 nodes, depth 5 (32 communities) and about
+/// 5 million edges (`p[l] = 0.0035 * 0.4^(5 - l)`).
+#[allow(dead_code)]
+pub fn big_btsbm() -> neurobricks::hsbm::HsbmParams {
+    use neurobricks::hsbm::{EdgeProbs, HsbmParams, Sizes};
+    let p5 = 0.0035;
+    let p: Vec<f64> = (0..=5).map(|l| p5 * 0.4f64.powi(5 - l)).collect();
+    HsbmParams {
+        depth: 5,
+        branching: 2,
+        probs: EdgeProbs::P(p),
+        sizes: Sizes::Equal(200_000),
+        seed: 1,
+    }
+}

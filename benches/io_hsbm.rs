@@ -6,18 +6,9 @@
 mod common;
 
 use neurobricks::graph::{read_edge_list, write_edge_list, EdgeListOptions};
-use neurobricks::hsbm::{EdgeProbs, HsbmParams, Sizes};
 
 fn main() {
-    let p5 = 0.0035;
-    let p: Vec<f64> = (0..=5).map(|l| p5 * 0.4f64.powi(5 - l)).collect();
-    let params = HsbmParams {
-        depth: 5,
-        branching: 2,
-        probs: EdgeProbs::P(p),
-        sizes: Sizes::Equal(200_000),
-        seed: 1,
-    };
+    let params = common::big_btsbm();
     let h = params.generate().unwrap();
     println!(
         "BTSBM: {} nodes, {} edges",
