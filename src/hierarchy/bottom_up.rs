@@ -11,6 +11,7 @@ use crate::spectral::{
     EigenParams, KMeansParams, LinearOperator,
 };
 use serde::Serialize;
+use std::borrow::Cow;
 
 /// Diagnostics of a spectral clustering run (recorded in the dendrogram's `info`).
 #[derive(Debug, Clone, Serialize, Default)]
@@ -187,11 +188,11 @@ impl BottomUp {
         let (cluster_graph, link_graph) = match self.split {
             Some(q) => {
                 let (a, b) = sub.split_edges(q, self.seed);
-                (a, Some(b))
+                (Cow::Owned(a), Some(b))
             }
             None => (sub, None),
         };
-        let link = link_graph.as_ref().unwrap_or(&cluster_graph);
+        let link: &Graph = link_graph.as_ref().unwrap_or(&cluster_graph);
         let (labels, mut info) = spectral_communities(
             &cluster_graph,
             self.k,
@@ -257,7 +258,11 @@ pub(crate) fn build(
 
 /// The subgraph of nodes with at least one edge, their original indices, and
 /// `(isolated count, components)`.
-pub(crate) fn non_isolated(g: &Graph) -> Result<(Graph, Vec<usize>, (usize, usize))> {
+/// The nodes with edges: the (borrowed or induced) graph on them, their original indices, and
+/// `(isolated count, connected components)`.
+pub(crate) type NonIsolated<'a> = (Cow<'a, Graph>, Vec<usize>, (usize, usize));
+
+pub(crate) fn non_isolated(g: &Graph) -> Result<NonIsolated<'_>> {
     if g.n() == 0 {
         return Err(Error::Input("the graph is empty (no nodes)".into()));
     }
@@ -271,10 +276,11 @@ pub(crate) fn non_isolated(g: &Graph) -> Result<(Graph, Vec<usize>, (usize, usiz
     let kept: Vec<usize> = (0..g.n()).filter(|&i| deg[i] > 0).collect();
     let isolated = g.n() - kept.len();
     let comps = g.connected_components().1;
+    // Borrow the graph when nothing is left out (no copy of a large graph).
     let sub = if isolated == 0 {
-        g.clone()
+        Cow::Borrowed(g)
     } else {
-        g.induced_subgraph(&kept)
+        Cow::Owned(g.induced_subgraph(&kept))
     };
     Ok((sub, kept, (isolated, comps)))
 }

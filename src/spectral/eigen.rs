@@ -372,6 +372,7 @@ fn chebyshev_subspace(op: &dyn LinearOperator, k: usize, params: &EigenParams) -
             .map(|(av, xv)| (av - c * xv) * sigma / e)
             .collect();
         project_out_passes(&mut y, &locked, n, ba, nl, 1);
+        drop(ax);
         let mut ay = vec![0.0; n * ba];
         for _ in 1..degree {
             let s_new = 1.0 / (tau - sigma);
@@ -392,6 +393,8 @@ fn chebyshev_subspace(op: &dyn LinearOperator, k: usize, params: &EigenParams) -
             project_out_passes(&mut y, &locked, n, ba, nl, 1);
             sigma = s_new;
         }
+        drop(ay);
+        drop(y_prev);
         // Keep the block size: top up with random directions if the filter made it deficient.
         project_out(&mut y, &locked, n, ba, nl);
         let (mut z, mut nb) = svqb(&y, n, ba);
