@@ -398,6 +398,7 @@ fn chebyshev_subspace(op: &dyn LinearOperator, k: usize, params: &EigenParams) -
         // Keep the block size: top up with random directions if the filter made it deficient.
         project_out(&mut y, &locked, n, ba, nl);
         let (mut z, mut nb) = svqb(&y, n, ba);
+        drop(y);
         if nb < ba {
             let extra = ba - nb;
             let mut r = random_block(extra);
