@@ -17,5 +17,5 @@ pub use eigen::{
 };
 pub use kmeans::{kmeans, KMeansParams, KMeansResult};
 pub use operators::{
-    bethe_hessian_r, Adjacency, BetheHessian, LinearOperator, NormalizedLaplacian, Shifted,
+    bethe_hessian_r, Adjacency, BetheHessian, LinearOperator, NormalizedLaplacian,
 };

@@ -250,28 +250,6 @@ impl LinearOperator for NormalizedLaplacian<'_> {
     }
 }
 
-/// `sigma I - Op`: turns the smallest eigenvalues of `Op` into the largest of the shifted
-/// operator (used to drive a largest-magnitude Krylov solver towards the low end).
-pub struct Shifted<'a> {
-    /// The operator.
-    pub op: &'a dyn LinearOperator,
-    /// The shift.
-    pub sigma: f64,
-}
-
-impl LinearOperator for Shifted<'_> {
-    fn dim(&self) -> usize {
-        self.op.dim()
-    }
-    fn apply(&self, x: &[f64], y: &mut [f64]) {
-        self.op.apply(x, y);
-        let s = self.sigma;
-        y.par_iter_mut()
-            .zip(x.par_iter())
-            .for_each(|(yi, xi)| *yi = s * xi - *yi);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
