@@ -13,7 +13,7 @@ mod operators;
 
 pub use eigen::{
     dense_eigenvalues, dense_smallest_eigenpairs, largest_eigenvalue, smallest_eigenpairs,
-    EigenParams, EigenResult,
+    EigenParams, EigenResult, FilterPrecision,
 };
 pub use kmeans::{kmeans, KMeansParams, KMeansResult};
 pub use operators::{
