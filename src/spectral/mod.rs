@@ -2,10 +2,10 @@
 //! few extreme eigenpairs, and k-means++ with Lloyd iterations.
 //!
 //! Operators are never materialised as dense matrices: each applies the sparse adjacency in a
-//! rayon-parallel row loop. The eigensolver ([`smallest_eigenpairs`]) wraps faer's Krylov–Schur
-//! `partial_self_adjoint_eigen` behind our own [`LinearOperator`] trait and falls back to a dense
-//! solver (nalgebra) for small problems. Non-convergence is reported in the result, not by
-//! panicking.
+//! rayon-parallel row loop (single vectors, or row-major blocks in one fused pass, in `f64` or
+//! `f32`). The eigensolver ([`smallest_eigenpairs`]) is an in-house block Krylov–Schur method
+//! with thick restart behind our own [`LinearOperator`] trait, with a dense solver (faer) for
+//! small problems. Non-convergence is reported in the result, not by panicking.
 
 mod eigen;
 mod kmeans;
@@ -13,7 +13,7 @@ mod operators;
 
 pub use eigen::{
     dense_eigenvalues, dense_smallest_eigenpairs, largest_eigenvalue, smallest_eigenpairs,
-    EigenParams, EigenResult, FilterPrecision,
+    BlockPrecision, EigenParams, EigenResult,
 };
 pub use kmeans::{kmeans, KMeansParams, KMeansResult};
 pub use operators::{

@@ -149,9 +149,70 @@ fn diag_plus_scaled_adj(
 
 /// The block kernel: one pass over the sparse rows computing `acc = sum_j A_ij X_j` for the
 /// `b` columns of row `i`, then `finish(i, acc, Z_i)`. Unit-weight graphs skip the weights
-/// (the pass is bound by memory traffic, and the weights are 8 bytes per stored entry).
+/// (the pass is bound by memory traffic, and the weights are 8 bytes per stored entry). Common
+/// narrow widths get a fixed-size accumulator that stays in registers.
 #[inline]
 fn sparse_rows<T: Real>(
+    g: &Graph,
+    unit: bool,
+    x: &[T],
+    z: &mut [T],
+    b: usize,
+    finish: impl Fn(usize, &[T], &mut [T]) + Sync,
+) {
+    match b {
+        1 => sparse_rows_fixed::<T, 1>(g, unit, x, z, finish),
+        2 => sparse_rows_fixed::<T, 2>(g, unit, x, z, finish),
+        4 => sparse_rows_fixed::<T, 4>(g, unit, x, z, finish),
+        8 => sparse_rows_fixed::<T, 8>(g, unit, x, z, finish),
+        16 => sparse_rows_fixed::<T, 16>(g, unit, x, z, finish),
+        _ => sparse_rows_any(g, unit, x, z, b, finish),
+    }
+}
+
+#[inline]
+fn sparse_rows_fixed<T: Real, const B: usize>(
+    g: &Graph,
+    unit: bool,
+    x: &[T],
+    z: &mut [T],
+    finish: impl Fn(usize, &[T], &mut [T]) + Sync,
+) {
+    let adj = g.adjacency();
+    let (ptr, idx, val) = (adj.indptr(), adj.indices(), adj.data());
+    let ptr = ptr.raw_storage();
+    z.par_chunks_mut(BLOCK_ROWS * B)
+        .enumerate()
+        .for_each(|(c, zs)| {
+            let base = c * BLOCK_ROWS;
+            for (k, zi) in zs.chunks_exact_mut(B).enumerate() {
+                let i = base + k;
+                let mut acc = [T::default(); B];
+                let (s, e) = (ptr[i], ptr[i + 1]);
+                if unit {
+                    for &j in &idx[s..e] {
+                        let j = j as usize;
+                        let xj: &[T; B] = x[j * B..(j + 1) * B].try_into().expect("row");
+                        for t in 0..B {
+                            acc[t] += xj[t];
+                        }
+                    }
+                } else {
+                    for (&j, &w) in idx[s..e].iter().zip(&val[s..e]) {
+                        let (j, w) = (j as usize, T::of(w));
+                        let xj: &[T; B] = x[j * B..(j + 1) * B].try_into().expect("row");
+                        for t in 0..B {
+                            acc[t] += w * xj[t];
+                        }
+                    }
+                }
+                finish(i, &acc, zi);
+            }
+        });
+}
+
+#[inline]
+fn sparse_rows_any<T: Real>(
     g: &Graph,
     unit: bool,
     x: &[T],
