@@ -67,9 +67,30 @@ pub struct KMeansResult {
     pub converged: bool,
 }
 
-#[inline]
+/// Lanes of [`dist2`]'s partial sums.
+const LANES: usize = 8;
+
+/// Squared Euclidean distance, accumulated in [`LANES`] interleaved partial sums so that the
+/// compiler can vectorise it (a single running sum is one long chain of dependent additions).
+/// The summation order is fixed by the code, so the result does not depend on the thread count.
+#[inline(always)]
 fn dist2(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = [0.0f64; LANES];
+    let (xs, ys) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f64 = xs
+        .remainder()
+        .iter()
+        .zip(ys.remainder())
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum();
+    for (x, y) in xs.zip(ys) {
+        for j in 0..LANES {
+            let d = x[j] - y[j];
+            acc[j] += d * d;
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
 /// k-means on `n` points of dimension `dim` stored row-major in `data`.
