@@ -4,6 +4,10 @@
 //! For large inputs the restarts (each a k-means++ seeding followed by Lloyd iterations) run on a
 //! seeded random subsample; the best of them by inertia is then refined by Lloyd iterations on
 //! all points. Results are reproducible for a given seed, whatever the number of threads.
+//!
+//! Distance computations are pruned with the triangle inequality (Hamerly 2010 bounds in Lloyd,
+//! Elkan 2003 centre-to-centre tests in assignments and seeding) without changing any result;
+//! the distance kernels run with AVX when the CPU has it (same operations, same results).
 
 use crate::error::{Error, Result};
 use crate::util::rng_for;
@@ -198,7 +202,8 @@ fn mean_variance(data: &[f64], dim: usize) -> (f64, f64) {
 ///
 /// The squared distance of every point to its nearest chosen centre is kept with that centre's
 /// index; a candidate `c` cannot be closer to point `x` than its nearest centre `o` when
-/// `d(c, o) >= 2 d(x, o)`, and then `x` is skipped (the same potentials as computing it).
+/// `d(c, o) >= 2 d(x, o)`, and then `x` is skipped (the same potentials as computing it). The
+/// candidates of a step are evaluated in one pass over the data.
 fn plus_plus(data: &[f64], dim: usize, k: usize, rng: &mut crate::util::Rng) -> Vec<f64> {
     let n = data.len() / dim;
     let mut centers = Vec::with_capacity(k * dim);
@@ -210,15 +215,16 @@ fn plus_plus(data: &[f64], dim: usize, k: usize, rng: &mut crate::util::Rng) -> 
         .map(|x| dist2(x, &centers[..dim]))
         .collect();
     let mut owner = vec![0u32; n];
-    let mut trial_d = vec![0.0; n];
-    let mut best_d = vec![0.0; n];
-    let mut to_cand = vec![0.0; k];
     let trials = 2 + (k as f64).ln() as usize;
+    // Point-major: the potentials of point i under the candidates are at i * trials..
+    let mut trial_d = vec![0.0; n * trials];
+    let mut cands = vec![0usize; trials];
+    let mut cand_x = vec![0.0; trials * dim];
+    let mut to_cand = vec![0.0; trials * k];
     for step in 1..k {
         let total: f64 = closest.iter().sum();
-        let mut best: Option<(f64, usize)> = None;
-        for _ in 0..trials {
-            let cand = if total > 0.0 {
+        for cand in cands.iter_mut() {
+            *cand = if total > 0.0 {
                 let mut t = rng.random::<f64>() * total;
                 let mut c = n - 1;
                 for (i, &d) in closest.iter().enumerate() {
@@ -232,63 +238,277 @@ fn plus_plus(data: &[f64], dim: usize, k: usize, rng: &mut crate::util::Rng) -> 
             } else {
                 rng.random_range(0..n)
             };
-            let cx = &data[cand * dim..(cand + 1) * dim];
-            for (t, c) in to_cand.iter_mut().zip(centers.chunks_exact(dim)) {
+        }
+        for ((&cand, cx), tc) in cands
+            .iter()
+            .zip(cand_x.chunks_exact_mut(dim))
+            .zip(to_cand.chunks_exact_mut(k))
+        {
+            cx.copy_from_slice(&data[cand * dim..(cand + 1) * dim]);
+            for (t, c) in tc.iter_mut().zip(centers.chunks_exact(dim)) {
                 *t = dist2(cx, c);
             }
-            let to_cand = &to_cand;
-            trial_d
-                .par_chunks_mut(BLOCK)
-                .zip(closest.par_chunks(BLOCK))
-                .zip(owner.par_chunks(BLOCK))
-                .zip(data.par_chunks(BLOCK * dim))
-                .for_each(|(((out, cl), ow), xs)| {
-                    for (((o, &d), &w), x) in
-                        out.iter_mut().zip(cl).zip(ow).zip(xs.chunks_exact(dim))
-                    {
-                        // d(c, o)^2 >= 4 d(x, o)^2 (with a relative margin for rounding)
-                        // implies d(x, c) >= d(x, o).
-                        *o = if to_cand[w as usize] >= 4.0 * (1.0 + 1e-9) * d {
-                            d
-                        } else {
-                            d.min(dist2(x, cx))
-                        };
-                    }
-                });
-            let pot: f64 = trial_d.iter().sum();
+        }
+        let (cand_x, to_cand) = (&cand_x, &to_cand);
+        trial_d
+            .par_chunks_mut(BLOCK * trials)
+            .zip(closest.par_chunks(BLOCK))
+            .zip(owner.par_chunks(BLOCK))
+            .zip(data.par_chunks(BLOCK * dim))
+            .for_each(|(((out, cl), ow), xs)| seed_block(out, cl, ow, xs, cand_x, to_cand));
+        // The first candidate of lowest potential wins.
+        let mut best: Option<(f64, usize)> = None;
+        for t in 0..trials {
+            let pot: f64 = trial_d.iter().skip(t).step_by(trials).sum();
             if best.is_none_or(|b| pot < b.0) {
-                best = Some((pot, cand));
-                std::mem::swap(&mut best_d, &mut trial_d);
+                best = Some((pot, t));
             }
         }
-        let (_, cand) = best.expect("trials >= 1");
-        for ((w, c), b) in owner.iter_mut().zip(&closest).zip(&best_d) {
-            if b < c {
+        let (_, t) = best.expect("trials >= 1");
+        for ((w, c), b) in owner
+            .iter_mut()
+            .zip(closest.iter_mut())
+            .zip(trial_d.iter().skip(t).step_by(trials))
+        {
+            if *b < *c {
                 *w = step as u32;
             }
+            *c = *b;
         }
-        std::mem::swap(&mut closest, &mut best_d);
-        centers.extend_from_slice(&data[cand * dim..(cand + 1) * dim]);
+        centers.extend_from_slice(&data[cands[t] * dim..(cands[t] + 1) * dim]);
     }
     centers
 }
 
-/// Index of the nearest centre (the first on ties) with the smallest and second smallest
-/// squared distances (infinity when `k == 1`).
-#[inline]
-fn nearest2(x: &[f64], centers: &[f64], dim: usize) -> (u32, f64, f64) {
-    let (mut best, mut d1, mut d2) = (0u32, f64::INFINITY, f64::INFINITY);
-    for (c, cc) in centers.chunks_exact(dim).enumerate() {
-        let d = dist2(x, cc);
-        if d < d1 {
-            d2 = d1;
-            d1 = d;
-            best = c as u32;
-        } else if d < d2 {
-            d2 = d;
+/// Defines `$name`, which runs `$imp` compiled with AVX enabled when the CPU has it, else as
+/// compiled for the baseline target. Both run the same floating-point operations in the same
+/// order (the code fixes it; Rust never contracts to FMA), so results are the same.
+macro_rules! with_avx {
+    ($name:ident, $avx:ident, $imp:ident, ($($a:ident: $t:ty),*) $(-> $r:ty)?) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx")]
+        fn $avx($($a: $t),*) $(-> $r)? {
+            $imp($($a),*)
+        }
+        fn $name($($a: $t),*) $(-> $r)? {
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx") {
+                // SAFETY: the CPU supports AVX.
+                return unsafe { $avx($($a),*) };
+            }
+            $imp($($a),*)
+        }
+    };
+}
+
+/// The k-means++ candidates (rows of `cand_x`) on a block of points: for each point and
+/// candidate `c`, `min(closest, d(x, c)^2)`. A candidate is skipped for a point whose nearest
+/// centre `o` has `d(c, o)^2 >= 4 d(x, o)^2` (with a relative margin for rounding): then
+/// `d(x, c) >= d(x, o)` and the minimum is `closest`. `to_cand[t * k + o]` is `d(c_t, o)^2`.
+#[inline(always)]
+fn seed_block_impl(
+    out: &mut [f64],
+    closest: &[f64],
+    owner: &[u32],
+    xs: &[f64],
+    cand_x: &[f64],
+    to_cand: &[f64],
+) {
+    let dim = xs.len() / closest.len();
+    let trials = cand_x.len() / dim;
+    let k = to_cand.len() / trials;
+    for (((o, &d), &w), x) in out
+        .chunks_exact_mut(trials)
+        .zip(closest)
+        .zip(owner)
+        .zip(xs.chunks_exact(dim))
+    {
+        for ((ot, cx), tc) in o
+            .iter_mut()
+            .zip(cand_x.chunks_exact(dim))
+            .zip(to_cand.chunks_exact(k))
+        {
+            *ot = if tc[w as usize] >= 4.0 * (1.0 + 1e-9) * d {
+                d
+            } else {
+                d.min(dist2(x, cx))
+            };
         }
     }
-    (best, d1, d2)
+}
+
+with_avx!(
+    seed_block,
+    seed_block_avx,
+    seed_block_impl,
+    (
+        out: &mut [f64],
+        closest: &[f64],
+        owner: &[u32],
+        xs: &[f64],
+        cand_x: &[f64],
+        to_cand: &[f64]
+    )
+);
+
+/// Centres and what Hamerly's bounds need of them.
+struct Geometry<'a> {
+    dim: usize,
+    /// Row-major `k x dim`.
+    centers: &'a [f64],
+    /// `k x k` distances between centres.
+    gaps: &'a [f64],
+    /// Half the distance of each centre to the nearest other one.
+    half_gap: &'a [f64],
+    /// Distance each centre moved in the last update.
+    moved: &'a [f64],
+    /// Largest move, its centre, and the second largest move.
+    max_move: (f64, usize, f64),
+    /// Margin of the bound comparisons.
+    margin: f64,
+}
+
+impl Geometry<'_> {
+    /// Nearest centre of `x` (the first on ties, as a scan of all centres) and its squared
+    /// distance, with a lower bound on the distance of `x` to every other centre. Centre
+    /// `start` is tried first (`d_start`: its squared distance); then centre `c` is skipped
+    /// when `gap(best, c) > 2 d(x, best) + margin`, which implies `d(x, c) > d(x, best)`
+    /// (Elkan 2003).
+    #[inline(always)]
+    fn nearest(&self, x: &[f64], start: usize, d_start: f64) -> (u32, f64, f64) {
+        let dim = self.dim;
+        let k = self.centers.len() / dim;
+        let (mut best, mut d1) = (start, d_start);
+        let mut r1 = d1.sqrt();
+        let mut low = f64::INFINITY;
+        for (c, cc) in self.centers.chunks_exact(dim).enumerate() {
+            if c == start {
+                continue;
+            }
+            let g = self.gaps[best * k + c];
+            if g > 2.0 * r1 + self.margin {
+                low = low.min(g - r1);
+                continue;
+            }
+            let d = dist2(x, cc);
+            if d < d1 || (d == d1 && c < best) {
+                low = low.min(r1);
+                best = c;
+                d1 = d;
+                r1 = d.sqrt();
+            } else {
+                low = low.min(d.sqrt());
+            }
+        }
+        (best as u32, d1, low)
+    }
+
+    fn center(&self, c: usize) -> &[f64] {
+        &self.centers[c * self.dim..(c + 1) * self.dim]
+    }
+}
+
+/// Assigns a block of points to their nearest centres, setting their bounds.
+#[inline(always)]
+fn assign_block_impl(
+    geo: &Geometry,
+    xs: &[f64],
+    labels: &mut [u32],
+    upper: &mut [f64],
+    lower: &mut [f64],
+) {
+    let mut start = 0;
+    for (((x, l), u), lb) in xs.chunks_exact(geo.dim).zip(labels).zip(upper).zip(lower) {
+        let (a, d1, low) = geo.nearest(x, start, dist2(x, geo.center(start)));
+        *l = a;
+        *u = d1.sqrt();
+        *lb = low;
+        start = a as usize;
+    }
+}
+
+with_avx!(
+    assign_block,
+    assign_block_avx,
+    assign_block_impl,
+    (
+        geo: &Geometry,
+        xs: &[f64],
+        labels: &mut [u32],
+        upper: &mut [f64],
+        lower: &mut [f64]
+    )
+);
+
+/// Hamerly's step on a block of points after the centres moved: update the bounds, and find
+/// the nearest centre of the points whose bounds do not show it unchanged. Returns the number
+/// of points whose label changed.
+#[inline(always)]
+fn update_block_impl(
+    geo: &Geometry,
+    xs: &[f64],
+    labels: &mut [u32],
+    upper: &mut [f64],
+    lower: &mut [f64],
+) -> usize {
+    let (m1, m1_at, m2) = geo.max_move;
+    let margin = geo.margin;
+    let mut changed = 0;
+    for (((x, l), u), lb) in xs.chunks_exact(geo.dim).zip(labels).zip(upper).zip(lower) {
+        let a = *l as usize;
+        *u += geo.moved[a];
+        *lb -= if a == m1_at { m2 } else { m1 };
+        let z = lb.max(geo.half_gap[a]);
+        if *u + margin < z {
+            continue;
+        }
+        let da = dist2(x, geo.center(a));
+        *u = da.sqrt();
+        if *u + margin < z {
+            continue;
+        }
+        let (b, d1, low) = geo.nearest(x, a, da);
+        if b != *l {
+            changed += 1;
+            *l = b;
+        }
+        *u = d1.sqrt();
+        *lb = low;
+    }
+    changed
+}
+
+with_avx!(
+    update_block,
+    update_block_avx,
+    update_block_impl,
+    (
+        geo: &Geometry,
+        xs: &[f64],
+        labels: &mut [u32],
+        upper: &mut [f64],
+        lower: &mut [f64]
+    ) -> usize
+);
+
+/// `k x k` distances between centres, and half the distance of each to the nearest other one.
+fn center_gaps(centers: &[f64], dim: usize, gaps: &mut [f64], half_gap: &mut [f64]) {
+    let k = centers.len() / dim;
+    half_gap.fill(f64::INFINITY);
+    for a in 0..k {
+        gaps[a * k + a] = 0.0;
+        for b in a + 1..k {
+            let d = dist2(
+                &centers[a * dim..(a + 1) * dim],
+                &centers[b * dim..(b + 1) * dim],
+            )
+            .sqrt();
+            gaps[a * k + b] = d;
+            gaps[b * k + a] = d;
+            half_gap[a] = half_gap[a].min(0.5 * d);
+            half_gap[b] = half_gap[b].min(0.5 * d);
+        }
+    }
 }
 
 /// Sums of the points of each cluster into `sums` (`k x dim`), and cluster sizes. Partial sums
@@ -350,21 +570,27 @@ fn lloyd(
     // other centre.
     let mut upper = vec![0.0; n];
     let mut lower = vec![0.0; n];
-    data.par_chunks(BLOCK * dim)
-        .zip(labels.par_chunks_mut(BLOCK))
-        .zip(upper.par_chunks_mut(BLOCK))
-        .zip(lower.par_chunks_mut(BLOCK))
-        .for_each(|(((xs, ls), us), lo)| {
-            for (((x, l), u), lb) in xs.chunks_exact(dim).zip(ls).zip(us).zip(lo) {
-                let (a, d1, d2) = nearest2(x, &centers, dim);
-                *l = a;
-                *u = d1.sqrt();
-                *lb = d2.sqrt();
-            }
-        });
-    let mut new_centers = vec![0.0; k * dim];
-    let mut moved = vec![0.0; k];
+    let mut gaps = vec![0.0; k * k];
     let mut half_gap = vec![0.0; k];
+    let mut moved = vec![0.0; k];
+    center_gaps(&centers, dim, &mut gaps, &mut half_gap);
+    {
+        let geo = Geometry {
+            dim,
+            centers: &centers,
+            gaps: &gaps,
+            half_gap: &half_gap,
+            moved: &moved,
+            max_move: (0.0, usize::MAX, 0.0),
+            margin,
+        };
+        data.par_chunks(BLOCK * dim)
+            .zip(labels.par_chunks_mut(BLOCK))
+            .zip(upper.par_chunks_mut(BLOCK))
+            .zip(lower.par_chunks_mut(BLOCK))
+            .for_each(|(((xs, ls), us), lo)| assign_block(&geo, xs, ls, us, lo));
+    }
+    let mut new_centers = vec![0.0; k * dim];
     let mut iterations = 0;
     let mut converged = false;
     for _ in 0..max_iter {
@@ -402,8 +628,7 @@ fn lloyd(
             *m = d.sqrt();
         }
         std::mem::swap(&mut centers, &mut new_centers);
-        // Largest and second largest move, and half the distance of each centre to the nearest
-        // other one.
+        // Largest and second largest move.
         let (mut m1, mut m1_at, mut m2) = (0.0, usize::MAX, 0.0);
         for (c, &m) in moved.iter().enumerate() {
             if m > m1 {
@@ -414,49 +639,22 @@ fn lloyd(
                 m2 = m;
             }
         }
-        half_gap.fill(f64::INFINITY);
-        for a in 0..k {
-            for b in a + 1..k {
-                let d = 0.5
-                    * dist2(
-                        &centers[a * dim..(a + 1) * dim],
-                        &centers[b * dim..(b + 1) * dim],
-                    )
-                    .sqrt();
-                half_gap[a] = half_gap[a].min(d);
-                half_gap[b] = half_gap[b].min(d);
-            }
-        }
-        let (centers_r, moved, half_gap) = (&centers, &moved, &half_gap);
+        center_gaps(&centers, dim, &mut gaps, &mut half_gap);
+        let geo = Geometry {
+            dim,
+            centers: &centers,
+            gaps: &gaps,
+            half_gap: &half_gap,
+            moved: &moved,
+            max_move: (m1, m1_at, m2),
+            margin,
+        };
         let changed: usize = data
             .par_chunks(BLOCK * dim)
             .zip(labels.par_chunks_mut(BLOCK))
             .zip(upper.par_chunks_mut(BLOCK))
             .zip(lower.par_chunks_mut(BLOCK))
-            .map(|(((xs, ls), us), lo)| {
-                let mut changed = 0;
-                for (((x, l), u), lb) in xs.chunks_exact(dim).zip(ls).zip(us).zip(lo) {
-                    let a = *l as usize;
-                    *u += moved[a];
-                    *lb -= if a == m1_at { m2 } else { m1 };
-                    let z = lb.max(half_gap[a]);
-                    if *u + margin < z {
-                        continue;
-                    }
-                    *u = dist2(x, &centers_r[a * dim..(a + 1) * dim]).sqrt();
-                    if *u + margin < z {
-                        continue;
-                    }
-                    let (b, d1, d2) = nearest2(x, centers_r, dim);
-                    if b != *l {
-                        changed += 1;
-                        *l = b;
-                    }
-                    *u = d1.sqrt();
-                    *lb = d2.sqrt();
-                }
-                changed
-            })
+            .map(|(((xs, ls), us), lo)| update_block(&geo, xs, ls, us, lo))
             .sum();
         if shift <= tol || changed == 0 {
             converged = true;
