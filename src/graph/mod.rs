@@ -53,13 +53,7 @@ impl Graph {
         edges: &[(u32, u32, f64)],
         dup: Duplicates,
     ) -> Result<(Self, usize)> {
-        if n > u32::MAX as usize {
-            return Err(Error::Input(format!(
-                "{n} nodes exceed the u32 index limit"
-            )));
-        }
-        let mut deg = vec![0usize; n + 1];
-        let mut loops = 0usize;
+        check_node_count(n)?;
         for &(u, v, w) in edges {
             if u as usize >= n || v as usize >= n {
                 return Err(Error::Input(format!(
@@ -71,63 +65,30 @@ impl Graph {
                     "edge ({u}, {v}) has a non-finite weight {w}"
                 )));
             }
-            if u == v {
-                loops += 1;
-                continue;
-            }
-            deg[u as usize] += 1;
-            deg[v as usize] += 1;
         }
-        // Exclusive prefix sum into row pointers.
-        let mut indptr = vec![0usize; n + 1];
-        for i in 0..n {
-            indptr[i + 1] = indptr[i] + deg[i];
-        }
-        let nnz = indptr[n];
-        let mut indices = vec![0u32; nnz];
-        let mut data = vec![0f64; nnz];
-        let mut fill = indptr.clone();
-        for &(u, v, w) in edges {
-            if u == v {
-                continue;
-            }
-            let (a, b) = (u as usize, v as usize);
-            indices[fill[a]] = v;
-            data[fill[a]] = w;
-            fill[a] += 1;
-            indices[fill[b]] = u;
-            data[fill[b]] = w;
-            fill[b] += 1;
-        }
-        drop(fill);
-        // Sort each row and combine duplicates in place, in parallel over rows.
-        let mut rows = split_rows(&indptr, &mut indices, &mut data);
-        let new_len: Vec<usize> = rows
-            .par_iter_mut()
-            .map(|(idx, dat)| sort_and_combine(idx, dat, dup))
-            .collect();
-        drop(rows);
-        // Compact.
-        let mut new_ptr = vec![0usize; n + 1];
-        for i in 0..n {
-            new_ptr[i + 1] = new_ptr[i] + new_len[i];
-        }
-        if new_ptr[n] != nnz {
-            let mut w = 0usize;
-            for i in 0..n {
-                let start = indptr[i];
-                for k in 0..new_len[i] {
-                    indices[w] = indices[start + k];
-                    data[w] = data[start + k];
-                    w += 1;
-                }
-            }
-            indices.truncate(w);
-            data.truncate(w);
-        }
-        let adj = Csr::new((n, n), new_ptr, indices, data);
+        let (adj, loops) = build_csr(n, edges, dup);
         let weighted = dup == Duplicates::Sum;
         let ids = (0..n).map(|i| i.to_string()).collect();
+        Ok((Graph { adj, ids, weighted }, loops))
+    }
+
+    /// Build from the edge-list reader's blocks of endpoint pairs `[u0, v0, u1, v1, ...]`
+    /// (all `< ids.len()`) with, for a weighted graph, one finite weight per edge: repeated
+    /// pairs add up when weighted and are one edge otherwise. Returns the self-loops dropped.
+    fn from_pair_blocks(
+        ids: Vec<String>,
+        ends: &[Vec<u32>],
+        weights: Option<&[Vec<f64>]>,
+    ) -> Result<(Self, usize)> {
+        let n = ids.len();
+        check_node_count(n)?;
+        let dup = if weights.is_some() {
+            Duplicates::Sum
+        } else {
+            Duplicates::One
+        };
+        let (adj, loops) = build_csr(n, &PairBlocks { ends, weights }, dup);
+        let weighted = weights.is_some();
         Ok((Graph { adj, ids, weighted }, loops))
     }
 
@@ -366,22 +327,260 @@ impl Graph {
     }
 }
 
-/// Split CSR arrays into per-row mutable slices.
-fn split_rows<'a>(
-    indptr: &[usize],
-    mut indices: &'a mut [u32],
-    mut data: &'a mut [f64],
-) -> Vec<(&'a mut [u32], &'a mut [f64])> {
-    let mut rows = Vec::with_capacity(indptr.len().saturating_sub(1));
-    for w in indptr.windows(2) {
-        let len = w[1] - w[0];
-        let (a, rest_i) = indices.split_at_mut(len);
-        let (b, rest_d) = data.split_at_mut(len);
-        indices = rest_i;
-        data = rest_d;
-        rows.push((a, b));
+fn check_node_count(n: usize) -> Result<()> {
+    if n > u32::MAX as usize {
+        return Err(Error::Input(format!(
+            "{n} nodes exceed the u32 index limit"
+        )));
     }
-    rows
+    Ok(())
+}
+
+/// Undirected edges `(u, v, w)` visited in a fixed order: rows of the CSR are filled in that
+/// order, which fixes the summation order of repeated weighted pairs.
+trait EdgeSource: Sync {
+    /// Call `f(u, v, w)` on every edge, in order.
+    fn for_each_edge<F: FnMut(u32, u32, f64)>(&self, f: F);
+}
+
+impl EdgeSource for [(u32, u32, f64)] {
+    #[inline]
+    fn for_each_edge<F: FnMut(u32, u32, f64)>(&self, mut f: F) {
+        for &(u, v, w) in self {
+            f(u, v, w);
+        }
+    }
+}
+
+/// Edges stored as flat endpoint pairs `[u0, v0, u1, v1, ...]` in consecutive blocks (the
+/// edge-list reader's chunks), with one weight per edge in matching blocks, or weight 1.
+struct PairBlocks<'a> {
+    ends: &'a [Vec<u32>],
+    weights: Option<&'a [Vec<f64>]>,
+}
+
+impl EdgeSource for PairBlocks<'_> {
+    #[inline]
+    fn for_each_edge<F: FnMut(u32, u32, f64)>(&self, mut f: F) {
+        match self.weights {
+            None => {
+                for b in self.ends {
+                    for e in b.chunks_exact(2) {
+                        f(e[0], e[1], 1.0);
+                    }
+                }
+            }
+            Some(ws) => {
+                for (b, w) in self.ends.iter().zip(ws) {
+                    for (e, &w) in b.chunks_exact(2).zip(w) {
+                        f(e[0], e[1], w);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Build the symmetric CSR adjacency of undirected edges on `n` nodes (all endpoints `< n`,
+/// all weights finite: checked by the callers). Returns the matrix and the number of
+/// self-loops dropped.
+///
+/// Counting sort by row: the rows are cut into one contiguous range per rayon thread; each
+/// range counts its degrees over the edge list, then fills its rows in edge order, then sorts
+/// each row and combines repeated columns (`dup`). Every range scans the whole edge list but
+/// writes only its own rows, so no synchronisation is needed and each row is filled in edge
+/// order (the result does not depend on the number of threads).
+///
+/// # Complexity
+/// O(t m + m log d) time with t threads and average degree d, O(n + m) memory.
+fn build_csr<E: EdgeSource + ?Sized>(n: usize, edges: &E, dup: Duplicates) -> (Csr, usize) {
+    let parts = rayon::current_num_threads().clamp(1, n.max(1));
+    // 1. Degrees, one range of rows per task (ranges of equal row counts).
+    let bounds: Vec<usize> = (0..=parts).map(|p| p * n / parts).collect();
+    let counted: Vec<(Vec<usize>, usize)> = (0..parts)
+        .into_par_iter()
+        .map(|p| {
+            let lo = bounds[p] as u32;
+            let width = (bounds[p + 1] - bounds[p]) as u32;
+            let mut deg = vec![0usize; width as usize];
+            let mut loops = 0usize;
+            edges.for_each_edge(|u, v, _| {
+                if u == v {
+                    loops += 1;
+                    return;
+                }
+                // `x - lo < width` (wrapping) tests `lo <= x < lo + width` in one comparison.
+                if u.wrapping_sub(lo) < width {
+                    deg[(u - lo) as usize] += 1;
+                }
+                if v.wrapping_sub(lo) < width {
+                    deg[(v - lo) as usize] += 1;
+                }
+            });
+            (deg, loops)
+        })
+        .collect();
+    let loops = counted[0].1;
+    let mut indptr = Vec::with_capacity(n + 1);
+    indptr.push(0usize);
+    let mut acc = 0usize;
+    for (deg, _) in &counted {
+        for &d in deg {
+            acc += d;
+            indptr.push(acc);
+        }
+    }
+    drop(counted);
+    let nnz = acc;
+    // 2. Fill and sort, one range of rows per task (ranges of about equal entry counts).
+    let fbounds: Vec<usize> = (0..=parts)
+        .map(|p| {
+            if p == parts {
+                n
+            } else {
+                indptr.partition_point(|&x| x < p * nnz / parts).min(n)
+            }
+        })
+        .collect();
+    let mut indices = vec![0u32; nnz];
+    let mut data = if dup == Duplicates::Sum {
+        vec![0f64; nnz]
+    } else {
+        Vec::new()
+    };
+    let mut tasks = Vec::with_capacity(parts);
+    {
+        let (mut ri, mut rd): (&mut [u32], &mut [f64]) = (&mut indices, &mut data);
+        for p in 0..parts {
+            let (lo, hi) = (fbounds[p], fbounds[p + 1].max(fbounds[p]));
+            let len = indptr[hi] - indptr[lo];
+            let (a, rest) = std::mem::take(&mut ri).split_at_mut(len);
+            ri = rest;
+            let dlen = if dup == Duplicates::Sum { len } else { 0 };
+            let (b, rest) = std::mem::take(&mut rd).split_at_mut(dlen);
+            rd = rest;
+            tasks.push((lo, hi, a, b));
+        }
+    }
+    let lens: Vec<Vec<usize>> = tasks
+        .into_par_iter()
+        .map(|(lo, hi, idx, dat)| fill_rows(&indptr, lo, hi, idx, dat, edges, dup))
+        .collect();
+    // 3. Compact away the combined duplicates.
+    let mut new_ptr = Vec::with_capacity(n + 1);
+    new_ptr.push(0usize);
+    let mut acc = 0usize;
+    for l in lens.iter().flatten() {
+        acc += l;
+        new_ptr.push(acc);
+    }
+    if acc != nnz {
+        for p in 0..parts {
+            let (lo, hi) = (fbounds[p], fbounds[p + 1].max(fbounds[p]));
+            let (src, dst, len) = (indptr[lo], new_ptr[lo], new_ptr[hi] - new_ptr[lo]);
+            indices.copy_within(src..src + len, dst);
+            if dup == Duplicates::Sum {
+                data.copy_within(src..src + len, dst);
+            }
+        }
+        indices.truncate(acc);
+        data.truncate(acc);
+    }
+    if dup == Duplicates::One {
+        data = Vec::with_capacity(acc);
+        data.par_extend(rayon::iter::repeat_n(1.0, acc));
+    }
+    (Csr::new((n, n), new_ptr, indices, data), loops)
+}
+
+/// Fill rows `lo..hi` (their entries `idx`, and `dat` when summing weights) in edge order, then
+/// sort and combine each row, leaving each row compacted at the front of its slot range within
+/// `idx` (rows themselves are moved together by the caller). Returns the new row lengths.
+fn fill_rows<E: EdgeSource + ?Sized>(
+    indptr: &[usize],
+    lo: usize,
+    hi: usize,
+    idx: &mut [u32],
+    dat: &mut [f64],
+    edges: &E,
+    dup: Duplicates,
+) -> Vec<usize> {
+    let base = indptr[lo];
+    let mut fill: Vec<usize> = indptr[lo..hi].iter().map(|&x| x - base).collect();
+    let (lo32, width) = (lo as u32, (hi - lo) as u32);
+    if dup == Duplicates::Sum {
+        edges.for_each_edge(|u, v, w| {
+            if u == v {
+                return;
+            }
+            if u.wrapping_sub(lo32) < width {
+                let f = &mut fill[(u - lo32) as usize];
+                idx[*f] = v;
+                dat[*f] = w;
+                *f += 1;
+            }
+            if v.wrapping_sub(lo32) < width {
+                let f = &mut fill[(v - lo32) as usize];
+                idx[*f] = u;
+                dat[*f] = w;
+                *f += 1;
+            }
+        });
+    } else {
+        edges.for_each_edge(|u, v, _| {
+            if u == v {
+                return;
+            }
+            if u.wrapping_sub(lo32) < width {
+                let f = &mut fill[(u - lo32) as usize];
+                idx[*f] = v;
+                *f += 1;
+            }
+            if v.wrapping_sub(lo32) < width {
+                let f = &mut fill[(v - lo32) as usize];
+                idx[*f] = u;
+                *f += 1;
+            }
+        });
+    }
+    drop(fill);
+    // Sort and combine each row; move it down over the slots freed by earlier rows.
+    let mut lens = Vec::with_capacity(hi - lo);
+    let mut w = 0usize;
+    for i in lo..hi {
+        let (s, e) = (indptr[i] - base, indptr[i + 1] - base);
+        let len = if dup == Duplicates::Sum {
+            sort_and_combine(&mut idx[s..e], &mut dat[s..e], dup)
+        } else {
+            let row = &mut idx[s..e];
+            row.sort_unstable();
+            dedup_sorted(row)
+        };
+        if w != s {
+            idx.copy_within(s..s + len, w);
+            if dup == Duplicates::Sum {
+                dat.copy_within(s..s + len, w);
+            }
+        }
+        w += len;
+        lens.push(len);
+    }
+    lens
+}
+
+/// Remove repeated values from a sorted slice in place; returns the new length.
+fn dedup_sorted(row: &mut [u32]) -> usize {
+    if row.is_empty() {
+        return 0;
+    }
+    let mut w = 1usize;
+    for r in 1..row.len() {
+        if row[r] != row[w - 1] {
+            row[w] = row[r];
+            w += 1;
+        }
+    }
+    w
 }
 
 /// Sort a row by column and combine repeated columns; returns the new row length.
@@ -475,6 +674,81 @@ mod tests {
                 }
                 assert_eq!(got, reference, "trial {trial} dup {dup:?}");
                 assert_eq!(g.num_edges() * 2, reference.len());
+            }
+        }
+    }
+
+    /// The CSR construction before the range-parallel builder (sequential fill in edge order,
+    /// then per-row sort and combine), kept as a bit-exact reference.
+    fn reference_csr(n: usize, edges: &[(u32, u32, f64)], dup: Duplicates) -> (Csr, usize) {
+        let mut indptr = vec![0usize; n + 1];
+        let mut loops = 0;
+        for &(u, v, _) in edges {
+            if u == v {
+                loops += 1;
+            } else {
+                indptr[u as usize + 1] += 1;
+                indptr[v as usize + 1] += 1;
+            }
+        }
+        for i in 0..n {
+            indptr[i + 1] += indptr[i];
+        }
+        let mut indices = vec![0u32; indptr[n]];
+        let mut data = vec![0f64; indptr[n]];
+        let mut fill = indptr.clone();
+        for &(u, v, w) in edges {
+            if u != v {
+                for (a, b) in [(u, v), (v, u)] {
+                    indices[fill[a as usize]] = b;
+                    data[fill[a as usize]] = w;
+                    fill[a as usize] += 1;
+                }
+            }
+        }
+        let (mut ptr, mut ind, mut dat) = (vec![0usize], Vec::new(), Vec::new());
+        for i in 0..n {
+            let (s, e) = (indptr[i], indptr[i + 1]);
+            let len = sort_and_combine(&mut indices[s..e], &mut data[s..e], dup);
+            ind.extend_from_slice(&indices[s..s + len]);
+            dat.extend_from_slice(&data[s..s + len]);
+            ptr.push(ind.len());
+        }
+        (Csr::new((n, n), ptr, ind, dat), loops)
+    }
+
+    #[test]
+    fn builder_is_bit_identical_to_reference_for_any_thread_count() {
+        let mut rng = crate::util::rng_for(11, 0);
+        for trial in 0..60 {
+            let n = rng.random_range(1..300usize);
+            let m = rng.random_range(0..3000usize);
+            let edges: Vec<(u32, u32, f64)> = (0..m)
+                .map(|_| {
+                    let u = rng.random_range(0..n as u32);
+                    // Few distinct pairs: many repeats, whose float sums depend on order.
+                    let v = if rng.random::<f64>() < 0.05 {
+                        u
+                    } else {
+                        rng.random_range(0..(n as u32).min(12))
+                    };
+                    (u, v, rng.random::<f64>() * 10.0)
+                })
+                .collect();
+            for dup in [Duplicates::Sum, Duplicates::One] {
+                let (want, want_loops) = reference_csr(n, &edges, dup);
+                for threads in [1, 2, 3, 7] {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    let (got, loops) = pool.install(|| build_csr(n, &edges[..], dup));
+                    assert_eq!(loops, want_loops, "trial {trial}");
+                    assert_eq!(got.indptr().raw_storage(), want.indptr().raw_storage());
+                    assert_eq!(got.indices(), want.indices(), "trial {trial} {dup:?}");
+                    let bits = |c: &Csr| c.data().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&got), bits(&want), "trial {trial} {dup:?} t={threads}");
+                }
             }
         }
     }
