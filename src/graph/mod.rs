@@ -87,7 +87,7 @@ impl Graph {
         } else {
             Duplicates::One
         };
-        let (adj, loops) = build_csr(n, &PairBlocks { ends, weights }, dup);
+        let (adj, loops) = build_csr(n, &PairBlocks::new(ends, weights), dup);
         let weighted = weights.is_some();
         Ok((Graph { adj, ids, weighted }, loops))
     }
@@ -336,17 +336,22 @@ fn check_node_count(n: usize) -> Result<()> {
     Ok(())
 }
 
-/// Undirected edges `(u, v, w)` visited in a fixed order: rows of the CSR are filled in that
-/// order, which fixes the summation order of repeated weighted pairs.
+/// Undirected edges `(u, v, w)` indexed `0..num_edges()`. Rows of the CSR are filled in
+/// index order, which fixes the summation order of repeated weighted pairs.
 trait EdgeSource: Sync {
-    /// Call `f(u, v, w)` on every edge, in order.
-    fn for_each_edge<F: FnMut(u32, u32, f64)>(&self, f: F);
+    /// Number of edges.
+    fn num_edges(&self) -> usize;
+    /// Call `f(u, v, w)` on the edges `start..end`, in order.
+    fn for_each_edge_in<F: FnMut(u32, u32, f64)>(&self, start: usize, end: usize, f: F);
 }
 
 impl EdgeSource for [(u32, u32, f64)] {
+    fn num_edges(&self) -> usize {
+        self.len()
+    }
     #[inline]
-    fn for_each_edge<F: FnMut(u32, u32, f64)>(&self, mut f: F) {
-        for &(u, v, w) in self {
+    fn for_each_edge_in<F: FnMut(u32, u32, f64)>(&self, start: usize, end: usize, mut f: F) {
+        for &(u, v, w) in &self[start..end] {
             f(u, v, w);
         }
     }
@@ -357,25 +362,49 @@ impl EdgeSource for [(u32, u32, f64)] {
 struct PairBlocks<'a> {
     ends: &'a [Vec<u32>],
     weights: Option<&'a [Vec<f64>]>,
+    /// Index of the first edge of each block, then the number of edges.
+    starts: Vec<usize>,
+}
+
+impl<'a> PairBlocks<'a> {
+    fn new(ends: &'a [Vec<u32>], weights: Option<&'a [Vec<f64>]>) -> Self {
+        let mut starts = Vec::with_capacity(ends.len() + 1);
+        let mut acc = 0usize;
+        starts.push(0);
+        for b in ends {
+            acc += b.len() / 2;
+            starts.push(acc);
+        }
+        PairBlocks {
+            ends,
+            weights,
+            starts,
+        }
+    }
 }
 
 impl EdgeSource for PairBlocks<'_> {
+    fn num_edges(&self) -> usize {
+        *self.starts.last().unwrap()
+    }
     #[inline]
-    fn for_each_edge<F: FnMut(u32, u32, f64)>(&self, mut f: F) {
-        match self.weights {
-            None => {
-                for b in self.ends {
-                    for e in b.chunks_exact(2) {
-                        f(e[0], e[1], 1.0);
-                    }
-                }
+    fn for_each_edge_in<F: FnMut(u32, u32, f64)>(&self, start: usize, end: usize, mut f: F) {
+        let first = self
+            .starts
+            .partition_point(|&s| s <= start)
+            .saturating_sub(1);
+        for (b, ends) in self.ends.iter().enumerate().skip(first) {
+            let s = self.starts[b];
+            if s >= end {
+                break;
             }
-            Some(ws) => {
-                for (b, w) in self.ends.iter().zip(ws) {
-                    for (e, &w) in b.chunks_exact(2).zip(w) {
-                        f(e[0], e[1], w);
-                    }
-                }
+            let (lo, hi) = (start.max(s) - s, end.min(self.starts[b + 1]) - s);
+            let pairs = ends[2 * lo..2 * hi].chunks_exact(2);
+            match self.weights {
+                None => pairs.for_each(|e| f(e[0], e[1], 1.0)),
+                Some(ws) => pairs
+                    .zip(&ws[b][lo..hi])
+                    .for_each(|(e, &w)| f(e[0], e[1], w)),
             }
         }
     }
@@ -385,55 +414,92 @@ impl EdgeSource for PairBlocks<'_> {
 /// all weights finite: checked by the callers). Returns the matrix and the number of
 /// self-loops dropped.
 ///
-/// Counting sort by row: the rows are cut into one contiguous range per rayon thread; each
-/// range counts its degrees over the edge list, then fills its rows in edge order, then sorts
-/// each row and combines repeated columns (`dup`). Every range scans the whole edge list but
-/// writes only its own rows, so no synchronisation is needed and each row is filled in edge
-/// order (the result does not depend on the number of threads).
+/// Counting sort by row, parallel over t contiguous ranges of edges: each task counts its
+/// entries per row; task `k` then writes its entries of row `i` right after those of tasks
+/// `< k`, so every row is filled in edge order whatever the number of threads. Rows are then
+/// sorted and their repeated columns combined (`dup`), in parallel over ranges of rows.
 ///
 /// # Complexity
-/// O(t m + m log d) time with t threads and average degree d, O(n + m) memory.
+/// O(m log d + t n) time for average degree d, O(m + t n) memory with t <= m / n tasks.
 fn build_csr<E: EdgeSource + ?Sized>(n: usize, edges: &E, dup: Duplicates) -> (Csr, usize) {
-    let parts = rayon::current_num_threads().clamp(1, n.max(1));
-    // 1. Degrees, one range of rows per task (ranges of equal row counts).
-    let bounds: Vec<usize> = (0..=parts).map(|p| p * n / parts).collect();
-    let counted: Vec<(Vec<usize>, usize)> = (0..parts)
+    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+    let m = edges.num_edges();
+    let sum = dup == Duplicates::Sum;
+    // Per-task row arrays cost O(n) each: at most about m / n tasks.
+    let tasks = rayon::current_num_threads().min(m / n.max(1)).max(1);
+    let cuts: Vec<usize> = (0..=tasks).map(|t| t * m / tasks).collect();
+    // 1. Entries per row and task.
+    let counted: Vec<(Vec<usize>, usize)> = (0..tasks)
         .into_par_iter()
-        .map(|p| {
-            let lo = bounds[p] as u32;
-            let width = (bounds[p + 1] - bounds[p]) as u32;
-            let mut deg = vec![0usize; width as usize];
+        .map(|t| {
+            let mut deg = vec![0usize; n];
             let mut loops = 0usize;
-            edges.for_each_edge(|u, v, _| {
+            edges.for_each_edge_in(cuts[t], cuts[t + 1], |u, v, _| {
                 if u == v {
                     loops += 1;
-                    return;
-                }
-                // `x - lo < width` (wrapping) tests `lo <= x < lo + width` in one comparison.
-                if u.wrapping_sub(lo) < width {
-                    deg[(u - lo) as usize] += 1;
-                }
-                if v.wrapping_sub(lo) < width {
-                    deg[(v - lo) as usize] += 1;
+                } else {
+                    deg[u as usize] += 1;
+                    deg[v as usize] += 1;
                 }
             });
             (deg, loops)
         })
         .collect();
-    let loops = counted[0].1;
+    let loops = counted.iter().map(|c| c.1).sum();
+    // 2. Row pointers; turn the counts into each task's write cursors.
+    let mut cursors: Vec<Vec<usize>> = counted.into_iter().map(|c| c.0).collect();
     let mut indptr = Vec::with_capacity(n + 1);
-    indptr.push(0usize);
-    let mut acc = 0usize;
-    for (deg, _) in &counted {
-        for &d in deg {
-            acc += d;
-            indptr.push(acc);
+    let mut pos = 0usize;
+    indptr.push(0);
+    for i in 0..n {
+        for c in cursors.iter_mut() {
+            let d = c[i];
+            c[i] = pos;
+            pos += d;
         }
+        indptr.push(pos);
     }
-    drop(counted);
-    let nnz = acc;
-    // 2. Fill and sort, one range of rows per task (ranges of about equal entry counts).
-    let fbounds: Vec<usize> = (0..=parts)
+    let nnz = pos;
+    // 3. Fill. Tasks write disjoint slots; relaxed atomic stores are plain stores on common
+    // targets and keep this safe code.
+    let idx: Vec<AtomicU32> = (0..nnz)
+        .into_par_iter()
+        .map(|_| AtomicU32::new(0))
+        .collect();
+    let dat: Vec<AtomicU64> = if sum {
+        (0..nnz)
+            .into_par_iter()
+            .map(|_| AtomicU64::new(0))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    cursors
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(t, mut cur)| {
+            edges.for_each_edge_in(cuts[t], cuts[t + 1], |u, v, w| {
+                if u == v {
+                    return;
+                }
+                for (a, b) in [(u, v), (v, u)] {
+                    let p = cur[a as usize];
+                    cur[a as usize] = p + 1;
+                    idx[p].store(b, Relaxed);
+                    if sum {
+                        dat[p].store(w.to_bits(), Relaxed);
+                    }
+                }
+            });
+        });
+    let mut indices: Vec<u32> = idx.into_iter().map(AtomicU32::into_inner).collect();
+    let mut data: Vec<f64> = dat
+        .into_iter()
+        .map(|x| f64::from_bits(x.into_inner()))
+        .collect();
+    // 4. Sort and combine each row, in parallel over ranges of rows of about equal entry counts.
+    let parts = (4 * rayon::current_num_threads()).clamp(1, n.max(1));
+    let bounds: Vec<usize> = (0..=parts)
         .map(|p| {
             if p == parts {
                 n
@@ -442,31 +508,24 @@ fn build_csr<E: EdgeSource + ?Sized>(n: usize, edges: &E, dup: Duplicates) -> (C
             }
         })
         .collect();
-    let mut indices = vec![0u32; nnz];
-    let mut data = if dup == Duplicates::Sum {
-        vec![0f64; nnz]
-    } else {
-        Vec::new()
-    };
-    let mut tasks = Vec::with_capacity(parts);
+    let mut ranges = Vec::with_capacity(parts);
     {
         let (mut ri, mut rd): (&mut [u32], &mut [f64]) = (&mut indices, &mut data);
         for p in 0..parts {
-            let (lo, hi) = (fbounds[p], fbounds[p + 1].max(fbounds[p]));
+            let (lo, hi) = (bounds[p], bounds[p + 1]);
             let len = indptr[hi] - indptr[lo];
             let (a, rest) = std::mem::take(&mut ri).split_at_mut(len);
             ri = rest;
-            let dlen = if dup == Duplicates::Sum { len } else { 0 };
-            let (b, rest) = std::mem::take(&mut rd).split_at_mut(dlen);
+            let (b, rest) = std::mem::take(&mut rd).split_at_mut(if sum { len } else { 0 });
             rd = rest;
-            tasks.push((lo, hi, a, b));
+            ranges.push((lo, hi, a, b));
         }
     }
-    let lens: Vec<Vec<usize>> = tasks
+    let lens: Vec<Vec<usize>> = ranges
         .into_par_iter()
-        .map(|(lo, hi, idx, dat)| fill_rows(&indptr, lo, hi, idx, dat, edges, dup))
+        .map(|(lo, hi, idx, dat)| sort_rows(&indptr, lo, hi, idx, dat, dup))
         .collect();
-    // 3. Compact away the combined duplicates.
+    // 5. Compact away the combined duplicates.
     let mut new_ptr = Vec::with_capacity(n + 1);
     new_ptr.push(0usize);
     let mut acc = 0usize;
@@ -476,75 +535,35 @@ fn build_csr<E: EdgeSource + ?Sized>(n: usize, edges: &E, dup: Duplicates) -> (C
     }
     if acc != nnz {
         for p in 0..parts {
-            let (lo, hi) = (fbounds[p], fbounds[p + 1].max(fbounds[p]));
+            let (lo, hi) = (bounds[p], bounds[p + 1]);
             let (src, dst, len) = (indptr[lo], new_ptr[lo], new_ptr[hi] - new_ptr[lo]);
             indices.copy_within(src..src + len, dst);
-            if dup == Duplicates::Sum {
+            if sum {
                 data.copy_within(src..src + len, dst);
             }
         }
         indices.truncate(acc);
         data.truncate(acc);
     }
-    if dup == Duplicates::One {
+    if !sum {
         data = Vec::with_capacity(acc);
         data.par_extend(rayon::iter::repeat_n(1.0, acc));
     }
     (Csr::new((n, n), new_ptr, indices, data), loops)
 }
 
-/// Fill rows `lo..hi` (their entries `idx`, and `dat` when summing weights) in edge order, then
-/// sort and combine each row, leaving each row compacted at the front of its slot range within
-/// `idx` (rows themselves are moved together by the caller). Returns the new row lengths.
-fn fill_rows<E: EdgeSource + ?Sized>(
+/// Sort and combine rows `lo..hi`, whose entries are `idx` (and `dat` when summing weights),
+/// moving each row down over the slots freed by earlier rows of the range. Returns the new row
+/// lengths.
+fn sort_rows(
     indptr: &[usize],
     lo: usize,
     hi: usize,
     idx: &mut [u32],
     dat: &mut [f64],
-    edges: &E,
     dup: Duplicates,
 ) -> Vec<usize> {
     let base = indptr[lo];
-    let mut fill: Vec<usize> = indptr[lo..hi].iter().map(|&x| x - base).collect();
-    let (lo32, width) = (lo as u32, (hi - lo) as u32);
-    if dup == Duplicates::Sum {
-        edges.for_each_edge(|u, v, w| {
-            if u == v {
-                return;
-            }
-            if u.wrapping_sub(lo32) < width {
-                let f = &mut fill[(u - lo32) as usize];
-                idx[*f] = v;
-                dat[*f] = w;
-                *f += 1;
-            }
-            if v.wrapping_sub(lo32) < width {
-                let f = &mut fill[(v - lo32) as usize];
-                idx[*f] = u;
-                dat[*f] = w;
-                *f += 1;
-            }
-        });
-    } else {
-        edges.for_each_edge(|u, v, _| {
-            if u == v {
-                return;
-            }
-            if u.wrapping_sub(lo32) < width {
-                let f = &mut fill[(u - lo32) as usize];
-                idx[*f] = v;
-                *f += 1;
-            }
-            if v.wrapping_sub(lo32) < width {
-                let f = &mut fill[(v - lo32) as usize];
-                idx[*f] = u;
-                *f += 1;
-            }
-        });
-    }
-    drop(fill);
-    // Sort and combine each row; move it down over the slots freed by earlier rows.
     let mut lens = Vec::with_capacity(hi - lo);
     let mut w = 0usize;
     for i in lo..hi {
@@ -743,11 +762,26 @@ mod tests {
                         .build()
                         .unwrap();
                     let (got, loops) = pool.install(|| build_csr(n, &edges[..], dup));
-                    assert_eq!(loops, want_loops, "trial {trial}");
-                    assert_eq!(got.indptr().raw_storage(), want.indptr().raw_storage());
-                    assert_eq!(got.indices(), want.indices(), "trial {trial} {dup:?}");
+                    // The same edges as pair blocks of random sizes (the reader's layout).
+                    let (mut ends, mut weights) = (vec![Vec::new()], vec![Vec::new()]);
+                    for &(u, v, w) in &edges {
+                        if rng.random_range(0..50) == 0 {
+                            ends.push(Vec::new());
+                            weights.push(Vec::new());
+                        }
+                        ends.last_mut().unwrap().extend([u, v]);
+                        weights.last_mut().unwrap().push(w);
+                    }
+                    let ws = (dup == Duplicates::Sum).then_some(&weights[..]);
+                    let (blocks, block_loops) =
+                        pool.install(|| build_csr(n, &PairBlocks::new(&ends, ws), dup));
                     let bits = |c: &Csr| c.data().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                    assert_eq!(bits(&got), bits(&want), "trial {trial} {dup:?} t={threads}");
+                    for (got, loops) in [(&got, loops), (&blocks, block_loops)] {
+                        assert_eq!(loops, want_loops, "trial {trial}");
+                        assert_eq!(got.indptr().raw_storage(), want.indptr().raw_storage());
+                        assert_eq!(got.indices(), want.indices(), "trial {trial} {dup:?}");
+                        assert_eq!(bits(got), bits(&want), "trial {trial} {dup:?} t={threads}");
+                    }
                 }
             }
         }
