@@ -76,6 +76,22 @@ fn is_sep(b: u8) -> bool {
     b == b' ' || b == b'\t' || b == b',' || b == b'\r'
 }
 
+/// Byte classes of the chunk scanner: token byte, field separator (as [`is_sep`]), end of the
+/// line's data (`\n`, or `#` starting a comment).
+const TOK: u8 = 0;
+const SEP: u8 = 1;
+const END: u8 = 2;
+static CLASS: [u8; 256] = {
+    let mut t = [TOK; 256];
+    t[b' ' as usize] = SEP;
+    t[b'\t' as usize] = SEP;
+    t[b',' as usize] = SEP;
+    t[b'\r' as usize] = SEP;
+    t[b'\n' as usize] = END;
+    t[b'#' as usize] = END;
+    t
+};
+
 /// Split a line into at most 4 fields (the 4th signals "too many columns").
 #[inline]
 fn fields(line: &[u8]) -> ([&[u8]; 4], usize) {
@@ -136,30 +152,35 @@ fn clean(mut line: &[u8]) -> &[u8] {
 }
 
 /// Tag bit of a chunk-local endpoint key: set for a token interned in the chunk's byte-string
-/// table (the other bits are its local index); clear for a canonical decimal id (the other bits
-/// are its value).
+/// table (the other bits are its local index); clear for a canonical decimal id, whose other
+/// bits are its value. A canonical decimal id is a non-negative integer below 2^31 written with
+/// digits only, no sign and no leading zero unless it is `0`: it is exactly the decimal form of
+/// its value, so it can be interned by value.
 const LOCAL: u32 = 1 << 31;
 
 /// No index assigned yet.
 const NONE: u32 = u32::MAX;
 
-/// The value of a token that is a canonical non-negative decimal integer below 2^31 (digits
-/// only, no sign, no leading zero unless the token is `0`): such a token is exactly the decimal
-/// form of its value, so it can be interned by value. `None` for every other token.
+/// The field at `s` if it is 1 to 7 decimal digits followed by a non-token byte (a separator,
+/// `#` or line end), read eight bytes at a time: `(length, value)`. `None` if fewer than eight
+/// bytes remain or the field is anything else (the caller then scans it byte by byte).
 #[inline]
-fn canonical_number(t: &[u8]) -> Option<u32> {
-    if t.is_empty() || t.len() > 10 || (t[0] == b'0' && t.len() > 1) {
+fn short_number(chunk: &[u8], s: usize) -> Option<(usize, u64)> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let w = u64::from_le_bytes(chunk.get(s..s + 8)?.try_into().ok()?);
+    let x = w ^ (0x30 * ONES); // digit bytes become 0..=9
+                               // High bit of each byte that is not a digit (no carries between bytes).
+    let non_digit = (((x & (0x7F * ONES)) + (0x76 * ONES)) | x) & (0x80 * ONES);
+    let len = (non_digit.trailing_zeros() / 8) as usize; // 8 if all are digits
+    if len == 0 || len == 8 || CLASS[chunk[s + len] as usize] == TOK {
         return None;
     }
-    let mut v = 0u64;
-    for &b in t {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
-        }
-        v = v * 10 + d as u64;
-    }
-    (v < LOCAL as u64).then_some(v as u32)
+    // Keep the `len` digits as the low end of an 8-digit number with leading zeros (the first
+    // byte is the most significant digit), then combine digit pairs, quads and octets.
+    let v = x << (8 * (8 - len));
+    let v = (v.wrapping_mul(10 * 256 + 1) >> 8) & 0x00FF_00FF_00FF_00FF;
+    let v = (v.wrapping_mul(100 * 65536 + 1) >> 16) & 0x0000_FFFF_0000_FFFF;
+    Some((len, v.wrapping_mul(10000 * (1 << 32) + 1) >> 32))
 }
 
 /// Parsed lines of one chunk: the byte-string tokens in order of first appearance within the
@@ -200,11 +221,10 @@ fn parse_chunk<'a>(
         data_lines: 0,
         error: None,
     };
-    let mut key = |t: &'a [u8], tokens: &mut Vec<&'a [u8]>| -> u32 {
-        if fast_ids {
-            if let Some(x) = canonical_number(t) {
-                return x;
-            }
+    // Key of field `t`, given its value if it is a canonical number (else NONE).
+    let mut key = |t: &'a [u8], value: u32, tokens: &mut Vec<&'a [u8]>| -> u32 {
+        if value != NONE {
+            return value;
         }
         *map.entry(t).or_insert_with(|| {
             tokens.push(t);
@@ -215,23 +235,47 @@ fn parse_chunk<'a>(
     let n = chunk.len();
     let mut i = 0usize;
     while i < n {
-        // One line: fields end at a separator, `#` (comment) or the line end.
+        // One line: fields end at a separator, `#` (comment) or the line end. The value of a
+        // field that is all digits is accumulated on the way (see [`LOCAL`]).
         let start = i;
         let mut f: [&[u8]; 4] = [&[]; 4];
+        let mut values = [NONE; 2];
         let mut k = 0usize;
         loop {
-            while i < n && is_sep(chunk[i]) {
+            while i < n && CLASS[chunk[i] as usize] == SEP {
                 i += 1;
             }
-            if i >= n || chunk[i] == b'\n' || chunk[i] == b'#' {
+            if i >= n || CLASS[chunk[i] as usize] == END {
                 break;
             }
             let s = i;
-            while i < n && !is_sep(chunk[i]) && chunk[i] != b'\n' && chunk[i] != b'#' {
-                i += 1;
+            let (mut value, mut digits) = (0u64, true);
+            match short_number(chunk, s) {
+                Some((len, v)) => {
+                    i += len;
+                    value = v;
+                }
+                None => {
+                    while i < n && CLASS[chunk[i] as usize] == TOK {
+                        let d = chunk[i].wrapping_sub(b'0');
+                        digits &= d <= 9;
+                        value = value.wrapping_mul(10).wrapping_add(d as u64);
+                        i += 1;
+                    }
+                }
             }
             if k < 4 {
                 f[k] = &chunk[s..i];
+                let len = i - s;
+                if k < 2
+                    && fast_ids
+                    && digits
+                    && len <= 10
+                    && (len == 1 || chunk[s] != b'0')
+                    && value < LOCAL as u64
+                {
+                    values[k] = value as u32;
+                }
                 k += 1;
             }
         }
@@ -277,8 +321,8 @@ fn parse_chunk<'a>(
                 }
             }
         }
-        let u = key(f[0], &mut out.tokens);
-        let v = key(f[1], &mut out.tokens);
+        let u = key(f[0], values[0], &mut out.tokens);
+        let v = key(f[1], values[1], &mut out.tokens);
         out.ends.push(u);
         out.ends.push(v);
         out.data_lines += 1;
@@ -818,15 +862,45 @@ mod tests {
             ("2147483648", None),
             ("4294967295", None),
             ("99999999999", None),
+            ("18446744073709551616", None), // 2^64: wraps to 0 in a u64
             ("00", None),
             ("007", None),
             ("-1", None),
             ("+1", None),
             ("1a", None),
-            ("", None),
             ("1.0", None),
+            ("٣", None),
+            ("1\u{0}", None),
         ] {
-            assert_eq!(canonical_number(t.as_bytes()), want, "{t}");
+            // Short lines take the byte-by-byte scan, long ones the 8-byte one.
+            for line in [format!("{t} x\n"), format!("{t}\tx          \n")] {
+                let p = parse_chunk(line.as_bytes(), 2, &EdgeListOptions::default(), true);
+                let got = (p.ends[0] & LOCAL == 0).then_some(p.ends[0]);
+                assert_eq!(got, want, "{t}");
+            }
+        }
+    }
+
+    #[test]
+    fn short_numbers_read_eight_bytes_at_a_time() {
+        use rand::Rng as _;
+        let mut rng = crate::util::rng_for(5, 0);
+        let alphabet = b"0123456789012345678901234567890123456789 \t,\r\n#a-+.\xff\x00";
+        for _ in 0..20_000 {
+            let len = rng.random_range(0..12);
+            let b: Vec<u8> = (0..len)
+                .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                .collect();
+            let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+            let want =
+                (b.len() >= 8 && (1..8).contains(&digits) && CLASS[b[digits] as usize] != TOK)
+                    .then(|| {
+                        (
+                            digits,
+                            std::str::from_utf8(&b[..digits]).unwrap().parse().unwrap(),
+                        )
+                    });
+            assert_eq!(short_number(&b, 0), want, "{:?}", show(&b));
         }
     }
 
