@@ -53,13 +53,7 @@ impl Graph {
         edges: &[(u32, u32, f64)],
         dup: Duplicates,
     ) -> Result<(Self, usize)> {
-        if n > u32::MAX as usize {
-            return Err(Error::Input(format!(
-                "{n} nodes exceed the u32 index limit"
-            )));
-        }
-        let mut deg = vec![0usize; n + 1];
-        let mut loops = 0usize;
+        check_node_count(n)?;
         for &(u, v, w) in edges {
             if u as usize >= n || v as usize >= n {
                 return Err(Error::Input(format!(
@@ -71,63 +65,30 @@ impl Graph {
                     "edge ({u}, {v}) has a non-finite weight {w}"
                 )));
             }
-            if u == v {
-                loops += 1;
-                continue;
-            }
-            deg[u as usize] += 1;
-            deg[v as usize] += 1;
         }
-        // Exclusive prefix sum into row pointers.
-        let mut indptr = vec![0usize; n + 1];
-        for i in 0..n {
-            indptr[i + 1] = indptr[i] + deg[i];
-        }
-        let nnz = indptr[n];
-        let mut indices = vec![0u32; nnz];
-        let mut data = vec![0f64; nnz];
-        let mut fill = indptr.clone();
-        for &(u, v, w) in edges {
-            if u == v {
-                continue;
-            }
-            let (a, b) = (u as usize, v as usize);
-            indices[fill[a]] = v;
-            data[fill[a]] = w;
-            fill[a] += 1;
-            indices[fill[b]] = u;
-            data[fill[b]] = w;
-            fill[b] += 1;
-        }
-        drop(fill);
-        // Sort each row and combine duplicates in place, in parallel over rows.
-        let mut rows = split_rows(&indptr, &mut indices, &mut data);
-        let new_len: Vec<usize> = rows
-            .par_iter_mut()
-            .map(|(idx, dat)| sort_and_combine(idx, dat, dup))
-            .collect();
-        drop(rows);
-        // Compact.
-        let mut new_ptr = vec![0usize; n + 1];
-        for i in 0..n {
-            new_ptr[i + 1] = new_ptr[i] + new_len[i];
-        }
-        if new_ptr[n] != nnz {
-            let mut w = 0usize;
-            for i in 0..n {
-                let start = indptr[i];
-                for k in 0..new_len[i] {
-                    indices[w] = indices[start + k];
-                    data[w] = data[start + k];
-                    w += 1;
-                }
-            }
-            indices.truncate(w);
-            data.truncate(w);
-        }
-        let adj = Csr::new((n, n), new_ptr, indices, data);
+        let (adj, loops) = build_csr(n, edges, dup);
         let weighted = dup == Duplicates::Sum;
         let ids = (0..n).map(|i| i.to_string()).collect();
+        Ok((Graph { adj, ids, weighted }, loops))
+    }
+
+    /// Build from the edge-list reader's blocks of endpoint pairs `[u0, v0, u1, v1, ...]`
+    /// (all `< ids.len()`) with, for a weighted graph, one finite weight per edge: repeated
+    /// pairs add up when weighted and are one edge otherwise. Returns the self-loops dropped.
+    fn from_pair_blocks(
+        ids: Vec<String>,
+        ends: &[Vec<u32>],
+        weights: Option<&[Vec<f64>]>,
+    ) -> Result<(Self, usize)> {
+        let n = ids.len();
+        check_node_count(n)?;
+        let dup = if weights.is_some() {
+            Duplicates::Sum
+        } else {
+            Duplicates::One
+        };
+        let (adj, loops) = build_csr(n, &PairBlocks::new(ends, weights), dup);
+        let weighted = weights.is_some();
         Ok((Graph { adj, ids, weighted }, loops))
     }
 
@@ -366,22 +327,279 @@ impl Graph {
     }
 }
 
-/// Split CSR arrays into per-row mutable slices.
-fn split_rows<'a>(
-    indptr: &[usize],
-    mut indices: &'a mut [u32],
-    mut data: &'a mut [f64],
-) -> Vec<(&'a mut [u32], &'a mut [f64])> {
-    let mut rows = Vec::with_capacity(indptr.len().saturating_sub(1));
-    for w in indptr.windows(2) {
-        let len = w[1] - w[0];
-        let (a, rest_i) = indices.split_at_mut(len);
-        let (b, rest_d) = data.split_at_mut(len);
-        indices = rest_i;
-        data = rest_d;
-        rows.push((a, b));
+fn check_node_count(n: usize) -> Result<()> {
+    if n > u32::MAX as usize {
+        return Err(Error::Input(format!(
+            "{n} nodes exceed the u32 index limit"
+        )));
     }
-    rows
+    Ok(())
+}
+
+/// Undirected edges `(u, v, w)` indexed `0..num_edges()`. Rows of the CSR are filled in
+/// index order, which fixes the summation order of repeated weighted pairs.
+trait EdgeSource: Sync {
+    /// Number of edges.
+    fn num_edges(&self) -> usize;
+    /// Call `f(u, v, w)` on the edges `start..end`, in order.
+    fn for_each_edge_in<F: FnMut(u32, u32, f64)>(&self, start: usize, end: usize, f: F);
+}
+
+impl EdgeSource for [(u32, u32, f64)] {
+    fn num_edges(&self) -> usize {
+        self.len()
+    }
+    #[inline]
+    fn for_each_edge_in<F: FnMut(u32, u32, f64)>(&self, start: usize, end: usize, mut f: F) {
+        for &(u, v, w) in &self[start..end] {
+            f(u, v, w);
+        }
+    }
+}
+
+/// Edges stored as flat endpoint pairs `[u0, v0, u1, v1, ...]` in consecutive blocks (the
+/// edge-list reader's chunks), with one weight per edge in matching blocks, or weight 1.
+struct PairBlocks<'a> {
+    ends: &'a [Vec<u32>],
+    weights: Option<&'a [Vec<f64>]>,
+    /// Index of the first edge of each block, then the number of edges.
+    starts: Vec<usize>,
+}
+
+impl<'a> PairBlocks<'a> {
+    fn new(ends: &'a [Vec<u32>], weights: Option<&'a [Vec<f64>]>) -> Self {
+        let mut starts = Vec::with_capacity(ends.len() + 1);
+        let mut acc = 0usize;
+        starts.push(0);
+        for b in ends {
+            acc += b.len() / 2;
+            starts.push(acc);
+        }
+        PairBlocks {
+            ends,
+            weights,
+            starts,
+        }
+    }
+}
+
+impl EdgeSource for PairBlocks<'_> {
+    fn num_edges(&self) -> usize {
+        *self.starts.last().unwrap()
+    }
+    #[inline]
+    fn for_each_edge_in<F: FnMut(u32, u32, f64)>(&self, start: usize, end: usize, mut f: F) {
+        let first = self
+            .starts
+            .partition_point(|&s| s <= start)
+            .saturating_sub(1);
+        for (b, ends) in self.ends.iter().enumerate().skip(first) {
+            let s = self.starts[b];
+            if s >= end {
+                break;
+            }
+            let (lo, hi) = (start.max(s) - s, end.min(self.starts[b + 1]) - s);
+            let pairs = ends[2 * lo..2 * hi].chunks_exact(2);
+            match self.weights {
+                None => pairs.for_each(|e| f(e[0], e[1], 1.0)),
+                Some(ws) => pairs
+                    .zip(&ws[b][lo..hi])
+                    .for_each(|(e, &w)| f(e[0], e[1], w)),
+            }
+        }
+    }
+}
+
+/// Build the symmetric CSR adjacency of undirected edges on `n` nodes (all endpoints `< n`,
+/// all weights finite: checked by the callers). Returns the matrix and the number of
+/// self-loops dropped.
+///
+/// Counting sort by row, parallel over t contiguous ranges of edges: each task counts its
+/// entries per row; task `k` then writes its entries of row `i` right after those of tasks
+/// `< k`, so every row is filled in edge order whatever the number of threads. Rows are then
+/// sorted and their repeated columns combined (`dup`), in parallel over ranges of rows.
+///
+/// # Complexity
+/// O(m log d + t n) time for average degree d, O(m + t n) memory with t <= m / n tasks.
+fn build_csr<E: EdgeSource + ?Sized>(n: usize, edges: &E, dup: Duplicates) -> (Csr, usize) {
+    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+    let m = edges.num_edges();
+    let sum = dup == Duplicates::Sum;
+    // Per-task row arrays cost O(n) each: at most about m / n tasks.
+    let tasks = rayon::current_num_threads().min(m / n.max(1)).max(1);
+    let cuts: Vec<usize> = (0..=tasks).map(|t| t * m / tasks).collect();
+    // 1. Entries per row and task.
+    let counted: Vec<(Vec<usize>, usize)> = (0..tasks)
+        .into_par_iter()
+        .map(|t| {
+            let mut deg = vec![0usize; n];
+            let mut loops = 0usize;
+            edges.for_each_edge_in(cuts[t], cuts[t + 1], |u, v, _| {
+                if u == v {
+                    loops += 1;
+                } else {
+                    deg[u as usize] += 1;
+                    deg[v as usize] += 1;
+                }
+            });
+            (deg, loops)
+        })
+        .collect();
+    let loops = counted.iter().map(|c| c.1).sum();
+    // 2. Row pointers; turn the counts into each task's write cursors.
+    let mut cursors: Vec<Vec<usize>> = counted.into_iter().map(|c| c.0).collect();
+    let mut indptr = Vec::with_capacity(n + 1);
+    let mut pos = 0usize;
+    indptr.push(0);
+    for i in 0..n {
+        for c in cursors.iter_mut() {
+            let d = c[i];
+            c[i] = pos;
+            pos += d;
+        }
+        indptr.push(pos);
+    }
+    let nnz = pos;
+    // 3. Fill. Tasks write disjoint slots; relaxed atomic stores are plain stores on common
+    // targets and keep this safe code.
+    let idx: Vec<AtomicU32> = (0..nnz)
+        .into_par_iter()
+        .map(|_| AtomicU32::new(0))
+        .collect();
+    let dat: Vec<AtomicU64> = if sum {
+        (0..nnz)
+            .into_par_iter()
+            .map(|_| AtomicU64::new(0))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    cursors
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(t, mut cur)| {
+            edges.for_each_edge_in(cuts[t], cuts[t + 1], |u, v, w| {
+                if u == v {
+                    return;
+                }
+                for (a, b) in [(u, v), (v, u)] {
+                    let p = cur[a as usize];
+                    cur[a as usize] = p + 1;
+                    idx[p].store(b, Relaxed);
+                    if sum {
+                        dat[p].store(w.to_bits(), Relaxed);
+                    }
+                }
+            });
+        });
+    let mut indices: Vec<u32> = idx.into_iter().map(AtomicU32::into_inner).collect();
+    let mut data: Vec<f64> = dat
+        .into_iter()
+        .map(|x| f64::from_bits(x.into_inner()))
+        .collect();
+    // 4. Sort and combine each row, in parallel over ranges of rows of about equal entry counts.
+    let parts = (4 * rayon::current_num_threads()).clamp(1, n.max(1));
+    let bounds: Vec<usize> = (0..=parts)
+        .map(|p| {
+            if p == parts {
+                n
+            } else {
+                indptr.partition_point(|&x| x < p * nnz / parts).min(n)
+            }
+        })
+        .collect();
+    let mut ranges = Vec::with_capacity(parts);
+    {
+        let (mut ri, mut rd): (&mut [u32], &mut [f64]) = (&mut indices, &mut data);
+        for p in 0..parts {
+            let (lo, hi) = (bounds[p], bounds[p + 1]);
+            let len = indptr[hi] - indptr[lo];
+            let (a, rest) = std::mem::take(&mut ri).split_at_mut(len);
+            ri = rest;
+            let (b, rest) = std::mem::take(&mut rd).split_at_mut(if sum { len } else { 0 });
+            rd = rest;
+            ranges.push((lo, hi, a, b));
+        }
+    }
+    let lens: Vec<Vec<usize>> = ranges
+        .into_par_iter()
+        .map(|(lo, hi, idx, dat)| sort_rows(&indptr, lo, hi, idx, dat, dup))
+        .collect();
+    // 5. Compact away the combined duplicates.
+    let mut new_ptr = Vec::with_capacity(n + 1);
+    new_ptr.push(0usize);
+    let mut acc = 0usize;
+    for l in lens.iter().flatten() {
+        acc += l;
+        new_ptr.push(acc);
+    }
+    if acc != nnz {
+        for p in 0..parts {
+            let (lo, hi) = (bounds[p], bounds[p + 1]);
+            let (src, dst, len) = (indptr[lo], new_ptr[lo], new_ptr[hi] - new_ptr[lo]);
+            indices.copy_within(src..src + len, dst);
+            if sum {
+                data.copy_within(src..src + len, dst);
+            }
+        }
+        indices.truncate(acc);
+        data.truncate(acc);
+    }
+    if !sum {
+        data = Vec::with_capacity(acc);
+        data.par_extend(rayon::iter::repeat_n(1.0, acc));
+    }
+    (Csr::new((n, n), new_ptr, indices, data), loops)
+}
+
+/// Sort and combine rows `lo..hi`, whose entries are `idx` (and `dat` when summing weights),
+/// moving each row down over the slots freed by earlier rows of the range. Returns the new row
+/// lengths.
+fn sort_rows(
+    indptr: &[usize],
+    lo: usize,
+    hi: usize,
+    idx: &mut [u32],
+    dat: &mut [f64],
+    dup: Duplicates,
+) -> Vec<usize> {
+    let base = indptr[lo];
+    let mut lens = Vec::with_capacity(hi - lo);
+    let mut w = 0usize;
+    for i in lo..hi {
+        let (s, e) = (indptr[i] - base, indptr[i + 1] - base);
+        let len = if dup == Duplicates::Sum {
+            sort_and_combine(&mut idx[s..e], &mut dat[s..e], dup)
+        } else {
+            let row = &mut idx[s..e];
+            row.sort_unstable();
+            dedup_sorted(row)
+        };
+        if w != s {
+            idx.copy_within(s..s + len, w);
+            if dup == Duplicates::Sum {
+                dat.copy_within(s..s + len, w);
+            }
+        }
+        w += len;
+        lens.push(len);
+    }
+    lens
+}
+
+/// Remove repeated values from a sorted slice in place; returns the new length.
+fn dedup_sorted(row: &mut [u32]) -> usize {
+    if row.is_empty() {
+        return 0;
+    }
+    let mut w = 1usize;
+    for r in 1..row.len() {
+        if row[r] != row[w - 1] {
+            row[w] = row[r];
+            w += 1;
+        }
+    }
+    w
 }
 
 /// Sort a row by column and combine repeated columns; returns the new row length.
@@ -475,6 +693,96 @@ mod tests {
                 }
                 assert_eq!(got, reference, "trial {trial} dup {dup:?}");
                 assert_eq!(g.num_edges() * 2, reference.len());
+            }
+        }
+    }
+
+    /// The CSR construction before the range-parallel builder (sequential fill in edge order,
+    /// then per-row sort and combine), kept as a bit-exact reference.
+    fn reference_csr(n: usize, edges: &[(u32, u32, f64)], dup: Duplicates) -> (Csr, usize) {
+        let mut indptr = vec![0usize; n + 1];
+        let mut loops = 0;
+        for &(u, v, _) in edges {
+            if u == v {
+                loops += 1;
+            } else {
+                indptr[u as usize + 1] += 1;
+                indptr[v as usize + 1] += 1;
+            }
+        }
+        for i in 0..n {
+            indptr[i + 1] += indptr[i];
+        }
+        let mut indices = vec![0u32; indptr[n]];
+        let mut data = vec![0f64; indptr[n]];
+        let mut fill = indptr.clone();
+        for &(u, v, w) in edges {
+            if u != v {
+                for (a, b) in [(u, v), (v, u)] {
+                    indices[fill[a as usize]] = b;
+                    data[fill[a as usize]] = w;
+                    fill[a as usize] += 1;
+                }
+            }
+        }
+        let (mut ptr, mut ind, mut dat) = (vec![0usize], Vec::new(), Vec::new());
+        for i in 0..n {
+            let (s, e) = (indptr[i], indptr[i + 1]);
+            let len = sort_and_combine(&mut indices[s..e], &mut data[s..e], dup);
+            ind.extend_from_slice(&indices[s..s + len]);
+            dat.extend_from_slice(&data[s..s + len]);
+            ptr.push(ind.len());
+        }
+        (Csr::new((n, n), ptr, ind, dat), loops)
+    }
+
+    #[test]
+    fn builder_is_bit_identical_to_reference_for_any_thread_count() {
+        let mut rng = crate::util::rng_for(11, 0);
+        for trial in 0..60 {
+            let n = rng.random_range(1..300usize);
+            let m = rng.random_range(0..3000usize);
+            let edges: Vec<(u32, u32, f64)> = (0..m)
+                .map(|_| {
+                    let u = rng.random_range(0..n as u32);
+                    // Few distinct pairs: many repeats, whose float sums depend on order.
+                    let v = if rng.random::<f64>() < 0.05 {
+                        u
+                    } else {
+                        rng.random_range(0..(n as u32).min(12))
+                    };
+                    (u, v, rng.random::<f64>() * 10.0)
+                })
+                .collect();
+            for dup in [Duplicates::Sum, Duplicates::One] {
+                let (want, want_loops) = reference_csr(n, &edges, dup);
+                for threads in [1, 2, 3, 7] {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    let (got, loops) = pool.install(|| build_csr(n, &edges[..], dup));
+                    // The same edges as pair blocks of random sizes (the reader's layout).
+                    let (mut ends, mut weights) = (vec![Vec::new()], vec![Vec::new()]);
+                    for &(u, v, w) in &edges {
+                        if rng.random_range(0..50) == 0 {
+                            ends.push(Vec::new());
+                            weights.push(Vec::new());
+                        }
+                        ends.last_mut().unwrap().extend([u, v]);
+                        weights.last_mut().unwrap().push(w);
+                    }
+                    let ws = (dup == Duplicates::Sum).then_some(&weights[..]);
+                    let (blocks, block_loops) =
+                        pool.install(|| build_csr(n, &PairBlocks::new(&ends, ws), dup));
+                    let bits = |c: &Csr| c.data().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    for (got, loops) in [(&got, loops), (&blocks, block_loops)] {
+                        assert_eq!(loops, want_loops, "trial {trial}");
+                        assert_eq!(got.indptr().raw_storage(), want.indptr().raw_storage());
+                        assert_eq!(got.indices(), want.indices(), "trial {trial} {dup:?}");
+                        assert_eq!(bits(got), bits(&want), "trial {trial} {dup:?} t={threads}");
+                    }
+                }
             }
         }
     }
