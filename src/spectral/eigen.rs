@@ -364,9 +364,11 @@ fn col_norms2(y: &[f64], b: usize) -> Vec<f64> {
 ///
 /// Classical Gram–Schmidt with a second pass unless the first kept at least `min_ratio` of every
 /// column's norm (the Daniel–Gragg–Kaufman–Stewart test; `1/sqrt(2)` is the classic choice, and
-/// `1.0` forces the second pass). Tall and
-/// skinny, so the products run on row chunks (one sequential faer kernel per chunk, partial
-/// `V^T y` summed) instead of one parallel gemm with its synchronisation.
+/// `1.0` forces the second pass). Tall and skinny and bound by reading `V`, so the products run
+/// on row chunks (one sequential faer kernel per chunk, partial `V^T y` summed) instead of one
+/// parallel gemm with its synchronisation, and the second pass's coefficients are computed in
+/// the same sweep as the first pass's update, while the chunk of `V` is still in cache (three
+/// reads of `V` instead of four).
 fn orthogonalise_against(
     y: &mut [f64],
     v: &[f64],
@@ -380,50 +382,82 @@ fn orthogonalise_against(
     if m == 0 || b == 0 {
         return total;
     }
-    const ROWS: usize = 8192;
+    const ROWS: usize = 2048;
     let before = col_norms2(y, b);
-    for pass in 0..2 {
-        if pass == 1 {
-            let after = col_norms2(y, b);
-            let r2 = min_ratio * min_ratio;
-            if after.iter().zip(&before).all(|(a, b0)| *a >= r2 * b0) {
-                break;
+    let vs_all = &v[..(n - 1) * stride + m];
+    let zero = || (Mat::<f64>::zeros(m, b), vec![0.0f64; b]);
+    let add = |(a, an): (Mat<f64>, Vec<f64>), (c, cn): (Mat<f64>, Vec<f64>)| {
+        (a + c, an.iter().zip(&cn).map(|(x, y)| x + y).collect())
+    };
+    // Pass 1: C1 = V^T y, by row chunks.
+    let (c1, _) = y
+        .par_chunks(ROWS * b)
+        .zip(vs_all.par_chunks(ROWS * stride))
+        .map(|(ys, vs)| {
+            let rows = ys.len() / b;
+            let mut c = Mat::<f64>::zeros(m, b);
+            matmul(
+                c.as_mut(),
+                Accum::Replace,
+                MatRef::from_row_major_slice_with_stride(vs, rows, m, stride).transpose(),
+                MatRef::from_row_major_slice(ys, rows, b),
+                1.0,
+                Par::Seq,
+            );
+            (c, Vec::new())
+        })
+        .reduce(zero, |a, c| (a.0 + c.0, Vec::new()));
+    // Pass 2: y -= V C1, and on the same (cache-resident) rows C2 = V^T y and the new norms.
+    let (c2, after) = y
+        .par_chunks_mut(ROWS * b)
+        .zip(vs_all.par_chunks(ROWS * stride))
+        .map(|(ys, vs)| {
+            let rows = ys.len() / b;
+            let vm = MatRef::from_row_major_slice_with_stride(vs, rows, m, stride);
+            matmul(
+                MatMut::from_row_major_slice_mut(ys, rows, b),
+                Accum::Add,
+                vm,
+                c1.as_ref(),
+                -1.0,
+                Par::Seq,
+            );
+            let mut c = Mat::<f64>::zeros(m, b);
+            matmul(
+                c.as_mut(),
+                Accum::Replace,
+                vm.transpose(),
+                MatRef::from_row_major_slice(ys, rows, b),
+                1.0,
+                Par::Seq,
+            );
+            let mut nr = vec![0.0f64; b];
+            for row in ys.chunks_exact(b) {
+                nr.iter_mut().zip(row).for_each(|(s, v)| *s += v * v);
             }
-        }
-        // C = V^T y, by row chunks.
-        let c = y
-            .par_chunks(ROWS * b)
-            .zip(v[..(n - 1) * stride + m].par_chunks(ROWS * stride))
-            .map(|(ys, vs)| {
-                let rows = ys.len() / b;
-                let mut c = Mat::<f64>::zeros(m, b);
-                matmul(
-                    c.as_mut(),
-                    Accum::Replace,
-                    MatRef::from_row_major_slice_with_stride(vs, rows, m, stride).transpose(),
-                    MatRef::from_row_major_slice(ys, rows, b),
-                    1.0,
-                    Par::Seq,
-                );
-                c
-            })
-            .reduce(|| Mat::<f64>::zeros(m, b), |a, c| a + c);
-        // y -= V C, by row chunks.
-        y.par_chunks_mut(ROWS * b)
-            .zip(v[..(n - 1) * stride + m].par_chunks(ROWS * stride))
-            .for_each(|(ys, vs)| {
-                let rows = ys.len() / b;
-                matmul(
-                    MatMut::from_row_major_slice_mut(ys, rows, b),
-                    Accum::Add,
-                    MatRef::from_row_major_slice_with_stride(vs, rows, m, stride),
-                    c.as_ref(),
-                    -1.0,
-                    Par::Seq,
-                );
-            });
-        total += &c;
+            (c, nr)
+        })
+        .reduce(zero, add);
+    total += &c1;
+    let r2 = min_ratio * min_ratio;
+    if after.iter().zip(&before).all(|(a, b0)| *a >= r2 * b0) {
+        return total;
     }
+    // Pass 3 (second Gram–Schmidt pass): y -= V C2.
+    y.par_chunks_mut(ROWS * b)
+        .zip(vs_all.par_chunks(ROWS * stride))
+        .for_each(|(ys, vs)| {
+            let rows = ys.len() / b;
+            matmul(
+                MatMut::from_row_major_slice_mut(ys, rows, b),
+                Accum::Add,
+                MatRef::from_row_major_slice_with_stride(vs, rows, m, stride),
+                c2.as_ref(),
+                -1.0,
+                Par::Seq,
+            );
+        });
+    total += &c2;
     total
 }
 
