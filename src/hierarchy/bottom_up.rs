@@ -81,8 +81,10 @@ pub fn estimate_k(g: &Graph, k_max: usize, params: &EigenParams) -> (usize, bool
 /// connected components are fine (their mutual similarity is 0, so they merge last).
 ///
 /// # Complexity
-/// Eigensolver: O((m + n p) * iterations) with `p = max(64, 2K)`; k-means O(n K^2) per
-/// iteration; linkage O(m + K^3) worst case. Memory O(m + n p).
+/// Eigensolver: block Krylov–Schur, O(m / b + n K) per column product with blocks of `b <= 4`
+/// columns and a basis of at most `2K` vectors (see [`smallest_eigenpairs`](crate::spectral::smallest_eigenpairs));
+/// k-means O(n K dim) per Lloyd iteration before Hamerly's bounds prune it; linkage O(m + K^3)
+/// worst case. Memory O(m + n K).
 #[derive(Debug, Clone)]
 pub struct BottomUp {
     k: Option<usize>,

@@ -166,8 +166,10 @@ pub fn largest_eigenvalue(op: &dyn LinearOperator, seed: u64) -> f64 {
 /// not converge them all within `max_restarts` (see [`EigenResult::converged`]).
 ///
 /// # Complexity
-/// Dense path O(n^3). Iterative path O((nnz + n p) * iterations) time with a Krylov basis of
-/// `p = max(64, 2k)` vectors, O(n p) memory.
+/// Dense path O(n^3). Iterative path (block Krylov–Schur, see the module docs): each step costs
+/// one sparse pass for a block of `b = clamp(k/8, 2, 4)` columns plus O(n m b) for Gram–Schmidt
+/// against the basis of `m <= max(2k, k + 4b)` vectors; O(n m) memory. The number of steps
+/// depends on the spectrum (about 75 for K = 32 on a 200,000-node Bethe Hessian).
 pub fn smallest_eigenpairs(op: &dyn LinearOperator, k: usize, params: &EigenParams) -> EigenResult {
     let n = op.dim();
     let k = k.min(n);

@@ -26,7 +26,8 @@ pub trait LinearOperator: Sync {
         }
     }
     /// Fused filter step on row-major `n x b` blocks: `Z <- alpha Op X + beta X + gamma Z`
-    /// (`gamma = 0` overwrites `Z`). One Chebyshev step is one call. The default goes through
+    /// (`gamma = 0` overwrites `Z`): one step of a polynomial filter or a plain product
+    /// (`alpha = 1`, `beta = gamma = 0`) in one call. The default goes through
     /// [`LinearOperator::apply_block`]; graph operators override it with a single pass.
     fn step_block(&self, x: &[f64], z: &mut [f64], b: usize, alpha: f64, beta: f64, gamma: f64) {
         let mut y = vec![0.0; x.len()];
