@@ -296,50 +296,39 @@ fn svqb_once(mut y: Vec<f64>, n: usize, b: usize) -> (Vec<f64>, usize) {
 /// `Op X` for a row-major `n x b` block, in column panels sized for the cache (the gathered
 /// rows of one panel should stay cache resident): 16 columns in `f32`, 8 in `f64`.
 fn apply_panels(op: &dyn LinearOperator, x: &[f64], b: usize, single: bool) -> Vec<f64> {
-    let n = op.dim();
     let pw = if single { 16 } else { 8 };
+    if b <= pw {
+        return product(op, x, b, single);
+    }
+    let n = op.dim();
     let mut y = vec![0.0; n * b];
-    let mut c0 = 0;
-    while c0 < b {
+    for c0 in (0..b).step_by(pw) {
         let w = pw.min(b - c0);
-        let whole = w == b;
-        let panel: Vec<f64> = if whole {
-            Vec::new()
-        } else {
-            let mut p = vec![0.0; n * w];
-            p.par_chunks_mut(w)
-                .zip(x.par_chunks(b))
-                .for_each(|(o, row)| o.copy_from_slice(&row[c0..c0 + w]));
-            p
-        };
-        let src: &[f64] = if whole { x } else { &panel };
-        if whole && !single {
-            op.step_block(x, &mut y, b, 1.0, 0.0, 0.0);
-            return y;
-        }
-        let out: Vec<f64> = if single {
-            let p32: Vec<f32> = src.par_iter().map(|&v| v as f32).collect();
-            drop(panel);
-            let mut o32 = vec![0.0f32; n * w];
-            op.step_block_f32(&p32, &mut o32, w, 1.0, 0.0, 0.0);
-            if whole {
-                y.par_iter_mut()
-                    .zip(o32.par_iter())
-                    .for_each(|(o, &v)| *o = f64::from(v));
-                return y;
-            }
-            o32.into_par_iter().map(f64::from).collect()
-        } else {
-            let mut o = vec![0.0; n * w];
-            op.step_block(src, &mut o, w, 1.0, 0.0, 0.0);
-            o
-        };
+        let mut panel = vec![0.0; n * w];
+        panel
+            .par_chunks_mut(w)
+            .zip(x.par_chunks(b))
+            .for_each(|(o, row)| o.copy_from_slice(&row[c0..c0 + w]));
+        let out = product(op, &panel, w, single);
         y.par_chunks_mut(b)
             .zip(out.par_chunks(w))
             .for_each(|(row, o)| row[c0..c0 + w].copy_from_slice(o));
-        c0 += w;
     }
     y
+}
+
+/// `Op X` for a compact row-major `n x b` block, through `f32` when `single`.
+fn product(op: &dyn LinearOperator, x: &[f64], b: usize, single: bool) -> Vec<f64> {
+    if single {
+        let x32: Vec<f32> = x.par_iter().map(|&v| v as f32).collect();
+        let mut y32 = vec![0.0f32; x.len()];
+        op.step_block_f32(&x32, &mut y32, b, 1.0, 0.0, 0.0);
+        y32.into_par_iter().map(f64::from).collect()
+    } else {
+        let mut y = vec![0.0; x.len()];
+        op.step_block(x, &mut y, b, 1.0, 0.0, 0.0);
+        y
+    }
 }
 
 /// Squared column norms of a row-major `n x b` block.
