@@ -10,6 +10,7 @@ use crate::spectral::{
     dense_eigenvalues, dense_smallest_eigenpairs, kmeans, smallest_eigenpairs, BetheHessian,
     EigenParams, KMeansParams, LinearOperator,
 };
+use rayon::prelude::*;
 use serde::Serialize;
 use std::borrow::Cow;
 
@@ -339,18 +340,15 @@ pub(crate) fn spectral_communities(
     }
     // Row-normalised embedding (zero rows stay zero).
     let mut emb = vec![0.0; n * dim];
-    for j in 0..dim {
-        let v = eig.vector(j);
-        for i in 0..n {
-            emb[i * dim + j] = v[i];
+    emb.par_chunks_mut(dim).enumerate().for_each(|(i, row)| {
+        for (j, x) in row.iter_mut().enumerate() {
+            *x = eig.vectors[j * n + i];
         }
-    }
-    for row in emb.chunks_exact_mut(dim) {
         let norm = row.iter().map(|x| x * x).sum::<f64>().sqrt();
         if norm > 0.0 {
             row.iter_mut().for_each(|x| *x /= norm);
         }
-    }
+    });
     let km = kmeans(&emb, dim, &KMeansParams::new(k).n_init(n_init).seed(seed))?;
     info.kmeans_inertia = km.inertia;
     info.kmeans_converged = km.converged;

@@ -4,12 +4,12 @@
 //! Matrix Anal. Appl. 23, 2001; block form as in Zhou & Saad, Numer. Algorithms 47, 2008). A
 //! Krylov method needs far fewer operator applications than filtered subspace iteration (on a
 //! 200,000-node Bethe Hessian with K = 32: about 300 column products against about 2,900), and
-//! a small block (2–4 columns) makes each sparse pass serve several columns. Block products run
-//! in `f32` by default ([`BlockPrecision`]); everything else is `f64`. Small problems: dense
-//! decomposition (faer). Residuals `||Op v - lambda v||` are recomputed in `f64` and returned;
+//! a small block (2–4 columns) makes each sparse pass serve several columns. By default the basis
+//! and the block products are stored in `f32` ([`BlockPrecision`]), with every coefficient
+//! accumulated in `f64`. Small problems: dense decomposition (faer). Residuals `||Op v - lambda v||` are recomputed in `f64` and returned;
 //! fewer converged pairs than requested is reported, not hidden.
 
-use super::operators::LinearOperator;
+use super::operators::{LinearOperator, Real};
 use crate::util::rng_for;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
@@ -22,8 +22,8 @@ pub struct EigenParams {
     /// Residual tolerance relative to the spectral scale `max |lambda|` (default 1e-6: ample for
     /// clustering the eigenvectors; tighten it for other uses).
     pub tol: f64,
-    /// Precision of the sparse block products on the iterative path (default
-    /// [`BlockPrecision::Single`]; tolerances below 1e-6 always use `f64`).
+    /// Storage precision of the Krylov basis and the sparse block products on the iterative
+    /// path (default [`BlockPrecision::Single`]; tolerances below 1e-6 always use `f64`).
     pub precision: BlockPrecision,
     /// Maximum restart cycles of the iterative path.
     pub max_restarts: usize,
@@ -45,15 +45,16 @@ impl Default for EigenParams {
     }
 }
 
-/// Arithmetic of the sparse block products `Op X` (a dominant cost of the iterative solver).
+/// Storage precision of the iterative solver's Krylov basis and sparse block products `Op X`
+/// (the two dominant costs, both bound by memory traffic).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockPrecision {
-    /// `f32` operands and results in the sparse products, `f64` everywhere else (basis,
-    /// orthogonalisation, projected problem). The products are bound by the memory traffic of
-    /// the gathered rows, so this is markedly cheaper; the relation `Op V = V T + Q B` then holds
-    /// to about 1e-7 relative, enough for tolerances down to 1e-6 (clustering needs far less).
-    /// Residuals are always recomputed in `f64`, and if they miss the tolerance the solver
-    /// restarts in `f64` from the Ritz vectors it has.
+    /// `f32` basis and `f32` operands and results in the sparse products; Gram–Schmidt
+    /// coefficients, Gram matrices and the projected problem are accumulated in `f64`. Halves
+    /// the memory traffic of both hot loops and the basis's memory; the relation
+    /// `Op V = V T + Q B` then holds to about 1e-7 relative, enough for tolerances down to 1e-6
+    /// (clustering needs far less). Residuals are always recomputed in `f64`, and if they miss
+    /// the tolerance the solver restarts in `f64` from the Ritz vectors it has.
     Single,
     /// `f64` throughout.
     Double,
@@ -251,22 +252,7 @@ fn svqb(y: Vec<f64>, n: usize, b: usize) -> (Vec<f64>, usize) {
 
 fn svqb_once(mut y: Vec<f64>, n: usize, b: usize) -> (Vec<f64>, usize) {
     // Scale columns to unit norm first (SVQB's D^{-1/2} G D^{-1/2}).
-    let norms = y
-        .par_chunks(b)
-        .fold(
-            || vec![0.0f64; b],
-            |mut acc, row| {
-                acc.iter_mut().zip(row).for_each(|(s, v)| *s += v * v);
-                acc
-            },
-        )
-        .reduce(
-            || vec![0.0f64; b],
-            |mut a, c| {
-                a.iter_mut().zip(&c).for_each(|(s, v)| *s += v);
-                a
-            },
-        );
+    let norms = col_norms2(&y, b);
     let inv: Vec<f64> = norms
         .iter()
         .map(|&s| if s > 0.0 { 1.0 / s.sqrt() } else { 0.0 })
@@ -291,6 +277,71 @@ fn svqb_once(mut y: Vec<f64>, n: usize, b: usize) -> (Vec<f64>, usize) {
         let out = block_times(&y, n, b, &t);
         (out, keep.len())
     }
+}
+
+/// SVQB factors of a Gram matrix `G = Y^T Y` (Stathopoulos & Wu 2002): with
+/// `D = diag(G)^{-1/2}` and `D G D = U L U^T`, `S = D U L^{-1/2}` makes `Y S` orthonormal and
+/// `Y = (Y S) S^{-1}` with `S^{-1} = L^{1/2} U^T D^{-1}`. Returns `(S, S^{-1}, min L / max L)`,
+/// or `None` when `Y` is numerically rank deficient (`min L <= 1e-10 max L`).
+fn svqb_factors(g: &Mat<f64>) -> Option<(Mat<f64>, Mat<f64>, f64)> {
+    let b = g.nrows();
+    let d: Vec<f64> = (0..b).map(|i| g[(i, i)]).collect();
+    if d.iter().any(|&x| x.is_nan() || x <= 0.0) {
+        return None;
+    }
+    let s: Vec<f64> = d.iter().map(|x| 1.0 / x.sqrt()).collect();
+    let gs = Mat::from_fn(b, b, |i, j| 0.5 * (g[(i, j)] + g[(j, i)]) * s[i] * s[j]);
+    let evd = gs.self_adjoint_eigen(faer::Side::Lower).ok()?;
+    let (u, l) = (evd.U(), evd.S());
+    let lmax = (0..b).map(|j| l[j]).fold(0.0f64, f64::max);
+    let lmin = (0..b).map(|j| l[j]).fold(f64::INFINITY, f64::min);
+    if lmin.is_nan() || lmin <= 1e-10 * lmax {
+        return None;
+    }
+    let fwd = Mat::from_fn(b, b, |i, j| s[i] * u[(i, j)] / l[j].sqrt());
+    let inv = Mat::from_fn(b, b, |i, j| l[i].sqrt() * u[(j, i)] / s[j]);
+    Some((fwd, inv, lmin / lmax))
+}
+
+/// `out <- Y S` for a row-major `n x b` block `Y` and a `b x b` matrix `S`, rounded to the
+/// storage type of `out`; with `gram`, also returns `(Y S)^T (Y S)` (else an empty matrix).
+fn rotate_into<T: Basis>(y: &[f64], s: &Mat<f64>, b: usize, out: &mut [T], gram: bool) -> Mat<f64> {
+    let sr: Vec<f64> = (0..b * b).map(|e| s[(e / b, e % b)]).collect();
+    let parts: Vec<Vec<f64>> = out
+        .par_chunks_mut(GS_ROWS * b)
+        .zip(y.par_chunks(GS_ROWS * b))
+        .map(|(os, ys)| {
+            let mut g = vec![0.0f64; if gram { b * b } else { 0 }];
+            let mut row = vec![0.0f64; b];
+            for (o, yr) in os.chunks_exact_mut(b).zip(ys.chunks_exact(b)) {
+                row.iter_mut().for_each(|x| *x = 0.0);
+                for (a, &ya) in yr.iter().enumerate() {
+                    for (x, &sv) in row.iter_mut().zip(&sr[a * b..(a + 1) * b]) {
+                        *x += ya * sv;
+                    }
+                }
+                if gram {
+                    for a in 0..b {
+                        for c in 0..b {
+                            g[a * b + c] += row[a] * row[c];
+                        }
+                    }
+                }
+                o.iter_mut().zip(&row).for_each(|(d, &x)| *d = T::of(x));
+            }
+            g
+        })
+        .collect();
+    if !gram {
+        return Mat::zeros(0, 0);
+    }
+    let mut g = Mat::<f64>::zeros(b, b);
+    for part in &parts {
+        for e in 0..b * b {
+            g[(e / b, e % b)] += part[e];
+        }
+    }
+    g
 }
 
 /// `Op X` for a row-major `n x b` block, in column panels sized for the cache (the gathered
@@ -322,18 +373,19 @@ fn product(op: &dyn LinearOperator, x: &[f64], b: usize, single: bool) -> Vec<f6
     if single {
         let x32: Vec<f32> = x.par_iter().map(|&v| v as f32).collect();
         let mut y32 = vec![0.0f32; x.len()];
-        op.step_block_f32(&x32, &mut y32, b, 1.0, 0.0, 0.0);
+        f32::product(op, &x32, &mut y32, b);
         y32.into_par_iter().map(f64::from).collect()
     } else {
         let mut y = vec![0.0; x.len()];
-        op.step_block(x, &mut y, b, 1.0, 0.0, 0.0);
+        f64::product(op, x, &mut y, b);
         y
     }
 }
 
-/// Squared column norms of a row-major `n x b` block.
+/// Squared column norms of a row-major `n x b` block (partial sums added in chunk order).
 fn col_norms2(y: &[f64], b: usize) -> Vec<f64> {
-    y.par_chunks(4096 * b)
+    let parts: Vec<Vec<f64>> = y
+        .par_chunks(4096 * b)
         .map(|ys| {
             let mut acc = vec![0.0f64; b];
             for row in ys.chunks_exact(b) {
@@ -341,78 +393,114 @@ fn col_norms2(y: &[f64], b: usize) -> Vec<f64> {
             }
             acc
         })
-        .reduce(
-            || vec![0.0f64; b],
-            |mut a, c| {
-                a.iter_mut().zip(&c).for_each(|(s, v)| *s += v);
-                a
-            },
-        )
+        .collect();
+    let mut acc = vec![0.0f64; b];
+    for part in &parts {
+        acc.iter_mut().zip(part).for_each(|(s, v)| *s += v);
+    }
+    acc
 }
 
-/// Orthogonalise `y` (`n x b`, row-major) against the first `m` columns of a row-major `V`
-/// with row stride `stride`: `y <- y - V (V^T y)`, and return the coefficients `V^T y`.
+/// Storage precision of the Krylov basis and of the sparse block products (`f32` or `f64`).
+/// Coefficients, Gram matrices and the projected problem are always computed in `f64`.
+trait Basis: Real {
+    /// `Y <- Op X` for a compact row-major `n x b` block in this precision.
+    fn product(op: &dyn LinearOperator, x: &[Self], y: &mut [Self], b: usize);
+    /// The leading `rows x m` block of whole row-major rows with stride `stride`, as an `f64`
+    /// view (converted into `buf` when the storage is narrower).
+    fn view<'a>(
+        v: &'a [Self],
+        rows: usize,
+        m: usize,
+        stride: usize,
+        buf: &'a mut Vec<f64>,
+    ) -> MatRef<'a, f64>;
+    /// A Gram–Schmidt pass is repeated when it leaves components along the basis larger than
+    /// this, relative to the vector's norm: a little above what the storage can represent.
+    const REORTH: f64;
+}
+
+impl Basis for f64 {
+    fn product(op: &dyn LinearOperator, x: &[f64], y: &mut [f64], b: usize) {
+        op.step_block(x, y, b, 1.0, 0.0, 0.0);
+    }
+    fn view<'a>(
+        v: &'a [f64],
+        rows: usize,
+        m: usize,
+        stride: usize,
+        _buf: &'a mut Vec<f64>,
+    ) -> MatRef<'a, f64> {
+        MatRef::from_row_major_slice_with_stride(&v[..(rows - 1) * stride + m], rows, m, stride)
+    }
+    const REORTH: f64 = 1e-12;
+}
+
+impl Basis for f32 {
+    fn product(op: &dyn LinearOperator, x: &[f32], y: &mut [f32], b: usize) {
+        op.step_block_f32(x, y, b, 1.0, 0.0, 0.0);
+    }
+    fn view<'a>(
+        v: &'a [f32],
+        rows: usize,
+        m: usize,
+        stride: usize,
+        buf: &'a mut Vec<f64>,
+    ) -> MatRef<'a, f64> {
+        buf.clear();
+        for row in v.chunks_exact(stride).take(rows) {
+            buf.extend(row[..m].iter().map(|&x| f64::from(x)));
+        }
+        MatRef::from_row_major_slice(buf, rows, m)
+    }
+    const REORTH: f64 = 2e-7;
+}
+
+/// Rows per task in the passes over the basis: a chunk of `V` stays in cache between the update
+/// and the next projection.
+const GS_ROWS: usize = 2048;
+
+/// Sum of `m x b` partial matrices in order (so results do not depend on thread scheduling).
+fn sum_parts(parts: &[Mat<f64>], m: usize, b: usize) -> Mat<f64> {
+    let mut total = Mat::<f64>::zeros(m, b);
+    for part in parts {
+        total += part;
+    }
+    total
+}
+
+/// Orthogonalise `y` (`n x b`, row-major) against the first `m` columns of the row-major basis
+/// `v` with row stride `stride`: `y <- y - V (V^T y)`. Returns the coefficients `V^T y` and the
+/// Gram matrix `y^T y` of the result.
 ///
-/// Classical Gram–Schmidt with a second pass unless the first kept at least `min_ratio` of every
-/// column's norm (the Daniel–Gragg–Kaufman–Stewart test; `1/sqrt(2)` is the classic choice, and
-/// `1.0` forces the second pass). Tall and skinny and bound by reading `V`, so the products run
-/// on row chunks (one sequential faer kernel per chunk, partial `V^T y` summed) instead of one
-/// parallel gemm with its synchronisation, and the second pass's coefficients are computed in
-/// the same sweep as the first pass's update, while the chunk of `V` is still in cache (three
-/// reads of `V` instead of four).
-fn orthogonalise_against(
+/// Classical Gram–Schmidt, bound by reading `V`, so it runs on row chunks (one sequential faer
+/// kernel per chunk, partial sums added in chunk order): (1) `C1 = V^T y`; (2) `y -= V C1` and,
+/// on the same cache-resident rows, `C2 = V^T y` and `y^T y`; (3) a second pass `y -= V C2`
+/// ("twice is enough", Giraud et al. 2005) only when some column of `C2` exceeds `reorth`
+/// times that column's norm (`None`: always). Measuring the leftover `C2` directly is sharper
+/// than the norm-drop (DGKS) test, which asks for the second pass at almost every Lanczos step.
+fn orthogonalise_against<T: Basis>(
     y: &mut [f64],
-    v: &[f64],
+    v: &[T],
     n: usize,
     b: usize,
     m: usize,
     stride: usize,
-    min_ratio: f64,
-) -> Mat<f64> {
-    let mut total = Mat::<f64>::zeros(m, b);
+    reorth: Option<f64>,
+) -> (Mat<f64>, Mat<f64>) {
     if m == 0 || b == 0 {
-        return total;
+        let g = gram(y, y, n, b);
+        return (Mat::zeros(m, b), g);
     }
-    const ROWS: usize = 2048;
-    let before = col_norms2(y, b);
-    let vs_all = &v[..(n - 1) * stride + m];
-    let zero = || (Mat::<f64>::zeros(m, b), vec![0.0f64; b]);
-    let add = |(a, an): (Mat<f64>, Vec<f64>), (c, cn): (Mat<f64>, Vec<f64>)| {
-        (a + c, an.iter().zip(&cn).map(|(x, y)| x + y).collect())
-    };
-    // Pass 1: C1 = V^T y, by row chunks.
-    let (c1, _) = y
-        .par_chunks(ROWS * b)
-        .zip(vs_all.par_chunks(ROWS * stride))
-        .map(|(ys, vs)| {
-            let rows = ys.len() / b;
-            let mut c = Mat::<f64>::zeros(m, b);
-            matmul(
-                c.as_mut(),
-                Accum::Replace,
-                MatRef::from_row_major_slice_with_stride(vs, rows, m, stride).transpose(),
-                MatRef::from_row_major_slice(ys, rows, b),
-                1.0,
-                Par::Seq,
-            );
-            (c, Vec::new())
-        })
-        .reduce(zero, |a, c| (a.0 + c.0, Vec::new()));
-    // Pass 2: y -= V C1, and on the same (cache-resident) rows C2 = V^T y and the new norms.
-    let (c2, after) = y
-        .par_chunks_mut(ROWS * b)
-        .zip(vs_all.par_chunks(ROWS * stride))
-        .map(|(ys, vs)| {
-            let rows = ys.len() / b;
-            let vm = MatRef::from_row_major_slice_with_stride(vs, rows, m, stride);
-            matmul(
-                MatMut::from_row_major_slice_mut(ys, rows, b),
-                Accum::Add,
-                vm,
-                c1.as_ref(),
-                -1.0,
-                Par::Seq,
-            );
+    let vs = &v[..n * stride];
+    let rows_of = |ys: &[f64]| ys.len() / b;
+    // Pass 1: C1 = V^T y.
+    let parts: Vec<Mat<f64>> = y
+        .par_chunks(GS_ROWS * b)
+        .zip(vs.par_chunks(GS_ROWS * stride))
+        .map_init(Vec::new, |buf, (ys, vc)| {
+            let rows = rows_of(ys);
+            let vm = T::view(vc, rows, m, stride, buf);
             let mut c = Mat::<f64>::zeros(m, b);
             matmul(
                 c.as_mut(),
@@ -422,45 +510,80 @@ fn orthogonalise_against(
                 1.0,
                 Par::Seq,
             );
-            let mut nr = vec![0.0f64; b];
-            for row in ys.chunks_exact(b) {
-                nr.iter_mut().zip(row).for_each(|(s, v)| *s += v * v);
-            }
-            (c, nr)
+            c
         })
-        .reduce(zero, add);
-    total += &c1;
-    let r2 = min_ratio * min_ratio;
-    if after.iter().zip(&before).all(|(a, b0)| *a >= r2 * b0) {
-        return total;
+        .collect();
+    let c1 = sum_parts(&parts, m, b);
+    // Pass 2 (and 3): y -= V C, then the leftover V^T y and y^T y on the same rows.
+    let update = |y: &mut [f64], c: &Mat<f64>, project: bool| -> (Mat<f64>, Mat<f64>) {
+        let parts: Vec<(Mat<f64>, Mat<f64>)> = y
+            .par_chunks_mut(GS_ROWS * b)
+            .zip(vs.par_chunks(GS_ROWS * stride))
+            .map_init(Vec::new, |buf, (ys, vc)| {
+                let rows = ys.len() / b;
+                let vm = T::view(vc, rows, m, stride, buf);
+                matmul(
+                    MatMut::from_row_major_slice_mut(ys, rows, b),
+                    Accum::Add,
+                    vm,
+                    c.as_ref(),
+                    -1.0,
+                    Par::Seq,
+                );
+                let ym = MatRef::from_row_major_slice(ys, rows, b);
+                let mut left = Mat::<f64>::zeros(if project { m } else { 0 }, b);
+                if project {
+                    matmul(
+                        left.as_mut(),
+                        Accum::Replace,
+                        vm.transpose(),
+                        ym,
+                        1.0,
+                        Par::Seq,
+                    );
+                }
+                let mut g = Mat::<f64>::zeros(b, b);
+                matmul(
+                    g.as_mut(),
+                    Accum::Replace,
+                    ym.transpose(),
+                    ym,
+                    1.0,
+                    Par::Seq,
+                );
+                (left, g)
+            })
+            .collect();
+        let (lefts, grams): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+        (
+            sum_parts(&lefts, if project { m } else { 0 }, b),
+            sum_parts(&grams, b, b),
+        )
+    };
+    let (c2, g) = update(y, &c1, true);
+    let again = match reorth {
+        None => true,
+        Some(limit) => (0..b).any(|j| {
+            let left = (0..m).map(|i| c2[(i, j)] * c2[(i, j)]).sum::<f64>();
+            left > limit * limit * g[(j, j)]
+        }),
+    };
+    if !again {
+        return (c1, g);
     }
-    // Pass 3 (second Gram–Schmidt pass): y -= V C2.
-    y.par_chunks_mut(ROWS * b)
-        .zip(vs_all.par_chunks(ROWS * stride))
-        .for_each(|(ys, vs)| {
-            let rows = ys.len() / b;
-            matmul(
-                MatMut::from_row_major_slice_mut(ys, rows, b),
-                Accum::Add,
-                MatRef::from_row_major_slice_with_stride(vs, rows, m, stride),
-                c2.as_ref(),
-                -1.0,
-                Par::Seq,
-            );
-        });
-    total += &c2;
-    total
+    let (_, g) = update(y, &c2, false);
+    (c1 + c2, g)
 }
 
 /// Orthonormal basis `Q` (`n x b`) of the row-major block `w`, orthogonal to the first `m`
 /// columns of `v`, with `R = Q^T w`. Directions lost to rank deficiency (an invariant subspace
 /// was found) are replaced by random ones, which keeps the block size.
 #[allow(clippy::too_many_arguments)]
-fn orthonormal_block(
+fn orthonormal_block<T: Basis>(
     w: &[f64],
     n: usize,
     b: usize,
-    v: &[f64],
+    v: &[T],
     m: usize,
     stride: usize,
     rng: &mut crate::util::Rng,
@@ -471,8 +594,8 @@ fn orthonormal_block(
         let mut rand: Vec<f64> = (0..n * extra)
             .map(|_| StandardNormal.sample(&mut *rng))
             .collect();
-        orthogonalise_against(&mut rand, v, n, extra, m, stride, 1.0);
-        orthogonalise_against(&mut rand, &q, n, extra, r, r, 1.0);
+        orthogonalise_against(&mut rand, v, n, extra, m, stride, None);
+        orthogonalise_against(&mut rand, &q, n, extra, r, r, None);
         let mut merged = vec![0.0; n * (r + extra)];
         merged
             .par_chunks_mut(r + extra)
@@ -491,17 +614,18 @@ fn orthonormal_block(
 
 /// Block Krylov–Schur with thick restart for the `k` smallest eigenpairs of a symmetric
 /// operator (Stewart, SIAM J. Matrix Anal. Appl. 2001; Zhou & Saad, Numer. Algorithms 2008, for
-/// the block form). The basis `V` grows by blocks `Q` of `p` columns with full (twice classical
-/// Gram–Schmidt) orthogonalisation, keeping `Op V = V T + Q B`; Ritz pairs of `T` have
-/// residual norms `||B y||`. When the basis is full it is compressed to the `l` lowest Ritz
-/// vectors (`T` becomes diagonal). The block products dominate the cost and run in column
-/// panels, in `f32` when [`EigenParams::precision`] allows; the returned residuals are recomputed
-/// in `f64`, and if single precision missed the tolerance the solver restarts in `f64` from the
-/// Ritz vectors it has.
+/// the block form). The basis `V` grows by blocks `Q` of `p` columns with full (classical
+/// Gram–Schmidt, repeated when needed) orthogonalisation, keeping `Op V = V T + Q B`; Ritz pairs
+/// of `T` have residual norms `||B y||`. When the basis is full it is compressed to the `l`
+/// lowest Ritz vectors (`T` becomes diagonal). With [`BlockPrecision::Single`] the basis and the
+/// sparse products are stored in `f32` (the passes over `V` and the gathers are bound by memory
+/// traffic, which halves), with all coefficients accumulated in `f64`; the returned residuals
+/// are recomputed in `f64`, and if single precision missed the tolerance the solver restarts in
+/// `f64` from the Ritz vectors it has.
 ///
 /// # Complexity
-/// Time `O(matvecs * nnz / panel + steps * n * m_max * p)`, memory `O(n * m_max)` with
-/// `m_max` about `3k`.
+/// Time `O(matvecs * nnz / p + steps * n * m_max * p)`, memory `O(n * m_max)` with
+/// `m_max` about `2k`.
 fn krylov_schur(op: &dyn LinearOperator, k: usize, params: &EigenParams) -> EigenResult {
     let n = op.dim();
     let mut single = params.precision == BlockPrecision::Single && params.tol >= SINGLE_TOL_FLOOR;
@@ -509,18 +633,16 @@ fn krylov_schur(op: &dyn LinearOperator, k: usize, params: &EigenParams) -> Eige
     let mut start: Option<Vec<f64>> = None;
     let mut matvecs = 0usize;
     loop {
-        let out = krylov_schur_run(op, k, params, single, start.take(), &mut rng, &mut matvecs);
-        let (values, vectors, est_ok) = out;
+        let out = if single {
+            krylov_schur_run::<f32>(op, k, params, start.take(), &mut rng, &mut matvecs)
+        } else {
+            krylov_schur_run::<f64>(op, k, params, start.take(), &mut rng, &mut matvecs)
+        };
+        let (values, rowmajor, est_ok) = out;
         // True residuals in f64 (one pass over the matrix per 8 vectors).
         let kk = values.len();
-        let mut rowmajor = vec![0.0; n * kk];
-        for (j, col) in vectors.chunks_exact(n).enumerate() {
-            for i in 0..n {
-                rowmajor[i * kk + j] = col[i];
-            }
-        }
         let av = apply_panels(op, &rowmajor, kk, false);
-        let res = column_residuals(&rowmajor, &av, &values, n, kk);
+        let res = column_residuals(&rowmajor, &av, &values, kk);
         let scale = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let tol = params.tol * est_ok.1.max(scale);
         let good = res.iter().take_while(|&&r| r <= tol).count();
@@ -546,9 +668,17 @@ fn krylov_schur(op: &dyn LinearOperator, k: usize, params: &EigenParams) -> Eige
         }
         let keep = if est_ok.0 { kk } else { good };
         let max_residual = res[..keep].iter().fold(0.0f64, |m, &r| m.max(r));
+        let mut vectors = vec![0.0; n * keep];
+        if keep > 0 {
+            vectors.par_chunks_mut(n).enumerate().for_each(|(j, col)| {
+                col.iter_mut()
+                    .zip(rowmajor.chunks_exact(kk))
+                    .for_each(|(x, row)| *x = row[j]);
+            });
+        }
         return EigenResult {
             values: values[..keep].to_vec(),
-            vectors: vectors[..n * keep].to_vec(),
+            vectors,
             requested: k,
             max_residual,
             dense: false,
@@ -562,14 +692,13 @@ fn block_size(k: usize) -> usize {
     (k / 8).clamp(2, 4)
 }
 
-/// One Krylov–Schur run. Returns the `k` lowest Ritz values and vectors (column-major) and
-/// `(converged by the estimate, spectral scale)`.
+/// One Krylov–Schur run with the basis stored in `T`. Returns the `k` lowest Ritz values and
+/// vectors (row-major `n x k`, `f64`) and `(converged by the estimate, spectral scale)`.
 #[allow(clippy::type_complexity)]
-fn krylov_schur_run(
+fn krylov_schur_run<T: Basis>(
     op: &dyn LinearOperator,
     k: usize,
     params: &EigenParams,
-    single: bool,
     start: Option<Vec<f64>>,
     rng: &mut crate::util::Rng,
     matvecs: &mut usize,
@@ -580,7 +709,7 @@ fn krylov_schur_run(
     let m_max = round((2 * k).max(k + 4 * p)).min(n - n % p);
     let l_keep = round(k + (m_max - k) * 3 / 8).min(m_max - p).max(k);
     let cap = m_max;
-    let mut v = vec![0.0; n * cap];
+    let mut v = vec![T::default(); n * cap];
     let mut m = 0usize;
     let mut t = Mat::<f64>::zeros(0, 0);
     let start = start.unwrap_or_else(|| {
@@ -588,10 +717,14 @@ fn krylov_schur_run(
             .map(|_| StandardNormal.sample(&mut *rng))
             .collect()
     });
-    let (mut q, _) = orthonormal_block(&start, n, p, &v, 0, cap, rng);
+    let (q0, _) = orthonormal_block(&start, n, p, &v, 0, cap, rng);
+    let mut q: Vec<T> = q0.par_iter().map(|&x| T::of(x)).collect();
+    drop(q0);
+    let mut y = vec![T::default(); n * p];
+    let mut w = vec![0.0f64; n * p];
     let mut scale = 0.0f64;
     let mut theta: Vec<f64> = Vec::new();
-    let mut y = Mat::<f64>::zeros(0, 0);
+    let mut ritz = Mat::<f64>::zeros(0, 0);
     let mut converged = false;
     let max_steps = params.max_restarts.max(1) * (m_max / p).max(1);
     for _step in 0..max_steps {
@@ -600,13 +733,12 @@ fn krylov_schur_run(
             .zip(q.par_chunks(p))
             .for_each(|(row, qr)| row[m..m + p].copy_from_slice(qr));
         m += p;
-        let mut w = apply_panels(op, &q, p, single);
+        T::product(op, &q, &mut y, p);
         *matvecs += p;
-        // Twice is enough (Kahan, Parlett); the second pass is skipped only where the first kept
-        // more than 1/sqrt(2) of every column (DGKS), which keeps V orthonormal to working
-        // precision, as the thick restart needs.
-        let min_ratio = std::f64::consts::FRAC_1_SQRT_2;
-        let c = orthogonalise_against(&mut w, &v, n, p, m, cap, min_ratio);
+        w.par_iter_mut()
+            .zip(y.par_iter())
+            .for_each(|(a, &b)| *a = b.to64());
+        let (c, g) = orthogonalise_against(&mut w, &v, n, p, m, cap, Some(T::REORTH));
         let mut tn = Mat::<f64>::zeros(m, m);
         for i in 0..m - p {
             for j in 0..m - p {
@@ -628,15 +760,36 @@ fn krylov_schur_run(
             }
         }
         t = tn;
-        let (qn, r) = orthonormal_block(&w, n, p, &v, m, cap, rng);
-        drop(w);
-        q = qn;
+        // New block Q = W S by SVQB from the Gram matrix the orthogonalisation returned (a
+        // second SVQB pass only for an ill-conditioned W), so that W = Q S^{-1}: R = S^{-1}.
+        // A rank-deficient W (invariant subspace) takes the general route with random refill.
+        let fast = svqb_factors(&g).and_then(|(s, s_inv, ratio)| {
+            if ratio > 1e-3 {
+                rotate_into(&w, &s, p, &mut q, false);
+                return Some(s_inv);
+            }
+            let mut w2 = vec![0.0f64; n * p];
+            let g2 = rotate_into(&w, &s, p, &mut w2, true);
+            let (s2, s2_inv, _) = svqb_factors(&g2)?;
+            rotate_into(&w2, &s2, p, &mut q, false);
+            Some(&s2_inv * &s_inv)
+        });
+        let r = match fast {
+            Some(r) => r,
+            None => {
+                let (qn, r) = orthonormal_block(&w, n, p, &v, m, cap, rng);
+                q.par_iter_mut()
+                    .zip(qn.par_iter())
+                    .for_each(|(a, &b)| *a = T::of(b));
+                r
+            }
+        };
         // Ritz pairs of T; residual of y_i is ||R y_i[last block]||.
         let evd = t
             .self_adjoint_eigen(faer::Side::Lower)
             .expect("small symmetric eigenproblem");
         theta = (0..m).map(|j| evd.S()[j]).collect();
-        y = evd.U().to_owned();
+        ritz = evd.U().to_owned();
         scale = theta.iter().fold(scale, |s, v| s.max(v.abs()));
         let tol = params.tol * scale;
         // B = [0 | R] in the current basis, so B y = R y[m-p..m].
@@ -645,7 +798,7 @@ fn krylov_schur_run(
             for a in 0..p {
                 let mut s = 0.0;
                 for bb in 0..p {
-                    s += r[(a, bb)] * y[(m - p + bb, j)];
+                    s += r[(a, bb)] * ritz[(m - p + bb, j)];
                 }
                 s2 += s * s;
             }
@@ -658,65 +811,84 @@ fn krylov_schur_run(
         if m + p > m_max {
             // Thick restart: keep the l lowest Ritz vectors, T = diag(theta), B = R Y[last, :l].
             let l = l_keep;
-            let yl = y.as_ref().subcols(0, l);
+            let yl = ritz.as_ref().subcols(0, l);
             const ROWS: usize = 1024;
-            v.par_chunks_mut(ROWS * cap).for_each(|chunk| {
-                let rows = chunk.len() / cap;
-                let mut tmp = vec![0.0; rows * m];
-                for (i, row) in chunk.chunks_exact(cap).enumerate() {
-                    tmp[i * m..(i + 1) * m].copy_from_slice(&row[..m]);
-                }
-                // (Written through a compact buffer: faer 0.24's matmul into a row-strided
-                // destination view gave wrong results here.)
-                let mut out = vec![0.0; rows * l];
-                matmul(
-                    MatMut::from_row_major_slice_mut(&mut out, rows, l),
-                    Accum::Replace,
-                    MatRef::from_row_major_slice(&tmp, rows, m),
-                    yl,
-                    1.0,
-                    Par::Seq,
-                );
-                for (i, row) in chunk.chunks_exact_mut(cap).enumerate() {
-                    row[..l].copy_from_slice(&out[i * l..(i + 1) * l]);
-                }
-            });
+            v.par_chunks_mut(ROWS * cap).for_each_init(
+                || (Vec::new(), Vec::new()),
+                |(buf, out), chunk| {
+                    let rows = chunk.len() / cap;
+                    out.clear();
+                    out.resize(rows * l, 0.0);
+                    // Through a compact buffer: faer 0.24's matmul into a row-strided
+                    // destination view gave wrong results here.
+                    matmul(
+                        MatMut::from_row_major_slice_mut(out, rows, l),
+                        Accum::Replace,
+                        T::view(chunk, rows, m, cap, buf),
+                        yl,
+                        1.0,
+                        Par::Seq,
+                    );
+                    for (row, o) in chunk.chunks_exact_mut(cap).zip(out.chunks_exact(l)) {
+                        row[..l].iter_mut().zip(o).for_each(|(d, &x)| *d = T::of(x));
+                    }
+                },
+            );
             t = Mat::from_fn(l, l, |i, j| if i == j { theta[i] } else { 0.0 });
             theta.truncate(l);
-            y = Mat::identity(l, l);
+            ritz = Mat::identity(l, l);
             m = l;
             // The coupling of the new basis with Q is recomputed exactly at the next expansion
             // (orthogonalisation coefficients), so nothing else to carry.
         }
     }
-    // Ritz vectors X = V Y[:, :k], column-major.
+    // Ritz vectors X = V Y[:, :k], row-major.
     let kk = k.min(m).min(theta.len());
-    let mut vectors = vec![0.0; n * kk];
+    let mut x = vec![0.0; n * kk];
     if kk > 0 {
-        let vm = MatRef::from_row_major_slice_with_stride(&v[..(n - 1) * cap + m], n, m, cap);
-        matmul(
-            MatMut::from_column_major_slice_mut(&mut vectors, n, kk),
-            Accum::Replace,
-            vm,
-            y.as_ref().subcols(0, kk),
-            1.0,
-            Par::rayon(0),
-        );
+        const ROWS: usize = 1024;
+        x.par_chunks_mut(ROWS * kk)
+            .zip(v.par_chunks(ROWS * cap))
+            .for_each_init(Vec::new, |buf, (xs, vc)| {
+                let rows = xs.len() / kk;
+                matmul(
+                    MatMut::from_row_major_slice_mut(xs, rows, kk),
+                    Accum::Replace,
+                    T::view(vc, rows, m, cap, buf),
+                    ritz.as_ref().subcols(0, kk),
+                    1.0,
+                    Par::Seq,
+                );
+            });
     }
-    (theta[..kk].to_vec(), vectors, (converged, scale))
+    (theta[..kk].to_vec(), x, (converged, scale))
 }
 
 /// Relative tolerances below this use `f64` block products (single precision cannot reach them).
 const SINGLE_TOL_FLOOR: f64 = 1e-6;
 
-/// `||A x_j - theta_j x_j||` for the columns of row-major blocks.
-fn column_residuals(x: &[f64], ax: &[f64], theta: &[f64], n: usize, b: usize) -> Vec<f64> {
+/// `||A x_j - theta_j x_j||` for the columns of row-major `n x b` blocks.
+fn column_residuals(x: &[f64], ax: &[f64], theta: &[f64], b: usize) -> Vec<f64> {
+    if b == 0 {
+        return Vec::new();
+    }
+    let parts: Vec<Vec<f64>> = x
+        .par_chunks(4096 * b)
+        .zip(ax.par_chunks(4096 * b))
+        .map(|(xs, axs)| {
+            let mut r = vec![0.0; b];
+            for (xr, ar) in xs.chunks_exact(b).zip(axs.chunks_exact(b)) {
+                for j in 0..b {
+                    let d = ar[j] - theta[j] * xr[j];
+                    r[j] += d * d;
+                }
+            }
+            r
+        })
+        .collect();
     let mut r = vec![0.0; b];
-    for i in 0..n {
-        for j in 0..b {
-            let d = ax[i * b + j] - theta[j] * x[i * b + j];
-            r[j] += d * d;
-        }
+    for part in &parts {
+        r.iter_mut().zip(part).for_each(|(s, v)| *s += v);
     }
     r.iter().map(|v| v.sqrt()).collect()
 }
@@ -909,6 +1081,123 @@ mod tests {
                 assert!((r - it.max_residual).abs() < 1e-9 * scale.max(1.0));
                 for j in 0..8 {
                     assert!((it.values[j] - de.values[j]).abs() < 1e-5 * scale);
+                }
+            }
+        }
+    }
+
+    /// Random row-major `n x m` block with orthonormal columns (stored in `T`) and a random
+    /// `n x b` block.
+    fn basis_and_block<T: Basis>(n: usize, m: usize, b: usize, seed: u64) -> (Vec<T>, Vec<f64>) {
+        let mut rng = rng_for(seed, 1);
+        let raw: Vec<f64> = (0..n * m)
+            .map(|_| StandardNormal.sample(&mut rng))
+            .collect();
+        let (q, r) = svqb(raw, n, m);
+        assert_eq!(r, m);
+        let y: Vec<f64> = (0..n * b)
+            .map(|_| StandardNormal.sample(&mut rng))
+            .collect();
+        (q.iter().map(|&x| T::of(x)).collect(), y)
+    }
+
+    fn check_orthogonalisation<T: Basis>(reorth: Option<f64>, limit: f64) {
+        let (n, m, b) = (5000, 24, 3);
+        let (v, y0) = basis_and_block::<T>(n, m, b, 7);
+        // Make y nearly inside span(V) so the first pass cancels heavily.
+        let mut y = y0.clone();
+        for i in 0..n {
+            for c in 0..b {
+                let s: f64 = (0..m)
+                    .map(|j| v[i * m + j].to64() * (j + c + 1) as f64)
+                    .sum();
+                y[i * b + c] = 1e-6 * y0[i * b + c] + s;
+            }
+        }
+        let before = y.clone();
+        let (coef, g) = orthogonalise_against(&mut y, &v, n, b, m, m, reorth);
+        for c in 0..b {
+            let norm = (0..n).map(|i| y[i * b + c].powi(2)).sum::<f64>().sqrt();
+            // Orthogonal to V relative to the column's norm ...
+            for j in 0..m {
+                let d: f64 = (0..n).map(|i| v[i * m + j].to64() * y[i * b + c]).sum();
+                assert!(d.abs() <= limit * norm, "{d} vs {norm}");
+            }
+            // ... the returned Gram matrix is that of the result ...
+            assert!((g[(c, c)] - norm * norm).abs() <= 1e-10 * norm * norm);
+            // ... and y_before = y_after + V coef.
+            for i in (0..n).step_by(97) {
+                let s: f64 = (0..m).map(|j| v[i * m + j].to64() * coef[(j, c)]).sum();
+                assert!((before[i * b + c] - y[i * b + c] - s).abs() < 1e-9);
+            }
+        }
+    }
+
+    #[test]
+    fn gram_schmidt_leaves_no_component_along_the_basis() {
+        // f64 basis: to working precision with the leftover test and with forced second passes.
+        check_orthogonalisation::<f64>(Some(<f64 as Basis>::REORTH), 1e-11);
+        check_orthogonalisation::<f64>(None, 1e-11);
+        // f32 basis: to what the storage represents.
+        check_orthogonalisation::<f32>(Some(<f32 as Basis>::REORTH), 1e-6);
+    }
+
+    #[test]
+    fn svqb_factors_orthonormalise_and_invert() {
+        let (n, b) = (3000, 4);
+        let mut rng = rng_for(3, 2);
+        // Columns of very different scales and correlated.
+        let mut y: Vec<f64> = (0..n * b)
+            .map(|_| StandardNormal.sample(&mut rng))
+            .collect();
+        for row in y.chunks_exact_mut(b) {
+            row[1] = 1e3 * (row[1] + 0.9 * row[0]);
+            row[3] *= 1e-4;
+        }
+        let g = gram(&y, &y, n, b);
+        let (s, s_inv, ratio) = svqb_factors(&g).expect("full rank");
+        assert!(ratio > 0.0 && ratio <= 1.0);
+        let mut q = vec![0.0f64; n * b];
+        let gq = rotate_into(&y, &s, b, &mut q, true);
+        let id = &s * &s_inv;
+        for i in 0..b {
+            for j in 0..b {
+                let e = if i == j { 1.0 } else { 0.0 };
+                assert!((gq[(i, j)] - e).abs() < 1e-10, "Q^T Q {i} {j}");
+                assert!((id[(i, j)] - e).abs() < 1e-10, "S S^-1 {i} {j}");
+            }
+        }
+        // A rank-deficient block is refused (the solver then takes the general route).
+        for row in y.chunks_exact_mut(b) {
+            row[2] = 2.0 * row[0];
+        }
+        assert!(svqb_factors(&gram(&y, &y, n, b)).is_none());
+    }
+
+    #[test]
+    fn krylov_schur_is_reproducible_and_keeps_its_accuracy_in_both_precisions() {
+        let h = HsbmParams::btsbm_log(3, 150, vec![3.0, 8.0, 14.0, 60.0], 5)
+            .generate()
+            .unwrap();
+        let op = BetheHessian::standard(&h.graph);
+        for precision in [BlockPrecision::Single, BlockPrecision::Double] {
+            let params = EigenParams {
+                dense_below: 0,
+                precision,
+                seed: 4,
+                ..Default::default()
+            };
+            let a = smallest_eigenpairs(&op, 8, &params);
+            let b = smallest_eigenpairs(&op, 8, &params);
+            assert_eq!(a.values, b.values, "{precision:?}");
+            assert_eq!(a.vectors, b.vectors, "{precision:?}");
+            // The eigenvectors are orthonormal to what the storage holds.
+            let n = op.dim();
+            for i in 0..8 {
+                for j in 0..=i {
+                    let d: f64 = (0..n).map(|t| a.vector(i)[t] * a.vector(j)[t]).sum();
+                    let e = if i == j { 1.0 } else { 0.0 };
+                    assert!((d - e).abs() < 1e-5, "{precision:?} {i} {j} {d}");
                 }
             }
         }
