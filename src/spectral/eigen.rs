@@ -9,6 +9,7 @@
 //! accumulated in `f64`. Small problems: dense decomposition (faer). Residuals `||Op v - lambda v||` are recomputed in `f64` and returned;
 //! fewer converged pairs than requested is reported, not hidden.
 
+use super::mixed;
 use super::operators::{LinearOperator, Real};
 use crate::util::rng_for;
 use faer::linalg::matmul::matmul;
@@ -415,6 +416,49 @@ trait Basis: Real {
         stride: usize,
         buf: &'a mut Vec<f64>,
     ) -> MatRef<'a, f64>;
+    /// `V^T Y` for the leading `rows x m` block of whole rows `v` (stride `stride`) and a
+    /// compact row-major `rows x b` block `y`.
+    fn project(
+        v: &[Self],
+        rows: usize,
+        m: usize,
+        stride: usize,
+        y: &[f64],
+        b: usize,
+        buf: &mut Vec<f64>,
+    ) -> Mat<f64> {
+        let mut c = Mat::<f64>::zeros(m, b);
+        matmul(
+            c.as_mut(),
+            Accum::Replace,
+            Self::view(v, rows, m, stride, buf).transpose(),
+            MatRef::from_row_major_slice(y, rows, b),
+            1.0,
+            Par::Seq,
+        );
+        c
+    }
+    /// `Y <- Y - V C` for the same shapes (`C` is `m x b`).
+    #[allow(clippy::too_many_arguments)]
+    fn subtract(
+        v: &[Self],
+        rows: usize,
+        m: usize,
+        stride: usize,
+        c: &Mat<f64>,
+        y: &mut [f64],
+        b: usize,
+        buf: &mut Vec<f64>,
+    ) {
+        matmul(
+            MatMut::from_row_major_slice_mut(y, rows, b),
+            Accum::Add,
+            Self::view(v, rows, m, stride, buf),
+            c.as_ref(),
+            -1.0,
+            Par::Seq,
+        );
+    }
     /// A Gram–Schmidt pass is repeated when it leaves components along the basis larger than
     /// this, relative to the vector's norm: a little above what the storage can represent.
     const REORTH: f64;
@@ -450,6 +494,53 @@ impl Basis for f32 {
         buf.resize(rows * m, 0.0);
         widen_rows(v, stride, m, &mut buf[..rows * m]);
         MatRef::from_row_major_slice(buf, rows, m)
+    }
+    fn project(
+        v: &[f32],
+        rows: usize,
+        m: usize,
+        stride: usize,
+        y: &[f64],
+        b: usize,
+        buf: &mut Vec<f64>,
+    ) -> Mat<f64> {
+        let mut out = vec![0.0; m * b];
+        if mixed::project(v, stride, rows, m, y, b, &mut out) {
+            return Mat::from_fn(m, b, |j, c| out[j * b + c]);
+        }
+        let mut c = Mat::<f64>::zeros(m, b);
+        matmul(
+            c.as_mut(),
+            Accum::Replace,
+            Self::view(v, rows, m, stride, buf).transpose(),
+            MatRef::from_row_major_slice(y, rows, b),
+            1.0,
+            Par::Seq,
+        );
+        c
+    }
+    fn subtract(
+        v: &[f32],
+        rows: usize,
+        m: usize,
+        stride: usize,
+        c: &Mat<f64>,
+        y: &mut [f64],
+        b: usize,
+        buf: &mut Vec<f64>,
+    ) {
+        let ct: Vec<f64> = (0..b * m).map(|e| c[(e % m, e / m)]).collect();
+        if mixed::subtract(v, stride, rows, m, &ct, y, b) {
+            return;
+        }
+        matmul(
+            MatMut::from_row_major_slice_mut(y, rows, b),
+            Accum::Add,
+            Self::view(v, rows, m, stride, buf),
+            c.as_ref(),
+            -1.0,
+            Par::Seq,
+        );
     }
     const REORTH: f64 = 2e-7;
 }
@@ -531,18 +622,7 @@ fn orthogonalise_against<T: Basis>(
         .par_chunks(GS_ROWS * b)
         .zip(vs.par_chunks(GS_ROWS * stride))
         .map_init(Vec::new, |buf, (ys, vc)| {
-            let rows = rows_of(ys);
-            let vm = T::view(vc, rows, m, stride, buf);
-            let mut c = Mat::<f64>::zeros(m, b);
-            matmul(
-                c.as_mut(),
-                Accum::Replace,
-                vm.transpose(),
-                MatRef::from_row_major_slice(ys, rows, b),
-                1.0,
-                Par::Seq,
-            );
-            c
+            T::project(vc, rows_of(ys), m, stride, ys, b, buf)
         })
         .collect();
     let c1 = sum_parts(&parts, m, b);
@@ -553,27 +633,13 @@ fn orthogonalise_against<T: Basis>(
             .zip(vs.par_chunks(GS_ROWS * stride))
             .map_init(Vec::new, |buf, (ys, vc)| {
                 let rows = ys.len() / b;
-                let vm = T::view(vc, rows, m, stride, buf);
-                matmul(
-                    MatMut::from_row_major_slice_mut(ys, rows, b),
-                    Accum::Add,
-                    vm,
-                    c.as_ref(),
-                    -1.0,
-                    Par::Seq,
-                );
+                T::subtract(vc, rows, m, stride, c, ys, b, buf);
+                let left = if project {
+                    T::project(vc, rows, m, stride, ys, b, buf)
+                } else {
+                    Mat::<f64>::zeros(0, b)
+                };
                 let ym = MatRef::from_row_major_slice(ys, rows, b);
-                let mut left = Mat::<f64>::zeros(if project { m } else { 0 }, b);
-                if project {
-                    matmul(
-                        left.as_mut(),
-                        Accum::Replace,
-                        vm.transpose(),
-                        ym,
-                        1.0,
-                        Par::Seq,
-                    );
-                }
                 let mut g = Mat::<f64>::zeros(b, b);
                 matmul(
                     g.as_mut(),

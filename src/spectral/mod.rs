@@ -9,6 +9,7 @@
 
 mod eigen;
 mod kmeans;
+mod mixed;
 mod operators;
 
 pub use eigen::{
