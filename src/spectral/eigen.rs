@@ -307,28 +307,56 @@ fn svqb_factors(g: &Mat<f64>) -> Option<(Mat<f64>, Mat<f64>, f64)> {
 /// `out <- Y S` for a row-major `n x b` block `Y` and a `b x b` matrix `S`, rounded to the
 /// storage type of `out`; with `gram`, also returns `(Y S)^T (Y S)` (else an empty matrix).
 fn rotate_into<T: Basis>(y: &[f64], s: &Mat<f64>, b: usize, out: &mut [T], gram: bool) -> Mat<f64> {
-    let sr: Vec<f64> = (0..b * b).map(|e| s[(e / b, e % b)]).collect();
-    let parts: Vec<Vec<f64>> = out
-        .par_chunks_mut(GS_ROWS * b)
-        .zip(y.par_chunks(GS_ROWS * b))
+    match b {
+        1 => rotate_fixed::<T, 1>(y, s, out, gram),
+        2 => rotate_fixed::<T, 2>(y, s, out, gram),
+        3 => rotate_fixed::<T, 3>(y, s, out, gram),
+        4 => rotate_fixed::<T, 4>(y, s, out, gram),
+        _ => {
+            let mut z = block_times(y, y.len() / b.max(1), b, s);
+            let g = if gram {
+                gram_of(&z, b)
+            } else {
+                Mat::zeros(0, 0)
+            };
+            out.par_iter_mut()
+                .zip(z.par_iter_mut())
+                .for_each(|(d, &mut x)| *d = T::of(x));
+            g
+        }
+    }
+}
+
+/// [`rotate_into`] for a compile-time width (the row stays in registers).
+fn rotate_fixed<T: Basis, const B: usize>(
+    y: &[f64],
+    s: &Mat<f64>,
+    out: &mut [T],
+    gram: bool,
+) -> Mat<f64> {
+    let sr: [[f64; B]; B] = std::array::from_fn(|a| std::array::from_fn(|c| s[(a, c)]));
+    let parts: Vec<[[f64; B]; B]> = out
+        .par_chunks_mut(GS_ROWS * B)
+        .zip(y.par_chunks(GS_ROWS * B))
         .map(|(os, ys)| {
-            let mut g = vec![0.0f64; if gram { b * b } else { 0 }];
-            let mut row = vec![0.0f64; b];
-            for (o, yr) in os.chunks_exact_mut(b).zip(ys.chunks_exact(b)) {
-                row.iter_mut().for_each(|x| *x = 0.0);
+            let mut g = [[0.0f64; B]; B];
+            for (o, yr) in os.chunks_exact_mut(B).zip(ys.chunks_exact(B)) {
+                let mut row = [0.0f64; B];
                 for (a, &ya) in yr.iter().enumerate() {
-                    for (x, &sv) in row.iter_mut().zip(&sr[a * b..(a + 1) * b]) {
-                        *x += ya * sv;
+                    for c in 0..B {
+                        row[c] += ya * sr[a][c];
                     }
                 }
                 if gram {
-                    for a in 0..b {
-                        for c in 0..b {
-                            g[a * b + c] += row[a] * row[c];
+                    for a in 0..B {
+                        for c in 0..B {
+                            g[a][c] += row[a] * row[c];
                         }
                     }
                 }
-                o.iter_mut().zip(&row).for_each(|(d, &x)| *d = T::of(x));
+                for c in 0..B {
+                    o[c] = T::of(row[c]);
+                }
             }
             g
         })
@@ -336,13 +364,36 @@ fn rotate_into<T: Basis>(y: &[f64], s: &Mat<f64>, b: usize, out: &mut [T], gram:
     if !gram {
         return Mat::zeros(0, 0);
     }
-    let mut g = Mat::<f64>::zeros(b, b);
+    let mut g = Mat::<f64>::zeros(B, B);
     for part in &parts {
-        for e in 0..b * b {
-            g[(e / b, e % b)] += part[e];
+        for a in 0..B {
+            for c in 0..B {
+                g[(a, c)] += part[a][c];
+            }
         }
     }
     g
+}
+
+/// `Y^T Y` of a row-major block with `b` columns (partial sums added in chunk order).
+fn gram_of(y: &[f64], b: usize) -> Mat<f64> {
+    let parts: Vec<Mat<f64>> = y
+        .par_chunks(GS_ROWS * b)
+        .map(|ys| {
+            let ym = MatRef::from_row_major_slice(ys, ys.len() / b, b);
+            let mut g = Mat::<f64>::zeros(b, b);
+            matmul(
+                g.as_mut(),
+                Accum::Replace,
+                ym.transpose(),
+                ym,
+                1.0,
+                Par::Seq,
+            );
+            g
+        })
+        .collect();
+    sum_parts(&parts, b, b)
 }
 
 /// `Op X` for a row-major `n x b` block, in column panels sized for the cache (the gathered
@@ -362,6 +413,32 @@ fn apply_panels(op: &dyn LinearOperator, x: &[f64], b: usize, single: bool) -> V
             .zip(x.par_chunks(b))
             .for_each(|(o, row)| o.copy_from_slice(&row[c0..c0 + w]));
         let out = product(op, &panel, w, single);
+        y.par_chunks_mut(b)
+            .zip(out.par_chunks(w))
+            .for_each(|(row, o)| row[c0..c0 + w].copy_from_slice(o));
+    }
+    y
+}
+
+/// `Op X` in `f64` for a row-major `n x b` block of `f32` values, in 16-column panels
+/// ([`LinearOperator::apply_block_widened`]).
+fn apply_widened_panels(op: &dyn LinearOperator, x: &[f32], b: usize) -> Vec<f64> {
+    const PW: usize = 16;
+    let n = op.dim();
+    let mut y = vec![0.0; n * b];
+    if b <= PW {
+        op.apply_block_widened(x, &mut y, b);
+        return y;
+    }
+    for c0 in (0..b).step_by(PW) {
+        let w = PW.min(b - c0);
+        let mut panel = vec![0.0f32; n * w];
+        panel
+            .par_chunks_mut(w)
+            .zip(x.par_chunks(b))
+            .for_each(|(o, row)| o.copy_from_slice(&row[c0..c0 + w]));
+        let mut out = vec![0.0; n * w];
+        op.apply_block_widened(&panel, &mut out, w);
         y.par_chunks_mut(b)
             .zip(out.par_chunks(w))
             .for_each(|(row, o)| row[c0..c0 + w].copy_from_slice(o));
@@ -736,10 +813,21 @@ fn krylov_schur(op: &dyn LinearOperator, k: usize, params: &EigenParams) -> Eige
         } else {
             krylov_schur_run::<f64>(op, k, params, start.take(), &mut rng, &mut matvecs)
         };
-        let (values, rowmajor, est_ok) = out;
-        // True residuals in f64 (one pass over the matrix per 8 vectors).
+        let (values, mut rowmajor, est_ok) = out;
+        // True residuals in f64. In single precision the Ritz vectors are first rounded to f32
+        // (all the f32 basis resolves anyway) and these vectors are checked and returned: their
+        // products are then exact in f64 at the gather cost of f32 (one pass per 16 vectors).
         let kk = values.len();
-        let av = apply_panels(op, &rowmajor, kk, false);
+        let av = if single {
+            let x32: Vec<f32> = rowmajor.par_iter().map(|&v| v as f32).collect();
+            rowmajor
+                .par_iter_mut()
+                .zip(x32.par_iter())
+                .for_each(|(d, &v)| *d = f64::from(v));
+            apply_widened_panels(op, &x32, kk)
+        } else {
+            apply_panels(op, &rowmajor, kk, false)
+        };
         let res = column_residuals(&rowmajor, &av, &values, kk);
         let scale = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let tol = params.tol * est_ok.1.max(scale);
@@ -768,11 +856,18 @@ fn krylov_schur(op: &dyn LinearOperator, k: usize, params: &EigenParams) -> Eige
         let max_residual = res[..keep].iter().fold(0.0f64, |m, &r| m.max(r));
         let mut vectors = vec![0.0; n * keep];
         if keep > 0 {
-            vectors.par_chunks_mut(n).enumerate().for_each(|(j, col)| {
-                col.iter_mut()
-                    .zip(rowmajor.chunks_exact(kk))
-                    .for_each(|(x, row)| *x = row[j]);
-            });
+            // Groups of 8 columns: each row's 8 entries are one cache line of `rowmajor`.
+            vectors
+                .par_chunks_mut(8 * n)
+                .enumerate()
+                .for_each(|(gi, cols)| {
+                    let (j0, width) = (8 * gi, cols.len() / n);
+                    for (i, row) in rowmajor.chunks_exact(kk).enumerate() {
+                        for jj in 0..width {
+                            cols[jj * n + i] = row[j0 + jj];
+                        }
+                    }
+                });
         }
         return EigenResult {
             values: values[..keep].to_vec(),
