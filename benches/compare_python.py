@@ -494,6 +494,10 @@ def main():
                     help="eigensolver of the SciPy pipeline (default: eigsh which='SA')")
     ap.add_argument("--eig-tol", type=float, default=0.0, help="eigsh tolerance (0 = machine precision)")
     ap.add_argument("--timeout", type=float, default=0, help="seconds per method (0 = none)")
+    ap.add_argument("--require", type=float, default=0,
+                    help="acceptance check: exit with status 1 unless neurobricks is at least this many "
+                         "times faster than the SciPy pipeline, uses less peak memory and has the same "
+                         "ARI (within 1e-3) at every depth (0 = no check)")
     ap.add_argument("--workdir", help="keep intermediate files here (default: a temporary directory)")
     # Internal: worker mode.
     ap.add_argument("--worker", choices=["scipy", "paris", "igraph"], help=argparse.SUPPRESS)
@@ -624,6 +628,23 @@ def main():
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)
         print(f"# saved {args.json}", file=sys.stderr)
+
+    if args.require > 0:
+        failed = []
+        if not ratios:
+            failed.append("no ratio (a method was skipped or failed)")
+        else:
+            if ratios["time_scipy_over_neurobricks"] < args.require:
+                failed.append(f"speed-up {ratios['time_scipy_over_neurobricks']:.2f}x < {args.require}x")
+            if ratios["memory_scipy_over_neurobricks"] <= 1.0:
+                failed.append("neurobricks does not use less peak memory")
+            for d, (a, b) in enumerate(zip(nb["ari"], sc["ari"])):
+                if a is None or b is None or abs(a - b) > 1e-3:
+                    failed.append(f"ARI differs at cut {d + 1}: {a} vs {b}")
+        if failed:
+            print("ACCEPTANCE FAILED: " + "; ".join(failed))
+            sys.exit(1)
+        print(f"ACCEPTANCE OK: >= {args.require}x faster, less memory, same ARI at every depth")
 
 
 if __name__ == "__main__":
