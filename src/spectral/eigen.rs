@@ -504,16 +504,7 @@ trait Basis: Real {
         b: usize,
         buf: &mut Vec<f64>,
     ) -> Mat<f64> {
-        let mut c = Mat::<f64>::zeros(m, b);
-        matmul(
-            c.as_mut(),
-            Accum::Replace,
-            Self::view(v, rows, m, stride, buf).transpose(),
-            MatRef::from_row_major_slice(y, rows, b),
-            1.0,
-            Par::Seq,
-        );
-        c
+        project_via_view(v, rows, m, stride, y, b, buf)
     }
     /// `Y <- Y - V C` for the same shapes (`C` is `m x b`).
     #[allow(clippy::too_many_arguments)]
@@ -527,18 +518,55 @@ trait Basis: Real {
         b: usize,
         buf: &mut Vec<f64>,
     ) {
-        matmul(
-            MatMut::from_row_major_slice_mut(y, rows, b),
-            Accum::Add,
-            Self::view(v, rows, m, stride, buf),
-            c.as_ref(),
-            -1.0,
-            Par::Seq,
-        );
+        subtract_via_view(v, rows, m, stride, c, y, b, buf)
     }
     /// A Gram–Schmidt pass is repeated when it leaves components along the basis larger than
     /// this, relative to the vector's norm: a little above what the storage can represent.
     const REORTH: f64;
+}
+
+/// [`Basis::project`] through an `f64` view of the basis and faer.
+fn project_via_view<T: Basis>(
+    v: &[T],
+    rows: usize,
+    m: usize,
+    stride: usize,
+    y: &[f64],
+    b: usize,
+    buf: &mut Vec<f64>,
+) -> Mat<f64> {
+    let mut c = Mat::<f64>::zeros(m, b);
+    matmul(
+        c.as_mut(),
+        Accum::Replace,
+        T::view(v, rows, m, stride, buf).transpose(),
+        MatRef::from_row_major_slice(y, rows, b),
+        1.0,
+        Par::Seq,
+    );
+    c
+}
+
+/// [`Basis::subtract`] through an `f64` view of the basis and faer.
+#[allow(clippy::too_many_arguments)]
+fn subtract_via_view<T: Basis>(
+    v: &[T],
+    rows: usize,
+    m: usize,
+    stride: usize,
+    c: &Mat<f64>,
+    y: &mut [f64],
+    b: usize,
+    buf: &mut Vec<f64>,
+) {
+    matmul(
+        MatMut::from_row_major_slice_mut(y, rows, b),
+        Accum::Add,
+        T::view(v, rows, m, stride, buf),
+        c.as_ref(),
+        -1.0,
+        Par::Seq,
+    );
 }
 
 impl Basis for f64 {
@@ -585,16 +613,7 @@ impl Basis for f32 {
         if mixed::project(v, stride, rows, m, y, b, &mut out) {
             return Mat::from_fn(m, b, |j, c| out[j * b + c]);
         }
-        let mut c = Mat::<f64>::zeros(m, b);
-        matmul(
-            c.as_mut(),
-            Accum::Replace,
-            Self::view(v, rows, m, stride, buf).transpose(),
-            MatRef::from_row_major_slice(y, rows, b),
-            1.0,
-            Par::Seq,
-        );
-        c
+        project_via_view(v, rows, m, stride, y, b, buf)
     }
     fn subtract(
         v: &[f32],
@@ -607,17 +626,9 @@ impl Basis for f32 {
         buf: &mut Vec<f64>,
     ) {
         let ct: Vec<f64> = (0..b * m).map(|e| c[(e % m, e / m)]).collect();
-        if mixed::subtract(v, stride, rows, m, &ct, y, b) {
-            return;
+        if !mixed::subtract(v, stride, rows, m, &ct, y, b) {
+            subtract_via_view(v, rows, m, stride, c, y, b, buf);
         }
-        matmul(
-            MatMut::from_row_major_slice_mut(y, rows, b),
-            Accum::Add,
-            Self::view(v, rows, m, stride, buf),
-            c.as_ref(),
-            -1.0,
-            Par::Seq,
-        );
     }
     const REORTH: f64 = 2e-7;
 }
