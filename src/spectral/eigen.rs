@@ -1347,6 +1347,34 @@ mod tests {
     }
 
     #[test]
+    fn f32_kernels_and_the_portable_fallback_agree() {
+        // The AVX-512 kernels where the CPU has them, the faer fallback elsewhere: same values.
+        let (n, m, b, stride) = (3000, 21, 4, 24);
+        let mut rng = rng_for(9, 3);
+        let v: Vec<f32> = (0..n * stride)
+            .map(|_| StandardNormal.sample(&mut rng))
+            .collect();
+        let y: Vec<f64> = (0..n * b)
+            .map(|_| StandardNormal.sample(&mut rng))
+            .collect();
+        let mut buf = Vec::new();
+        let fast = <f32 as Basis>::project(&v, n, m, stride, &y, b, &mut buf);
+        let slow = project_via_view(&v, n, m, stride, &y, b, &mut buf);
+        let c = Mat::from_fn(m, b, |j, k| ((j * 7 + k) % 5) as f64 - 2.0);
+        let (mut y1, mut y2) = (y.clone(), y.clone());
+        <f32 as Basis>::subtract(&v, n, m, stride, &c, &mut y1, b, &mut buf);
+        subtract_via_view(&v, n, m, stride, &c, &mut y2, b, &mut buf);
+        for j in 0..m {
+            for k in 0..b {
+                assert!((fast[(j, k)] - slow[(j, k)]).abs() < 1e-9);
+            }
+        }
+        for (a, b) in y1.iter().zip(&y2) {
+            assert!((a - b).abs() < 1e-9);
+        }
+    }
+
+    #[test]
     fn svqb_factors_orthonormalise_and_invert() {
         let (n, b) = (3000, 4);
         let mut rng = rng_for(3, 2);
