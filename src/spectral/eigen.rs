@@ -66,7 +66,8 @@ pub enum BlockPrecision {
 pub struct EigenResult {
     /// Eigenvalues in ascending order (only the converged ones).
     pub values: Vec<f64>,
-    /// Eigenvectors, column-major `n x values.len()`, unit norm.
+    /// Eigenvectors, column-major `n x values.len()`, unit norm (with
+    /// [`BlockPrecision::Single`] they hold `f32` values, unit to about 1e-7).
     pub vectors: Vec<f64>,
     /// Number of pairs requested.
     pub requested: usize,
