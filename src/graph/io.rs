@@ -586,6 +586,15 @@ fn read_with<R: Read>(
                 continue;
             }
         }
+        if ncols.is_none() && !first {
+            // The header was the last data line of its block: the column count comes from the
+            // first data line that follows.
+            ncols = block
+                .split_inclusive(|&b| b == b'\n')
+                .map(clean)
+                .find(|l| !l.iter().all(|&b| is_sep(b)))
+                .map(|l| fields(l).1);
+        }
         let mut block_lines = None;
         if let Some(nc) = ncols {
             let parts = split_lines(block, 4 * rayon::current_num_threads(), tuning.min_chunk);
@@ -969,6 +978,36 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("t.tsv:503") && e.contains("got 3"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_header_that_ends_the_first_block_keeps_the_rest_of_the_file() {
+        let head = "# c\nsrc dst\n";
+        let mut body = String::new();
+        for i in 0..300 {
+            body.push_str(&format!("{i} {}\n", (i * 7 + 1) % 301));
+        }
+        let with = format!("{head}{body}");
+        let opts = EdgeListOptions {
+            header: Header::Yes,
+            ..Default::default()
+        };
+        let plain = EdgeListOptions {
+            header: Header::No,
+            ..Default::default()
+        };
+        let mut want = read_tuned(&body, &plain, &Tuning::default()).unwrap();
+        want.1.had_header = true;
+        for block in [head.len(), head.len() + 1, 5, 64] {
+            let t = Tuning {
+                block,
+                min_chunk: 1,
+                fast_ids: true,
+            };
+            let got = read_tuned(&with, &opts, &t).unwrap();
+            assert!(got.1.had_header);
+            assert_same(&got, &want, "header at a block end");
         }
     }
 
