@@ -132,3 +132,25 @@ pub fn parse_list<T: std::str::FromStr>(flag: &str, s: &str) -> Result<Vec<T>> {
         })
         .collect()
 }
+
+/// Defines `$name`, which runs `$imp` compiled with AVX enabled when the CPU has it, else as
+/// compiled for the baseline target. Both run the same floating-point operations in the same
+/// order (the code fixes it; Rust never contracts to FMA), so results are the same.
+macro_rules! with_avx {
+    ($name:ident, $avx:ident, $imp:ident, ($($a:ident: $t:ty),*) $(-> $r:ty)?) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx")]
+        fn $avx($($a: $t),*) $(-> $r)? {
+            $imp($($a),*)
+        }
+        fn $name($($a: $t),*) $(-> $r)? {
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx") {
+                // SAFETY: the CPU supports AVX.
+                return unsafe { $avx($($a),*) };
+            }
+            $imp($($a),*)
+        }
+    };
+}
+pub(crate) use with_avx;

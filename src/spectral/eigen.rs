@@ -11,7 +11,7 @@
 
 use super::mixed;
 use super::operators::{LinearOperator, Real};
-use crate::util::rng_for;
+use crate::util::{rng_for, with_avx};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rand_distr::{Distribution, StandardNormal};
@@ -306,24 +306,30 @@ fn svqb_factors(g: &Mat<f64>) -> Option<(Mat<f64>, Mat<f64>, f64)> {
 }
 
 /// `out <- Y S` for a row-major `n x b` block `Y` and a `b x b` matrix `S`, rounded to the
-/// storage type of `out`; with `gram`, also returns `(Y S)^T (Y S)` (else an empty matrix).
-fn rotate_into<T: Basis>(y: &[f64], s: &Mat<f64>, b: usize, out: &mut [T], gram: bool) -> Mat<f64> {
+/// storage type of `out`; with `want_gram`, also returns `(Y S)^T (Y S)` (else an empty matrix).
+fn rotate_into<T: Basis>(
+    y: &[f64],
+    s: &Mat<f64>,
+    b: usize,
+    out: &mut [T],
+    want_gram: bool,
+) -> Mat<f64> {
     match b {
-        1 => rotate_fixed::<T, 1>(y, s, out, gram),
-        2 => rotate_fixed::<T, 2>(y, s, out, gram),
-        3 => rotate_fixed::<T, 3>(y, s, out, gram),
-        4 => rotate_fixed::<T, 4>(y, s, out, gram),
+        1 => rotate_fixed::<T, 1>(y, s, out, want_gram),
+        2 => rotate_fixed::<T, 2>(y, s, out, want_gram),
+        3 => rotate_fixed::<T, 3>(y, s, out, want_gram),
+        4 => rotate_fixed::<T, 4>(y, s, out, want_gram),
         _ => {
-            let mut z = block_times(y, y.len() / b.max(1), b, s);
-            let g = if gram {
-                gram_of(&z, b)
+            let n = y.len() / b.max(1);
+            let z = block_times(y, n, b, s);
+            out.par_iter_mut()
+                .zip(z.par_iter())
+                .for_each(|(d, &x)| *d = T::of(x));
+            if want_gram {
+                gram(&z, &z, n, b)
             } else {
                 Mat::zeros(0, 0)
-            };
-            out.par_iter_mut()
-                .zip(z.par_iter_mut())
-                .for_each(|(d, &mut x)| *d = T::of(x));
-            g
+            }
         }
     }
 }
@@ -376,89 +382,50 @@ fn rotate_fixed<T: Basis, const B: usize>(
     g
 }
 
-/// `Y^T Y` of a row-major block with `b` columns (partial sums added in chunk order).
-fn gram_of(y: &[f64], b: usize) -> Mat<f64> {
-    let parts: Vec<Mat<f64>> = y
-        .par_chunks(GS_ROWS * b)
-        .map(|ys| {
-            let ym = MatRef::from_row_major_slice(ys, ys.len() / b, b);
-            let mut g = Mat::<f64>::zeros(b, b);
-            matmul(
-                g.as_mut(),
-                Accum::Replace,
-                ym.transpose(),
-                ym,
-                1.0,
-                Par::Seq,
-            );
-            g
-        })
-        .collect();
-    sum_parts(&parts, b, b)
-}
-
-/// `Op X` for a row-major `n x b` block, in column panels sized for the cache (the gathered
-/// rows of one panel should stay cache resident): 16 columns in `f32`, 8 in `f64`.
-fn apply_panels(op: &dyn LinearOperator, x: &[f64], b: usize, single: bool) -> Vec<f64> {
-    let pw = if single { 16 } else { 8 };
-    if b <= pw {
-        return product(op, x, b, single);
-    }
-    let n = op.dim();
-    let mut y = vec![0.0; n * b];
-    for c0 in (0..b).step_by(pw) {
-        let w = pw.min(b - c0);
-        let mut panel = vec![0.0; n * w];
-        panel
-            .par_chunks_mut(w)
-            .zip(x.par_chunks(b))
-            .for_each(|(o, row)| o.copy_from_slice(&row[c0..c0 + w]));
-        let out = product(op, &panel, w, single);
-        y.par_chunks_mut(b)
-            .zip(out.par_chunks(w))
-            .for_each(|(row, o)| row[c0..c0 + w].copy_from_slice(o));
-    }
-    y
+/// `Op X` in `f64` for a row-major `n x b` block, in 8-column panels (the gathered rows of one
+/// panel should stay cache resident).
+fn apply_panels(op: &dyn LinearOperator, x: &[f64], b: usize) -> Vec<f64> {
+    in_panels(op.dim(), x, b, 8, |p, out, w| {
+        op.step_block(p, out, w, 1.0, 0.0, 0.0)
+    })
 }
 
 /// `Op X` in `f64` for a row-major `n x b` block of `f32` values, in 16-column panels
 /// ([`LinearOperator::apply_block_widened`]).
 fn apply_widened_panels(op: &dyn LinearOperator, x: &[f32], b: usize) -> Vec<f64> {
-    const PW: usize = 16;
-    let n = op.dim();
+    in_panels(op.dim(), x, b, 16, |p, out, w| {
+        op.apply_block_widened(p, out, w)
+    })
+}
+
+/// `apply(X_panel, Y_panel, width)` over column panels of at most `pw` columns of a row-major
+/// `n x b` block, assembled into the row-major `n x b` result.
+fn in_panels<X: Copy + Default + Send + Sync>(
+    n: usize,
+    x: &[X],
+    b: usize,
+    pw: usize,
+    apply: impl Fn(&[X], &mut [f64], usize),
+) -> Vec<f64> {
     let mut y = vec![0.0; n * b];
-    if b <= PW {
-        op.apply_block_widened(x, &mut y, b);
+    if b <= pw {
+        apply(x, &mut y, b);
         return y;
     }
-    for c0 in (0..b).step_by(PW) {
-        let w = PW.min(b - c0);
-        let mut panel = vec![0.0f32; n * w];
+    for c0 in (0..b).step_by(pw) {
+        let w = pw.min(b - c0);
+        let mut panel = vec![X::default(); n * w];
         panel
             .par_chunks_mut(w)
             .zip(x.par_chunks(b))
             .for_each(|(o, row)| o.copy_from_slice(&row[c0..c0 + w]));
         let mut out = vec![0.0; n * w];
-        op.apply_block_widened(&panel, &mut out, w);
+        apply(&panel, &mut out, w);
         y.par_chunks_mut(b)
             .zip(out.par_chunks(w))
             .for_each(|(row, o)| row[c0..c0 + w].copy_from_slice(o));
     }
     y
-}
-
-/// `Op X` for a compact row-major `n x b` block, through `f32` when `single`.
-fn product(op: &dyn LinearOperator, x: &[f64], b: usize, single: bool) -> Vec<f64> {
-    if single {
-        let x32: Vec<f32> = x.par_iter().map(|&v| v as f32).collect();
-        let mut y32 = vec![0.0f32; x.len()];
-        f32::product(op, &x32, &mut y32, b);
-        y32.into_par_iter().map(f64::from).collect()
-    } else {
-        let mut y = vec![0.0; x.len()];
-        f64::product(op, x, &mut y, b);
-        y
-    }
 }
 
 /// Squared column norms of a row-major `n x b` block (partial sums added in chunk order).
@@ -635,38 +602,23 @@ impl Basis for f32 {
 }
 
 /// `out` (compact `rows x m`) <- the first `m` columns of the `f32` rows of `v` (row stride
-/// `stride`), widened to `f64`. Compiled with AVX-512 or AVX2 when the CPU has them (the
-/// conversion is on the hot path of every pass over an `f32` basis).
-fn widen_rows(v: &[f32], stride: usize, m: usize, out: &mut [f64]) {
-    #[inline(always)]
-    fn body(v: &[f32], stride: usize, m: usize, out: &mut [f64]) {
-        for (o, row) in out.chunks_exact_mut(m).zip(v.chunks(stride)) {
-            for (d, &x) in o.iter_mut().zip(&row[..m]) {
-                *d = f64::from(x);
-            }
+/// `stride`), widened to `f64` (on the path of every pass over an `f32` basis that goes through
+/// faer, so compiled with AVX when the CPU has it).
+#[inline(always)]
+fn widen_rows_impl(v: &[f32], stride: usize, m: usize, out: &mut [f64]) {
+    for (o, row) in out.chunks_exact_mut(m).zip(v.chunks(stride)) {
+        for (d, &x) in o.iter_mut().zip(&row[..m]) {
+            *d = f64::from(x);
         }
     }
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f")]
-        fn avx512(v: &[f32], stride: usize, m: usize, out: &mut [f64]) {
-            body(v, stride, m, out)
-        }
-        #[target_feature(enable = "avx2")]
-        fn avx2(v: &[f32], stride: usize, m: usize, out: &mut [f64]) {
-            body(v, stride, m, out)
-        }
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F.
-            return unsafe { avx512(v, stride, m, out) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2.
-            return unsafe { avx2(v, stride, m, out) };
-        }
-    }
-    body(v, stride, m, out)
 }
+
+with_avx!(
+    widen_rows,
+    widen_rows_avx,
+    widen_rows_impl,
+    (v: &[f32], stride: usize, m: usize, out: &mut [f64])
+);
 
 /// Rows per task in the passes over the basis: a chunk of `V` stays in cache between the update
 /// and the next projection.
@@ -838,7 +790,7 @@ fn krylov_schur(op: &dyn LinearOperator, k: usize, params: &EigenParams) -> Eige
                 .for_each(|(d, &v)| *d = f64::from(v));
             apply_widened_panels(op, &x32, kk)
         } else {
-            apply_panels(op, &rowmajor, kk, false)
+            apply_panels(op, &rowmajor, kk)
         };
         let res = column_residuals(&rowmajor, &av, &values, kk);
         let scale = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));

@@ -10,7 +10,7 @@
 //! the distance kernels run with AVX when the CPU has it (same operations, same results).
 
 use crate::error::{Error, Result};
-use crate::util::rng_for;
+use crate::util::{rng_for, with_avx};
 use rand::Rng as _;
 use rayon::prelude::*;
 
@@ -278,27 +278,6 @@ fn plus_plus(data: &[f64], dim: usize, k: usize, rng: &mut crate::util::Rng) -> 
         centers.extend_from_slice(&data[cands[t] * dim..(cands[t] + 1) * dim]);
     }
     centers
-}
-
-/// Defines `$name`, which runs `$imp` compiled with AVX enabled when the CPU has it, else as
-/// compiled for the baseline target. Both run the same floating-point operations in the same
-/// order (the code fixes it; Rust never contracts to FMA), so results are the same.
-macro_rules! with_avx {
-    ($name:ident, $avx:ident, $imp:ident, ($($a:ident: $t:ty),*) $(-> $r:ty)?) => {
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx")]
-        fn $avx($($a: $t),*) $(-> $r)? {
-            $imp($($a),*)
-        }
-        fn $name($($a: $t),*) $(-> $r)? {
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx") {
-                // SAFETY: the CPU supports AVX.
-                return unsafe { $avx($($a),*) };
-            }
-            $imp($($a),*)
-        }
-    };
 }
 
 /// The k-means++ candidates (rows of `cand_x`) on a block of points: for each point and
