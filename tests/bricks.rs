@@ -1,15 +1,17 @@
 //! Brick tests on the shipped MiniLM layers (data/minilm-l6): exactness of the brick
 //! decomposition, sub-FFN export, bad input, and routing quality on held-out tokens.
 
-use neurobricks::bricks::baselines::{random_same_sizes, standin_phi_bricks, weight_kmeans};
-use neurobricks::bricks::ffn::{load_inputs, TokenMatrix};
+use neurobricks::activations::ffn::{load_inputs, FfnLayer};
+use neurobricks::activations::TokenMatrix;
+use neurobricks::bricks::baselines::{random_same_sizes, weight_kmeans};
 use neurobricks::bricks::merge::{
-    fold_layer, output_error, prune_layer, refit_output, FoldGrouping,
+    fold_layer, output_error, prune_layer, refit_output, FoldGrouping, FoldParams,
 };
-use neurobricks::bricks::pipeline::{coactivation_bricks, CoactConfig};
-use neurobricks::bricks::report::SplitLayer;
 use neurobricks::bricks::route::{budget_neurons, firing_rate, route_and_evaluate, EvalSet};
-use neurobricks::bricks::{Bricks, Cut, FfnLayer, Router, RouterModel, Tokens};
+use neurobricks::bricks::{Bricks, Cut, Router, RouterModel};
+use neurobricks::experiments::minilm::{SplitLayer, Tokens};
+use neurobricks::experiments::pipeline::{coactivation_bricks, CoactConfig};
+use neurobricks::experiments::standin::standin_phi_bricks;
 use neurobricks::hierarchy::{Dendrogram, HeightMap};
 use std::path::{Path, PathBuf};
 
@@ -243,7 +245,8 @@ fn folding_keep_all_is_exact_and_refit_reduces_error() {
     let idx: Vec<usize> = (0..x.rows).step_by(3).collect();
     let cal = EvalSet::new(&ffn, x.select_rows(&idx)).unwrap();
     let bricks = weight_kmeans(&ffn, 8, 0).unwrap();
-    let (f, groups) = fold_layer(&ffn, &bricks, 1.0, FoldGrouping::Random, &cal.a, 0).unwrap();
+    let p = FoldParams { keep: 1.0, seed: 0 };
+    let (f, groups) = fold_layer(&ffn, &bricks, FoldGrouping::Random, &cal.a, &p).unwrap();
     assert_eq!(groups.len(), 1536);
     assert!(output_error(&ffn, &f, &cal.x).unwrap().0 < 1e-10);
     let (p, kept) = prune_layer(&ffn, 768, &cal.contrib).unwrap();
@@ -265,8 +268,8 @@ fn folding_keep_all_is_exact_and_refit_reduces_error() {
 /// every router), to the three decimals published there.
 #[test]
 fn docs_bricks_layer5_25_percent_row_is_unchanged() {
-    use neurobricks::bricks::ffn::MINILM_DOMAINS;
-    use neurobricks::bricks::report::{evaluate_layer, ReportParams};
+    use neurobricks::experiments::minilm::MINILM_DOMAINS;
+    use neurobricks::experiments::report::{evaluate_layer, BrickMethod, LayerInput, ReportParams};
     let (ffn, x) = layer(5);
     let tokens = Tokens::load(&data("tokens.safetensors")).unwrap();
     let split = SplitLayer::new(ffn, &x, &tokens).unwrap();
@@ -276,16 +279,15 @@ fn docs_bricks_layer5_25_percent_row_is_unchanged() {
         fold_keep: vec![],
         ..ReportParams::default()
     };
-    let r = evaluate_layer(
-        5,
-        "coactivation",
-        &split,
-        &cb.dendrogram,
-        Some(cb.degree.clone()),
-        &MINILM_DOMAINS,
-        &p,
-    )
-    .unwrap();
+    let input = LayerInput {
+        layer: 5,
+        method: BrickMethod::Coactivation,
+        split: &split,
+        tree: &cb.dendrogram,
+        degree: Some(&cb.degree),
+        domains: &MINILM_DOMAINS,
+    };
+    let r = evaluate_layer(&input, &p).unwrap();
     let r3 = |v: f64| format!("{v:.3}");
     // router: co-activation, random mean, random sd, weight k-means, oracle top, static top.
     let want = [

@@ -7,7 +7,8 @@
 //! neuron is in exactly one brick, so the bricks' sub-FFN outputs plus `b_out` add up to the full
 //! FFN output (DESIGN.md §3 "Bricks").
 
-use super::ffn::{FfnLayer, TokenMatrix};
+use crate::activations::ffn::FfnLayer;
+use crate::activations::TokenMatrix;
 use crate::error::{Error, Result};
 use crate::hierarchy::Dendrogram;
 use crate::util::{wio, write_atomic};
