@@ -28,11 +28,13 @@
 //! `notes/bricks-literature.md` Part 2a.
 
 pub mod count;
+pub mod files;
 pub mod rules;
 pub mod synthetic;
 pub mod weights;
 
 pub use count::{CountsMeta, DomainCounts, Kernel, PairCounts};
+pub use files::{merge_count_files, MergedCounts, NeuronGroup};
 pub use rules::{Binarize, Binarizer};
 pub use weights::{normal_quantile, normal_upper_quantile, Sparsify, Weight};
 
