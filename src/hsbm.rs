@@ -464,7 +464,11 @@ mod tests {
         let mut p = HsbmParams::btsbm_log(0, 10, vec![1.0], 0);
         assert!(p.generate().unwrap_err().to_string().contains("depth"));
         p.depth = 2;
-        assert!(p.generate().unwrap_err().to_string().contains("`HsbmParams.probs`"));
+        assert!(p
+            .generate()
+            .unwrap_err()
+            .to_string()
+            .contains("`HsbmParams.probs`"));
         p.probs = EdgeProbs::P(vec![0.1, 0.2, 1.5]);
         assert!(p.generate().unwrap_err().to_string().contains("p[2] = 1.5"));
         p.probs = EdgeProbs::P(vec![0.1, 0.2, 0.5]);
