@@ -4,11 +4,11 @@
 //! neuron's status and active fraction, optionally per token domain), with their readers.
 //!
 //! ```
-//! use neurobricks::activations::DenseActivations;
+//! use neurobricks::activations::TokenMatrix;
 //! use neurobricks::coactivation::{files, CoactivationParams, NeuronGroup};
 //!
 //! // 4 tokens x 3 neurons: neuron 0 always fires (resident), neuron 2 never (dead).
-//! let a = DenseActivations::new(4, 3, vec![
+//! let a = TokenMatrix::new(4, 3, vec![
 //!     1.0, 1.0, 0.0,
 //!     1.0, 0.0, 0.0,
 //!     1.0, 1.0, 0.0,
@@ -331,7 +331,7 @@ fn read_table(path: &Path, head: &[&str], extra: bool) -> Result<(Vec<String>, V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::activations::DenseActivations;
+    use crate::activations::TokenMatrix;
     use crate::coactivation::CoactivationParams;
 
     fn tmp(name: &str) -> PathBuf {
@@ -340,8 +340,8 @@ mod tests {
         d
     }
 
-    fn acts() -> DenseActivations {
-        DenseActivations::new(
+    fn acts() -> TokenMatrix {
+        TokenMatrix::new(
             4,
             3,
             vec![
