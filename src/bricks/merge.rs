@@ -443,8 +443,8 @@ pub fn output_error(full: &FfnLayer, approx: &FfnLayer, x: &TokenMatrix) -> Resu
 /// One row of the folding comparison.
 #[derive(Debug, Clone, Serialize)]
 pub struct FoldRow {
-    /// Method name.
-    pub method: String,
+    /// Method (serialised as its description).
+    pub method: FoldMethod,
     /// Neurons after compression.
     pub neurons: usize,
     /// Held-out relative output error without refit (mean of per-token ratios).
@@ -457,6 +457,40 @@ pub struct FoldRow {
     pub pooled_error_refit: f64,
     /// Ridge chosen by validation inside the calibration tokens.
     pub ridge: f64,
+}
+
+/// A row of [`fold_vs_prune`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FoldMethod {
+    /// [`fold_layer`] with [`FoldGrouping::Correlation`].
+    FoldCorrelation,
+    /// [`fold_layer`] with [`FoldGrouping::Random`].
+    FoldRandom,
+    /// [`prune_layer`] by mean contribution.
+    Prune,
+}
+
+impl FoldMethod {
+    /// The description printed and serialised.
+    pub fn description(self) -> &'static str {
+        match self {
+            FoldMethod::FoldCorrelation => "fold within bricks by activation correlation",
+            FoldMethod::FoldRandom => "fold within bricks, random groups",
+            FoldMethod::Prune => "structured pruning by mean contribution",
+        }
+    }
+}
+
+impl std::fmt::Display for FoldMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.description())
+    }
+}
+
+impl Serialize for FoldMethod {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.description())
+    }
 }
 
 /// Compare, at kept fraction `p.keep` (grouping seed `p.seed`): folding by correlation within `bricks`, folding random
@@ -474,12 +508,9 @@ pub fn fold_vs_prune(
     let grid = [1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0];
     let mut rows = Vec::new();
     let mut n_fold = 0;
-    for (name, grouping) in [
-        (
-            "fold within bricks by activation correlation",
-            FoldGrouping::Correlation,
-        ),
-        ("fold within bricks, random groups", FoldGrouping::Random),
+    for (method, grouping) in [
+        (FoldMethod::FoldCorrelation, FoldGrouping::Correlation),
+        (FoldMethod::FoldRandom, FoldGrouping::Random),
     ] {
         let (f, groups) = fold_layer(ffn, bricks, grouping, &cal.a, p)?;
         n_fold = groups.len();
@@ -487,7 +518,7 @@ pub fn fold_vs_prune(
         let (e0, p0) = output_error(ffn, &f, &ev.x)?;
         let (e1, p1) = output_error(ffn, &r, &ev.x)?;
         rows.push(FoldRow {
-            method: name.into(),
+            method,
             neurons: groups.len(),
             error: e0,
             error_refit: e1,
@@ -501,7 +532,7 @@ pub fn fold_vs_prune(
     let (e0, p0) = output_error(ffn, &p, &ev.x)?;
     let (e1, p1) = output_error(ffn, &r, &ev.x)?;
     rows.push(FoldRow {
-        method: "structured pruning by mean contribution".into(),
+        method: FoldMethod::Prune,
         neurons: kept.len(),
         error: e0,
         error_refit: e1,

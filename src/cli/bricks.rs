@@ -4,7 +4,7 @@
 use clap::{Args, Subcommand, ValueEnum};
 use neurobricks::activations::ffn::{load_inputs, FfnLayer};
 use neurobricks::bricks::merge::{
-    fold_vs_prune, sibling_vs_random, FoldParams, SiblingMergeParams,
+    fold_vs_prune, sibling_vs_random, FoldMethod, FoldParams, SiblingMergeParams,
 };
 use neurobricks::bricks::route::{firing_rate, route_and_evaluate};
 use neurobricks::bricks::{Bricks, Cut, Router, RouterModel};
@@ -336,8 +336,9 @@ fn print_fold(rows: &[neurobricks::bricks::merge::FoldRow]) {
         );
     }
     if let (Some(fold), Some(prune)) = (
-        rows.iter().find(|x| x.method.contains("correlation")),
-        rows.iter().find(|x| x.method.contains("pruning")),
+        rows.iter()
+            .find(|x| x.method == FoldMethod::FoldCorrelation),
+        rows.iter().find(|x| x.method == FoldMethod::Prune),
     ) {
         let verdict = |a: f64, b: f64| {
             if a <= b {
