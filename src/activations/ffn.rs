@@ -46,6 +46,13 @@ impl FfnLayer {
     /// # Errors
     /// Missing tensors (the error lists the available names), non-finite values, shape mismatches.
     pub fn read(path: &Path) -> Result<Self> {
+        if !crate::activations::is_safetensors(path)? {
+            return Err(Error::parse(
+                path,
+                0,
+                "a layer file is a safetensors file with tensors ffn_in, w_in, b_in, w_out, b_out; this is a .npy file",
+            ));
+        }
         let (s_x, ffn_in) = read_tensor_f32(path, "ffn_in")?;
         let (s_w, w_in) = read_tensor_f32(path, "w_in")?;
         let (s_b, b_in) = read_tensor_f32(path, "b_in")?;

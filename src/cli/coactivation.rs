@@ -7,8 +7,9 @@ use neurobricks::activations::{read_domains, ActivationSource, Activations};
 use neurobricks::coactivation::{
     Binarize, CoactivationParams, DomainCounts, Kernel, PairCounts, Report, Sparsify, Weight,
 };
-use neurobricks::graph::write_edge_list;
-use neurobricks::util::{wio, write_atomic};
+use neurobricks::graph::write_edge_list_to;
+use neurobricks::output::Outputs;
+use neurobricks::util::wio;
 use neurobricks::{Error, Result};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -16,7 +17,8 @@ use std::time::Instant;
 
 /// Build a neuron co-activation graph from activations (tokens x neurons).
 #[derive(Args)]
-#[command(after_help = "Outputs:
+#[command(
+    after_help = "Writes (all or none, renamed together after every part is written; see README \"Outputs\"):
   GRAPH.tsv                 weighted edge list `u v w` (node ids = neuron indices), read by `cluster`
   GRAPH.tsv.setaside.tsv    dead and resident neurons (kept out of the graph): neuron, group, active_fraction
   GRAPH.tsv.neurons.tsv     every neuron: status (kept/dead/resident), active fraction, and with
@@ -38,7 +40,8 @@ Examples:
   neurobricks coactivation --activations acts.npy --binarize positive --weight jaccard --out g.tsv
   neurobricks coactivation --activations a.safetensors --tensor mlp.act --binarize quantile:0.9 --out g.tsv
   neurobricks coactivation --activations s1.npy --binarize topk:100 --counts-out s1.counts.npy --out s1.tsv
-  neurobricks coactivation --counts s1.counts.npy s2.counts.npy --weight npmi --out all.tsv")]
+  neurobricks coactivation --counts s1.counts.npy s2.counts.npy --weight npmi --out all.tsv"
+)]
 pub struct CoactivationArgs {
     /// Activation files `[tokens, neurons]` (.npy or safetensors), read in order as shards.
     #[arg(long, num_args = 1.., value_name = "FILE", required_unless_present_any = ["ffn_layer", "counts"])]
@@ -64,7 +67,7 @@ pub struct CoactivationArgs {
     /// Neurons active on more than this fraction of tokens are resident (set aside).
     #[arg(long, default_value_t = 0.9)]
     resident: f64,
-    /// Output edge list.
+    /// Output edge list GRAPH.tsv; its side files are named after it (see "Writes" below).
     #[arg(long)]
     out: PathBuf,
     /// Also save the N x N uint32 count matrix (and COUNTS.npy.json).
@@ -96,6 +99,22 @@ fn side_path(out: &Path, suffix: &str) -> PathBuf {
 
 pub fn coactivation(a: CoactivationArgs) -> Result<()> {
     let start = Instant::now();
+    if a.out.as_os_str() == "-" {
+        return Err(Error::param(
+            "--out",
+            "`-` cannot name the side files GRAPH.tsv.setaside.tsv and GRAPH.tsv.neurons.tsv; give a file name",
+        ));
+    }
+    // Every output, checked before the work: no directory, no missing folder, no file twice.
+    let setaside_path = side_path(&a.out, ".setaside.tsv");
+    let neurons_path = side_path(&a.out, ".neurons.tsv");
+    let mut outputs: Vec<PathBuf> =
+        vec![a.out.clone(), setaside_path.clone(), neurons_path.clone()];
+    if let Some(c) = &a.counts_out {
+        outputs.push(c.clone());
+        outputs.push(neurobricks::coactivation::count::sidecar(c));
+    }
+    Outputs::check(&outputs.iter().map(|p| p.as_path()).collect::<Vec<_>>())?;
     let weight: Weight = a.weight.parse()?;
     let sparsify: Sparsify = a.sparsify.parse()?;
     let mut binarize: Binarize = a.binarize.parse()?;
@@ -204,22 +223,33 @@ pub fn coactivation(a: CoactivationArgs) -> Result<()> {
     let binarize = binarize.resolve(counts.neurons());
     let params = params_base.binarize(binarize);
     let (graph, report) = params.graph(&counts)?;
+    // All outputs or none: every part is renamed only after the last one is written.
+    let mut out = Outputs::new();
     if let Some(path) = &a.counts_out {
-        counts.write_npy(
+        counts.write_npy_to(
+            &mut out,
             path,
             &binarize.resolve(counts.neurons()).to_string(),
             &sources,
         )?;
     }
-    write_edge_list(&graph, &a.out)?;
-    write_setaside(&side_path(&a.out, ".setaside.tsv"), &counts, &report)?;
+    write_edge_list_to(&mut out, &graph, &a.out)?;
+    write_setaside(&mut out, &setaside_path, &counts, &report)?;
     write_neurons(
-        &side_path(&a.out, ".neurons.tsv"),
+        &mut out,
+        &neurons_path,
         &counts,
         &report,
         dom.as_ref(),
         &domain_names,
     )?;
+    out.commit()?;
+    if report.edges == 0 {
+        eprintln!(
+            "warning: the co-activation graph has no edges ({} kept neurons); `cluster` cannot use it — try a looser --sparsify or --binarize",
+            report.kept.len()
+        );
+    }
     eprintln!(
         "coactivation: {} tokens x {} neurons, rule {binarize}, active fraction {:.4}; dead {}, resident {}, kept {}; weight {weight}, {sparsify}: {} edges{} in {} component(s) ({} kept neurons without edges) -> {} [{:.2} s]",
         report.tokens,
@@ -259,8 +289,8 @@ pub fn coactivation(a: CoactivationArgs) -> Result<()> {
     Ok(())
 }
 
-fn write_setaside(path: &Path, counts: &PairCounts, r: &Report) -> Result<()> {
-    write_atomic(path, |w| {
+fn write_setaside(out: &mut Outputs, path: &Path, counts: &PairCounts, r: &Report) -> Result<()> {
+    out.write(path, |w| {
         let e = wio(path);
         writeln!(w, "neuron\tgroup\tactive_fraction").map_err(&e)?;
         let t = counts.tokens() as f64;
@@ -274,6 +304,7 @@ fn write_setaside(path: &Path, counts: &PairCounts, r: &Report) -> Result<()> {
 }
 
 fn write_neurons(
+    out: &mut Outputs,
     path: &Path,
     counts: &PairCounts,
     r: &Report,
@@ -288,7 +319,7 @@ fn write_neurons(
     for &i in &r.resident {
         status[i] = "resident";
     }
-    write_atomic(path, |w| {
+    out.write(path, |w| {
         let e = wio(path);
         write!(w, "neuron\tstatus\tactive_fraction").map_err(&e)?;
         if dom.is_some() {

@@ -100,6 +100,11 @@ impl TopDown {
         self.eigen.seed = seed;
         self
     }
+    /// k-means restarts of each bisection (>= 1).
+    pub fn n_init(mut self, n: usize) -> Self {
+        self.n_init = n;
+        self
+    }
     /// Communities smaller than this are not split.
     pub fn min_size(mut self, s: usize) -> Self {
         self.min_size = s;
@@ -120,6 +125,12 @@ impl TopDown {
             return Err(Error::param(
                 "tau",
                 format!("{} must be finite and >= 0", self.tau),
+            ));
+        }
+        if self.n_init == 0 {
+            return Err(Error::param(
+                "n_init",
+                "0 k-means restarts: need at least 1",
             ));
         }
         let (sub, kept, (isolated, _)) = non_isolated(g)?;

@@ -135,6 +135,9 @@ pub fn kmeans(data: &[f64], dim: usize, params: &KMeansParams) -> Result<KMeansR
     if k == 0 {
         return Err(Error::param("k", "must be at least 1"));
     }
+    if params.n_init == 0 {
+        return Err(Error::param("n_init", "0 restarts: need at least 1"));
+    }
     if k > n {
         return Err(Error::param("k", format!("{k} clusters for {n} points")));
     }
