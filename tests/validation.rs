@@ -93,21 +93,21 @@ fn bad_parameters_are_refused() {
     let out = p(&d, "o.json");
     fails_with(
         &["cluster", "--graph", &g, "--split", "1e-9", "--out", &out],
-        &["split", "edges"],
+        &["--split", "edges"],
     );
     fails_with(
         &["cluster", "--graph", &g, "--n-init", "0", "--out", &out],
-        &["n_init"],
+        &["--n-init"],
     );
     fails_with(
         &["cluster", "--graph", &g, "--k-max", "0", "--out", &out],
-        &["k_max"],
+        &["--k-max"],
     );
     fails_with(
         &[
             "cluster", "--graph", &g, "--method", "top-down", "--n-init", "0", "--out", &out,
         ],
-        &["n_init"],
+        &["--n-init"],
     );
     fails_with(
         &["cut", "--tree", &t, "--k", "2,,4", "--out", &p(&d, "c.tsv")],
