@@ -82,6 +82,15 @@ fn check(a: &[usize], b: &[usize]) -> Result<()> {
 ///
 /// # Complexity
 /// O(n) expected time (hashing), O(number of non-empty cells) memory.
+///
+/// ```
+/// use neurobricks::metrics::adjusted_rand_index;
+///
+/// // Renaming classes changes nothing; a labelling that splits every class evenly scores below 0.
+/// assert_eq!(adjusted_rand_index(&[0, 0, 1, 1], &[1, 1, 0, 0]).unwrap(), 1.0);
+/// assert_eq!(adjusted_rand_index(&[0, 0, 1, 1], &[0, 1, 0, 1]).unwrap(), -0.5);
+/// assert!(adjusted_rand_index(&[0, 1], &[0]).is_err()); // different lengths
+/// ```
 pub fn adjusted_rand_index(a: &[usize], b: &[usize]) -> Result<f64> {
     check(a, b)?;
     Ok(ari_from(&Contingency::new(a, b)))
@@ -233,6 +242,14 @@ pub fn adjusted_mutual_info(a: &[usize], b: &[usize]) -> Result<f64> {
 }
 
 /// Normalised mutual information with arithmetic normalisation (scikit-learn's default).
+///
+/// ```
+/// use neurobricks::metrics::{adjusted_mutual_info, normalized_mutual_info};
+///
+/// assert!((normalized_mutual_info(&[0, 0, 1, 1], &[1, 1, 0, 0]).unwrap() - 1.0).abs() < 1e-12);
+/// assert!(normalized_mutual_info(&[0, 0, 1, 1], &[0, 1, 0, 1]).unwrap().abs() < 1e-12);
+/// assert!((adjusted_mutual_info(&[0, 0, 1, 1], &[1, 1, 0, 0]).unwrap() - 1.0).abs() < 1e-12);
+/// ```
 pub fn normalized_mutual_info(a: &[usize], b: &[usize]) -> Result<f64> {
     check(a, b)?;
     let c = Contingency::new(a, b);
@@ -254,6 +271,13 @@ pub fn normalized_mutual_info(a: &[usize], b: &[usize]) -> Result<f64> {
 ///
 /// # Complexity
 /// O(n + m^3) for m = max(number of classes).
+///
+/// ```
+/// use neurobricks::metrics::matched_accuracy;
+///
+/// // Best matching 0 -> 1, 1 -> 0; the extra class 2 counts as an error.
+/// assert_eq!(matched_accuracy(&[0, 0, 1, 1], &[1, 1, 0, 2]).unwrap(), 0.75);
+/// ```
 pub fn matched_accuracy(truth: &[usize], pred: &[usize]) -> Result<f64> {
     check(truth, pred)?;
     if truth.is_empty() {
