@@ -210,17 +210,26 @@ fn expected_mutual_info(c: &Contingency) -> f64 {
     emi
 }
 
+/// The contingency table of two labellings of the same items, or `None` when both have one
+/// class (or there are no items): AMI and NMI are 1 then, as in scikit-learn.
+fn informative_contingency(a: &[usize], b: &[usize]) -> Result<Option<Contingency>> {
+    check(a, b)?;
+    let c = Contingency::new(a, b);
+    let (r, k) = (c.rows.len(), c.cols.len());
+    if (r == 1 && k == 1) || (r == 0 && k == 0) {
+        return Ok(None);
+    }
+    Ok(Some(c))
+}
+
 /// Adjusted mutual information with arithmetic normalisation (scikit-learn's default).
 ///
 /// # Complexity
 /// O(n + R C min(n_class)) for R and C classes (the expected-MI sum).
 pub fn adjusted_mutual_info(a: &[usize], b: &[usize]) -> Result<f64> {
-    check(a, b)?;
-    let c = Contingency::new(a, b);
-    let (r, k) = (c.rows.len(), c.cols.len());
-    if (r == 1 && k == 1) || (r == 0 && k == 0) {
+    let Some(c) = informative_contingency(a, b)? else {
         return Ok(1.0);
-    }
+    };
     let mi = mutual_info(&c);
     let emi = expected_mutual_info(&c);
     let (ha, hb) = (entropy(&c.rows), entropy(&c.cols));
@@ -251,12 +260,9 @@ pub fn adjusted_mutual_info(a: &[usize], b: &[usize]) -> Result<f64> {
 /// assert!((adjusted_mutual_info(&[0, 0, 1, 1], &[1, 1, 0, 0]).unwrap() - 1.0).abs() < 1e-12);
 /// ```
 pub fn normalized_mutual_info(a: &[usize], b: &[usize]) -> Result<f64> {
-    check(a, b)?;
-    let c = Contingency::new(a, b);
-    let (r, k) = (c.rows.len(), c.cols.len());
-    if (r == 1 && k == 1) || (r == 0 && k == 0) {
+    let Some(c) = informative_contingency(a, b)? else {
         return Ok(1.0);
-    }
+    };
     let mi = mutual_info(&c);
     if mi == 0.0 {
         return Ok(0.0);

@@ -503,7 +503,9 @@ fn mark_group(
     }
 }
 
-/// [`mark_group`] compiled for AVX-512 (the threshold comparisons vectorise 16 wide).
+/// [`mark_group`] compiled for AVX-512 (the threshold comparisons vectorise 16 wide). The
+/// signature repeats `mark_group`'s on purpose: a `#[target_feature]` function must be its own
+/// item for the compiler to inline `mark_group` into it with the wider instructions.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 fn mark_group_avx512(
