@@ -30,7 +30,9 @@ pub enum Error {
     /// An invalid parameter value.
     #[error("invalid parameter `{name}`: {msg}")]
     Param {
-        /// Parameter name as the user spells it (CLI flag or field name).
+        /// The parameter: `Type.field` for a params struct's field (`BottomUp.split`), the
+        /// argument's name for a function argument; the command-line tool replaces it by the
+        /// flag that sets it.
         name: String,
         /// What is wrong and what is allowed.
         msg: String,

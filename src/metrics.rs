@@ -82,6 +82,15 @@ fn check(a: &[usize], b: &[usize]) -> Result<()> {
 ///
 /// # Complexity
 /// O(n) expected time (hashing), O(number of non-empty cells) memory.
+///
+/// ```
+/// use neurobricks::metrics::adjusted_rand_index;
+///
+/// // Renaming classes changes nothing; a labelling that splits every class evenly scores below 0.
+/// assert_eq!(adjusted_rand_index(&[0, 0, 1, 1], &[1, 1, 0, 0]).unwrap(), 1.0);
+/// assert_eq!(adjusted_rand_index(&[0, 0, 1, 1], &[0, 1, 0, 1]).unwrap(), -0.5);
+/// assert!(adjusted_rand_index(&[0, 1], &[0]).is_err()); // different lengths
+/// ```
 pub fn adjusted_rand_index(a: &[usize], b: &[usize]) -> Result<f64> {
     check(a, b)?;
     Ok(ari_from(&Contingency::new(a, b)))
@@ -201,17 +210,26 @@ fn expected_mutual_info(c: &Contingency) -> f64 {
     emi
 }
 
+/// The contingency table of two labellings of the same items, or `None` when both have one
+/// class (or there are no items): AMI and NMI are 1 then, as in scikit-learn.
+fn informative_contingency(a: &[usize], b: &[usize]) -> Result<Option<Contingency>> {
+    check(a, b)?;
+    let c = Contingency::new(a, b);
+    let (r, k) = (c.rows.len(), c.cols.len());
+    if (r == 1 && k == 1) || (r == 0 && k == 0) {
+        return Ok(None);
+    }
+    Ok(Some(c))
+}
+
 /// Adjusted mutual information with arithmetic normalisation (scikit-learn's default).
 ///
 /// # Complexity
 /// O(n + R C min(n_class)) for R and C classes (the expected-MI sum).
 pub fn adjusted_mutual_info(a: &[usize], b: &[usize]) -> Result<f64> {
-    check(a, b)?;
-    let c = Contingency::new(a, b);
-    let (r, k) = (c.rows.len(), c.cols.len());
-    if (r == 1 && k == 1) || (r == 0 && k == 0) {
+    let Some(c) = informative_contingency(a, b)? else {
         return Ok(1.0);
-    }
+    };
     let mi = mutual_info(&c);
     let emi = expected_mutual_info(&c);
     let (ha, hb) = (entropy(&c.rows), entropy(&c.cols));
@@ -233,13 +251,18 @@ pub fn adjusted_mutual_info(a: &[usize], b: &[usize]) -> Result<f64> {
 }
 
 /// Normalised mutual information with arithmetic normalisation (scikit-learn's default).
+///
+/// ```
+/// use neurobricks::metrics::{adjusted_mutual_info, normalized_mutual_info};
+///
+/// assert!((normalized_mutual_info(&[0, 0, 1, 1], &[1, 1, 0, 0]).unwrap() - 1.0).abs() < 1e-12);
+/// assert!(normalized_mutual_info(&[0, 0, 1, 1], &[0, 1, 0, 1]).unwrap().abs() < 1e-12);
+/// assert!((adjusted_mutual_info(&[0, 0, 1, 1], &[1, 1, 0, 0]).unwrap() - 1.0).abs() < 1e-12);
+/// ```
 pub fn normalized_mutual_info(a: &[usize], b: &[usize]) -> Result<f64> {
-    check(a, b)?;
-    let c = Contingency::new(a, b);
-    let (r, k) = (c.rows.len(), c.cols.len());
-    if (r == 1 && k == 1) || (r == 0 && k == 0) {
+    let Some(c) = informative_contingency(a, b)? else {
         return Ok(1.0);
-    }
+    };
     let mi = mutual_info(&c);
     if mi == 0.0 {
         return Ok(0.0);
@@ -254,6 +277,13 @@ pub fn normalized_mutual_info(a: &[usize], b: &[usize]) -> Result<f64> {
 ///
 /// # Complexity
 /// O(n + m^3) for m = max(number of classes).
+///
+/// ```
+/// use neurobricks::metrics::matched_accuracy;
+///
+/// // Best matching 0 -> 1, 1 -> 0; the extra class 2 counts as an error.
+/// assert_eq!(matched_accuracy(&[0, 0, 1, 1], &[1, 1, 0, 2]).unwrap(), 0.75);
+/// ```
 pub fn matched_accuracy(truth: &[usize], pred: &[usize]) -> Result<f64> {
     check(truth, pred)?;
     if truth.is_empty() {

@@ -281,7 +281,7 @@ fn dendrogram_bad_inputs_are_clear_errors() {
         .render_to_bytes(&zero, ImageFormat::Png)
         .unwrap_err();
     assert!(
-        matches!(e, Error::Param { ref name, .. } if name == "log"),
+        matches!(e, Error::Param { ref name, .. } if name == "DendrogramPlot.log"),
         "{e}"
     );
 
@@ -464,7 +464,7 @@ fn curves_png_and_svg() {
         .render_to_bytes(&series, ImageFormat::Png)
         .unwrap_err();
     assert!(
-        matches!(e, Error::Param { ref name, .. } if name == "log_x"),
+        matches!(e, Error::Param { ref name, .. } if name == "CurvesPlot.log_x"),
         "{e}"
     );
 }
@@ -829,7 +829,7 @@ fn heatmap_with_unplaced_and_isolated_nodes() {
         .render_to_bytes(&g2, &t2, ImageFormat::Png)
         .unwrap_err();
     assert!(
-        matches!(e, Error::Param { ref name, .. } if name == "boundary_k"),
+        matches!(e, Error::Param { ref name, .. } if name == "HeatmapPlot.boundary_k"),
         "{e}"
     );
 }

@@ -276,7 +276,7 @@ impl ActivationFile {
         } else {
             let name = tensor.ok_or_else(|| {
                 Error::param(
-                    "ActivationFile::open tensor",
+                    "tensor",
                     format!(
                         "{} is a safetensors file: name the tensor to read",
                         path.display()
@@ -525,10 +525,7 @@ impl Activations {
     /// of neurons (the error names both files).
     pub fn open(paths: &[PathBuf], tensor: Option<&str>) -> Result<Self> {
         if paths.is_empty() {
-            return Err(Error::param(
-                "Activations::open paths",
-                "no activation file given",
-            ));
+            return Err(Error::param("paths", "no activation file given"));
         }
         let mut files: Vec<ActivationFile> = Vec::with_capacity(paths.len());
         for p in paths {

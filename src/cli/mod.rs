@@ -63,8 +63,9 @@ pub fn run() -> i32 {
 }
 
 /// Library parameter names and the flags that set them: the one place where the CLI spells a
-/// library error in its own terms. Library errors name parameters as `Type.field`
-/// ([`Error::Param`]); names without an entry are printed as they are.
+/// library error in its own terms. Library errors name a params struct's field as `Type.field`
+/// and a function argument by its name ([`Error::Param`]); names without an entry are printed
+/// as they are.
 const FLAGS: &[(&str, &str)] = &[
     ("BottomUp.k", "--k"),
     ("BottomUp.k_max", "--k-max"),
@@ -82,13 +83,13 @@ const FLAGS: &[(&str, &str)] = &[
     ("CoactivationParams.sparsify", "--sparsify"),
     ("CoactivationParams.resident", "--resident"),
     ("CoactivationParams.chunk_tokens", "--chunk-tokens"),
-    ("ActivationFile::open tensor", "--tensor"),
-    ("Activations::open paths", "--activations"),
+    ("tensor", "--tensor"),
+    ("paths", "--activations"),
     ("PlotOptions.title", "--title"),
     ("PlotOptions.width", "--width"),
     ("PlotOptions.height", "--height"),
     ("PlotOptions.font_size", "--font-size"),
-    ("ImageFormat.path", "--out"),
+    ("out", "--out"),
     ("DendrogramPlot.cut", "--cut"),
     ("DendrogramPlot.log", "--log"),
     ("DendrogramPlot.max_leaves", "--max-leaves"),

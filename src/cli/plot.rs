@@ -171,7 +171,7 @@ fn dendrogram(a: DendrogramArgs) -> Result<()> {
     if let Some(path) = &a.labels {
         p = p.leaf_classes(leaf_classes(&tree, &a.tree, path, a.column.as_deref())?);
     }
-    p.render(&tree, &a.out).map_err(flag_names)?;
+    p.render(&tree, &a.out)?;
     eprintln!(
         "plot dendrogram: {} leaves -> {}",
         tree.num_leaves(),
@@ -251,7 +251,7 @@ fn heatmap(a: HeatmapArgs) -> Result<()> {
             a.tree.display(),
             a.graph.display()
         )),
-        other => flag_names(other),
+        other => other,
     })?;
     eprintln!(
         "plot heatmap: {} nodes, {} leaves -> {}",
@@ -260,32 +260,4 @@ fn heatmap(a: HeatmapArgs) -> Result<()> {
         a.out.display()
     );
     Ok(())
-}
-
-/// Spell library parameter names as the CLI flags that set them.
-fn flag_names(e: Error) -> Error {
-    match e {
-        Error::Param { name, msg } => {
-            let flag = match name.as_str() {
-                "out" => "--out",
-                "cut" => "--cut",
-                "log" => "--log",
-                "max_leaves" => "--max-leaves",
-                "y_min" => "--y-min",
-                "width" => "--width",
-                "height" => "--height",
-                "font_size" => "--font-size",
-                "bins" => "--bins",
-                "boundary_k" => "--boundary-k",
-                other => {
-                    return Error::Param {
-                        name: other.to_string(),
-                        msg,
-                    }
-                }
-            };
-            Error::param(flag, msg)
-        }
-        other => other,
-    }
 }

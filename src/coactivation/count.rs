@@ -86,6 +86,15 @@ impl PairCounts {
     /// # Errors
     /// A matrix that is not `N x N`, not symmetric, or has a count above `tokens` or an
     /// off-diagonal count above its row's diagonal.
+    ///
+    /// ```
+    /// use neurobricks::coactivation::PairCounts;
+    ///
+    /// // 4 tokens: neuron 0 active on 3, neuron 1 on 2, both on 2.
+    /// let c = PairCounts::from_matrix(2, 4, vec![3, 2, 2, 2]).unwrap();
+    /// assert_eq!((c.n_i(0), c.n_i(1), c.n_ij(0, 1)), (3, 2, 2));
+    /// assert!(PairCounts::from_matrix(2, 4, vec![3, 2, 1, 2]).is_err()); // not symmetric
+    /// ```
     pub fn from_matrix(neurons: usize, tokens: u64, counts: Vec<u32>) -> Result<Self> {
         if counts.len() != neurons * neurons {
             return Err(Error::Input(format!(
@@ -526,7 +535,9 @@ fn mark_group(
     }
 }
 
-/// [`mark_group`] compiled for AVX-512 (the threshold comparisons vectorise 16 wide).
+/// [`mark_group`] compiled for AVX-512 (the threshold comparisons vectorise 16 wide). The
+/// signature repeats `mark_group`'s on purpose: a `#[target_feature]` function must be its own
+/// item for the compiler to inline `mark_group` into it with the wider instructions.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 fn mark_group_avx512(

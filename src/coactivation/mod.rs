@@ -170,6 +170,20 @@ impl CoactivationParams {
     /// # Cost
     /// One pass over the source (four for `quantile`); time `O(T N² / 64)` word operations
     /// (dense kernel) or `O(Σ_t a_t²)` (sparse); memory `N²` `u32` plus one chunk.
+    ///
+    /// ```
+    /// use neurobricks::activations::TokenMatrix;
+    /// use neurobricks::coactivation::{Binarize, CoactivationParams};
+    ///
+    /// // 3 tokens x 2 neurons; tokens 0, 1 are domain 0, token 2 is domain 1.
+    /// let a = TokenMatrix::new(3, 2, vec![1.0, 1.0, 1.0, -1.0, -1.0, 1.0]).unwrap();
+    /// let params = CoactivationParams::default().binarize(Binarize::Positive);
+    /// let (c, dom) = params.count(&a, Some((&[0, 0, 1], 2)), &mut |_| {}).unwrap();
+    /// assert_eq!((c.tokens(), c.n_i(0), c.n_i(1), c.n_ij(0, 1)), (3, 2, 2, 1));
+    /// let dom = dom.unwrap();
+    /// assert_eq!(dom.tokens, vec![2, 1]);
+    /// assert_eq!(dom.active, vec![2, 1, 0, 1]); // [domain][neuron]
+    /// ```
     pub fn count(
         &self,
         src: &dyn ActivationSource,

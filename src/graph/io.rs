@@ -528,6 +528,19 @@ fn split_lines(block: &[u8], parts: usize, min_len: usize) -> Vec<&[u8]> {
 /// through a direct table; other tokens through chunk-local byte-string tables. A sequential
 /// pass then assigns global indices in input order, so ids keep their order of first
 /// appearance. See [`read_edge_list`] for the cost.
+///
+/// ```
+/// use neurobricks::graph::{read_edge_list_from, EdgeListOptions};
+/// use std::path::Path;
+///
+/// let text = "a\tb\t1.5\nb\tc\t0.5\n";
+/// let opts = EdgeListOptions::default();
+/// let (g, report) = read_edge_list_from(text.as_bytes(), Path::new("g.tsv"), &opts).unwrap();
+/// assert_eq!((g.n(), g.num_edges()), (3, 2));
+/// assert!(g.is_weighted());
+/// assert_eq!(g.total_weight(), 2.0);
+/// assert_eq!(report.self_loops, 0);
+/// ```
 pub fn read_edge_list_from<R: Read>(
     r: R,
     path: &Path,

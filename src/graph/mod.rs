@@ -46,6 +46,16 @@ impl Graph {
     ///
     /// # Complexity
     /// O(m log(m / n)) time with rayon-parallel row sorting, O(n + m) memory; no dense matrix.
+    ///
+    /// ```
+    /// use neurobricks::graph::{Duplicates, Graph};
+    ///
+    /// // A path 0 - 1 - 2; the pair (1, 0) repeats (0, 1) and is summed.
+    /// let g = Graph::from_edges(3, &[(0, 1, 1.0), (1, 2, 2.0), (1, 0, 1.0)], Duplicates::Sum).unwrap();
+    /// assert_eq!((g.n(), g.num_edges()), (3, 2));
+    /// assert_eq!(g.neighbors(1), (&[0u32, 2][..], &[2.0, 2.0][..]));
+    /// assert_eq!(g.ids(), &["0", "1", "2"]);
+    /// ```
     pub fn from_edges(n: usize, edges: &[(u32, u32, f64)], dup: Duplicates) -> Result<Self> {
         Ok(Self::from_edges_counted(n, edges, dup)?.0)
     }

@@ -49,6 +49,16 @@ pub struct SpectralInfo {
 ///
 /// # Returns
 /// `(K, converged)` with `K >= 1`; `converged` is false if the eigensolver stopped early.
+///
+/// ```
+/// use neurobricks::hierarchy::estimate_k;
+/// use neurobricks::hsbm::HsbmParams;
+/// use neurobricks::spectral::EigenParams;
+///
+/// let h = HsbmParams::btsbm_log(2, 50, vec![2.0, 6.0, 30.0], 7).generate().unwrap();
+/// assert_eq!(estimate_k(&h.graph, 100, &EigenParams::default()), (4, true));
+/// assert_eq!(estimate_k(&h.graph, 3, &EigenParams::default()).0, 3); // capped at k_max
+/// ```
 pub fn estimate_k(g: &Graph, k_max: usize, params: &EigenParams) -> (usize, bool) {
     let h = BetheHessian::standard(g);
     let cap = k_max.min(g.n().saturating_sub(1)).max(1);

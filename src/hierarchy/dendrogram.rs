@@ -308,6 +308,19 @@ impl Dendrogram {
     /// Cluster of each leaf after applying the first `K - k` merges (a cut by decreasing
     /// similarity into `k` clusters). Clusters are numbered `0..k` in order of their smallest
     /// leaf.
+    ///
+    /// ```
+    /// use neurobricks::hierarchy::{Dendrogram, HeightMap};
+    /// // Four leaves of two nodes; (0, 1) merge first, then (2, 3), then both.
+    /// let ids: Vec<String> = (0..8).map(|i| i.to_string()).collect();
+    /// let leaves = vec![vec![0, 1], vec![2, 3], vec![4, 5], vec![6, 7]];
+    /// let d = Dendrogram::from_tree(ids, leaves, &[(0, 1, 0.9), (2, 3, 0.8), (4, 5, 0.1)],
+    ///     HeightMap::OneMinus, "example").unwrap();
+    /// assert_eq!(d.cut_k(2).unwrap(), vec![0, 0, 1, 1]);
+    /// assert_eq!(d.cut_k(3).unwrap(), vec![0, 0, 1, 2]);
+    /// assert_eq!(d.cut_k(4).unwrap(), vec![0, 1, 2, 3]);
+    /// assert!(d.cut_k(5).is_err());
+    /// ```
     pub fn cut_k(&self, k: usize) -> Result<Vec<u32>> {
         let nl = self.num_leaves();
         if k == 0 || k > nl {
@@ -359,6 +372,18 @@ impl Dendrogram {
 
     /// Cluster of each leaf when the tree is cut at depth `l`: the subtrees rooted at depth `l`
     /// (leaves shallower than `l` stay their own cluster). Numbered by smallest leaf.
+    ///
+    /// ```
+    /// use neurobricks::hierarchy::{Dendrogram, HeightMap};
+    /// // Four leaves of two nodes; (0, 1) merge first, then (2, 3), then both.
+    /// let ids: Vec<String> = (0..8).map(|i| i.to_string()).collect();
+    /// let leaves = vec![vec![0, 1], vec![2, 3], vec![4, 5], vec![6, 7]];
+    /// let d = Dendrogram::from_tree(ids, leaves, &[(0, 1, 0.9), (2, 3, 0.8), (4, 5, 0.1)],
+    ///     HeightMap::OneMinus, "example").unwrap();
+    /// assert_eq!(d.cut_depth(0), vec![0, 0, 0, 0]);
+    /// assert_eq!(d.cut_depth(1), vec![0, 0, 1, 1]);
+    /// assert_eq!(d.cut_depth(2), vec![0, 1, 2, 3]);
+    /// ```
     pub fn cut_depth(&self, l: usize) -> Vec<u32> {
         let k = self.num_leaves();
         let depth = self.depths();
@@ -396,6 +421,18 @@ impl Dendrogram {
 
     /// Leaves in the left-to-right order of a drawing (depth-first, left child first): the
     /// [`Dendrogram::leaves_under`] the root.
+    ///
+    /// ```
+    /// use neurobricks::hierarchy::{Dendrogram, HeightMap};
+    /// // Four leaves of two nodes; (0, 1) merge first, then (2, 3), then both.
+    /// let ids: Vec<String> = (0..8).map(|i| i.to_string()).collect();
+    /// let leaves = vec![vec![0, 1], vec![2, 3], vec![4, 5], vec![6, 7]];
+    /// let d = Dendrogram::from_tree(ids, leaves, &[(0, 1, 0.9), (2, 3, 0.8), (4, 5, 0.1)],
+    ///     HeightMap::OneMinus, "example").unwrap();
+    /// assert_eq!(d.leaf_order(), vec![0, 1, 2, 3]);
+    /// assert_eq!(d.num_leaves(), 4);
+    /// assert!(d.is_monotone());
+    /// ```
     pub fn leaf_order(&self) -> Vec<usize> {
         self.leaves_under(2 * self.num_leaves() - 2)
     }

@@ -2,7 +2,7 @@
 //! several named series, with markers, a legend and labelled vertical threshold lines.
 
 use super::canvas::{self, ellipsize, Axis, Canvas, Figure, TEXT};
-use super::{category_color, check_font, check_size, ImageFormat, Rgb};
+use super::{category_color, plot_options_setters, ImageFormat, PlotOptions, Rgb};
 use crate::error::{Error, Result};
 use plotters::prelude::DrawingBackend;
 use plotters::style::text_anchor::{HPos, VPos};
@@ -103,14 +103,9 @@ impl Series {
 /// ```
 #[derive(Debug, Clone)]
 pub struct CurvesPlot {
-    /// Image width in pixels (default 800).
-    pub width: u32,
-    /// Image height in pixels (default 500).
-    pub height: u32,
-    /// Title (default none).
-    pub title: Option<String>,
-    /// Base font size in pixels (default 16).
-    pub font_size: f64,
+    /// Size, title and font shared by all figures (default 800 x 500 pixels, no title,
+    /// 16-pixel font).
+    pub options: PlotOptions,
     /// X axis label (default `x`).
     pub x_label: String,
     /// Y axis label (default `y`).
@@ -132,10 +127,7 @@ pub struct CurvesPlot {
 impl Default for CurvesPlot {
     fn default() -> Self {
         CurvesPlot {
-            width: 800,
-            height: 500,
-            title: None,
-            font_size: 16.0,
+            options: PlotOptions::new(800, 500),
             x_label: "x".into(),
             y_label: "y".into(),
             log_x: false,
@@ -149,26 +141,7 @@ impl Default for CurvesPlot {
 }
 
 impl CurvesPlot {
-    /// Set the image width in pixels.
-    pub fn width(mut self, w: u32) -> Self {
-        self.width = w;
-        self
-    }
-    /// Set the image height in pixels.
-    pub fn height(mut self, h: u32) -> Self {
-        self.height = h;
-        self
-    }
-    /// Set the title.
-    pub fn title(mut self, t: impl Into<String>) -> Self {
-        self.title = Some(t.into());
-        self
-    }
-    /// Set the base font size in pixels.
-    pub fn font_size(mut self, s: f64) -> Self {
-        self.font_size = s;
-        self
-    }
+    plot_options_setters!();
     /// Set the x axis label.
     pub fn x_label(mut self, s: impl Into<String>) -> Self {
         self.x_label = s.into();
@@ -227,13 +200,15 @@ impl CurvesPlot {
     }
 
     fn prepare<'a>(&'a self, series: &'a [Series]) -> Result<CurvesFig<'a>> {
-        check_size(self.width, self.height)?;
-        check_font(self.font_size)?;
+        self.options.validate()?;
         if series.is_empty() || series.iter().all(|s| s.points.is_empty()) {
             return Err(Error::Input("no points to plot".into()));
         }
         if matches!(&self.colors, Some(c) if c.is_empty()) {
-            return Err(Error::param("colors", "give at least one colour"));
+            return Err(Error::param(
+                "CurvesPlot.colors",
+                "give at least one colour",
+            ));
         }
         for s in series {
             for (i, &(x, y)) in s.points.iter().enumerate() {
@@ -245,7 +220,7 @@ impl CurvesPlot {
                 }
                 if self.log_x && x <= 0.0 {
                     return Err(Error::param(
-                        "log_x",
+                        "CurvesPlot.log_x",
                         format!(
                             "series `{}`: point {i} has x = {x} but a log axis needs x > 0",
                             s.name
@@ -257,7 +232,7 @@ impl CurvesPlot {
         for (x, l) in &self.vlines {
             if !x.is_finite() || (self.log_x && *x <= 0.0) {
                 return Err(Error::param(
-                    "vlines",
+                    "CurvesPlot.vlines",
                     format!("line `{l}` at x = {x} cannot be drawn on this axis"),
                 ));
             }
@@ -278,7 +253,7 @@ impl CurvesPlot {
             Some((lo, hi)) => {
                 if !lo.is_finite() || !hi.is_finite() || lo >= hi || (self.log_x && lo <= 0.0) {
                     return Err(Error::param(
-                        "x_range",
+                        "CurvesPlot.x_range",
                         format!("{lo}..{hi} is not a valid range for this axis"),
                     ));
                 }
@@ -316,7 +291,7 @@ impl CurvesPlot {
             Some((lo, hi)) => {
                 if !lo.is_finite() || !hi.is_finite() || lo >= hi {
                     return Err(Error::param(
-                        "y_range",
+                        "CurvesPlot.y_range",
                         format!("{lo}..{hi} is not a valid range"),
                     ));
                 }
@@ -410,27 +385,16 @@ fn marker<DB: DrawingBackend>(
 
 impl Figure for CurvesFig<'_> {
     fn size(&self) -> (u32, u32) {
-        (self.p.width, self.p.height)
+        (self.p.options.width, self.p.options.height)
     }
 
     fn draw<DB: DrawingBackend>(&self, c: &Canvas<DB>) -> Result<()> {
         let p = self.p;
-        let f = p.font_size;
-        let (w, h) = (p.width as f64, p.height as f64);
+        let f = p.options.font_size;
+        let (w, h) = (p.options.width as f64, p.options.height as f64);
         let pad = (0.8 * f).max(8.0);
         let mut top = pad;
-        if let Some(t) = &p.title {
-            let tf = 1.25 * f;
-            c.text(
-                t,
-                (w / 2.0, top),
-                tf,
-                TEXT,
-                (HPos::Center, VPos::Top),
-                false,
-            )?;
-            top += c.text_size(t, tf).1 + pad;
-        }
+        top = p.options.draw_title(c, top, pad)?;
         top += 0.5 * f;
 
         // Legend on the right.
@@ -451,10 +415,10 @@ impl Figure for CurvesFig<'_> {
         let bottom = h - pad - xl_h - 0.6 * pad - f - 10.0;
         if bottom - top < 20.0 || right - left < 20.0 {
             return Err(Error::param(
-                "width",
+                "PlotOptions.width",
                 format!(
                     "{}x{} pixels leave no room for the plot with font size {f}",
-                    p.width, p.height
+                    p.options.width, p.options.height
                 ),
             ));
         }

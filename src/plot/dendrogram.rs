@@ -2,7 +2,7 @@
 //! by a category, an optional cut line, and subtrees collapsed when there are many leaves.
 
 use super::canvas::{self, ellipsize, Axis, Canvas, Figure, TEXT};
-use super::{category_color, check_font, check_size, ImageFormat, Rgb};
+use super::{category_color, plot_options_setters, ImageFormat, PlotOptions, Rgb};
 use crate::error::{Error, Result};
 use crate::graph::Labels;
 use crate::hierarchy::{Dendrogram, HeightMap};
@@ -158,14 +158,9 @@ impl LeafClasses {
 /// ```
 #[derive(Debug, Clone)]
 pub struct DendrogramPlot {
-    /// Image width in pixels (default 1000).
-    pub width: u32,
-    /// Image height in pixels (default 600).
-    pub height: u32,
-    /// Title above the plot (default none).
-    pub title: Option<String>,
-    /// Base font size in pixels (default 16).
-    pub font_size: f64,
+    /// Size, title and font shared by all figures (default 1000 x 600 pixels, no title,
+    /// 16-pixel font).
+    pub options: PlotOptions,
     /// Logarithmic height axis (default false); needs positive heights.
     pub log: bool,
     /// Draw the cut line of `Dendrogram::cut_k(k)` (default none).
@@ -197,10 +192,7 @@ pub struct DendrogramPlot {
 impl Default for DendrogramPlot {
     fn default() -> Self {
         DendrogramPlot {
-            width: 1000,
-            height: 600,
-            title: None,
-            font_size: 16.0,
+            options: PlotOptions::new(1000, 600),
             log: false,
             cut: None,
             max_leaves: 60,
@@ -217,26 +209,7 @@ impl Default for DendrogramPlot {
 }
 
 impl DendrogramPlot {
-    /// Set the image width in pixels.
-    pub fn width(mut self, w: u32) -> Self {
-        self.width = w;
-        self
-    }
-    /// Set the image height in pixels.
-    pub fn height(mut self, h: u32) -> Self {
-        self.height = h;
-        self
-    }
-    /// Set the title.
-    pub fn title(mut self, t: impl Into<String>) -> Self {
-        self.title = Some(t.into());
-        self
-    }
-    /// Set the base font size in pixels.
-    pub fn font_size(mut self, s: f64) -> Self {
-        self.font_size = s;
-        self
-    }
+    plot_options_setters!();
     /// Use a logarithmic height axis.
     pub fn log(mut self, on: bool) -> Self {
         self.log = on;
@@ -312,8 +285,7 @@ impl DendrogramPlot {
     }
 
     fn prepare<'a>(&'a self, tree: &'a Dendrogram) -> Result<DendroFig<'a>> {
-        check_size(self.width, self.height)?;
-        check_font(self.font_size)?;
+        self.options.validate()?;
         tree.validate()?;
         let k = tree.num_leaves();
         if k < 2 {
@@ -323,7 +295,7 @@ impl DendrogramPlot {
         }
         if self.max_leaves < 2 {
             return Err(Error::param(
-                "max_leaves",
+                "DendrogramPlot.max_leaves",
                 format!("{} is too small (at least 2)", self.max_leaves),
             ));
         }
@@ -335,7 +307,7 @@ impl DendrogramPlot {
                 .find(|(_, m)| m.height <= 0.0)
             {
                 return Err(Error::param(
-                    "log",
+                    "DendrogramPlot.log",
                     format!(
                         "merge {t} has height {} but a log axis needs positive heights",
                         m.height
@@ -351,7 +323,7 @@ impl DendrogramPlot {
                 .fold(f64::INFINITY, f64::min);
             if !v.is_finite() || v >= hmin || self.log {
                 return Err(Error::param(
-                    "y_min",
+                    "DendrogramPlot.y_min",
                     format!(
                         "{v} must be finite and below the lowest merge height {hmin}, on a linear axis"
                     ),
@@ -361,18 +333,21 @@ impl DendrogramPlot {
         if let Some(c) = self.cut {
             if c == 0 || c > k {
                 return Err(Error::param(
-                    "cut",
+                    "DendrogramPlot.cut",
                     format!("cannot cut a tree with {k} leaves into {c} clusters (1..={k})"),
                 ));
             }
         }
         if matches!(&self.class_colors, Some(c) if c.is_empty()) {
-            return Err(Error::param("class_colors", "give at least one colour"));
+            return Err(Error::param(
+                "DendrogramPlot.class_colors",
+                "give at least one colour",
+            ));
         }
         if let Some(n) = &self.leaf_names {
             if n.len() != k {
                 return Err(Error::param(
-                    "leaf_names",
+                    "DendrogramPlot.leaf_names",
                     format!("{} names for {k} leaves", n.len()),
                 ));
             }
@@ -526,8 +501,8 @@ impl<'a> DendroFig<'a> {
         let p = self.p;
         let tree = self.tree;
         let k = tree.num_leaves();
-        let f = p.font_size;
-        let h = p.height as f64;
+        let f = p.options.font_size;
+        let h = p.options.height as f64;
         let pad = (0.8 * f).max(8.0);
         let x_label = self.height_label();
         let cap_h = c.text_size(&x_label, f).1;
@@ -535,10 +510,10 @@ impl<'a> DendroFig<'a> {
         let n = self.shown.len() as f64;
         if bottom - top < 20.0 {
             return Err(Error::param(
-                "height",
+                "PlotOptions.height",
                 format!(
                     "{} pixels leave no room for the plot with font size {f}",
-                    p.height
+                    p.options.height
                 ),
             ));
         }
@@ -546,7 +521,7 @@ impl<'a> DendroFig<'a> {
         let labels: Vec<String> = self.shown.iter().map(|s| self.label_of(s)).collect();
         let lab_f = (0.85 * f).min(slot / 1.15);
         let show_labels = lab_f >= 7.0;
-        let max_lab_w = 0.3 * p.width as f64;
+        let max_lab_w = 0.3 * p.options.width as f64;
         let mut max_chars = 40;
         let mut lab_w = 0.0;
         if show_labels {
@@ -570,10 +545,10 @@ impl<'a> DendroFig<'a> {
         let plot_right = right - if show_labels { lab_w + 4.0 } else { 0.0 } - strip_w - 3.0;
         if plot_right - left < 20.0 {
             return Err(Error::param(
-                "width",
+                "PlotOptions.width",
                 format!(
                     "{} pixels leave no room for the plot with font size {f}",
-                    p.width
+                    p.options.width
                 ),
             ));
         }
@@ -800,7 +775,7 @@ pub(crate) fn class_colors(lc: &LeafClasses, custom: Option<&[Rgb]>) -> Vec<(u32
 pub(crate) fn check_classes(lc: &LeafClasses, k: usize) -> Result<()> {
     if lc.of_leaf.len() != k {
         return Err(Error::param(
-            "leaf_classes",
+            "LeafClasses.of_leaf",
             format!("{} leaf categories for {k} leaves", lc.of_leaf.len()),
         ));
     }
@@ -811,7 +786,7 @@ pub(crate) fn check_classes(lc: &LeafClasses, k: usize) -> Result<()> {
         .find(|&&c| c as usize >= lc.names.len())
     {
         return Err(Error::param(
-            "leaf_classes",
+            "LeafClasses.of_leaf",
             format!("category {c} out of range ({} names)", lc.names.len()),
         ));
     }
@@ -874,31 +849,20 @@ const CUT: Rgb = Rgb(0x1f, 0x77, 0xb4);
 
 impl Figure for DendroFig<'_> {
     fn size(&self) -> (u32, u32) {
-        (self.p.width, self.p.height)
+        (self.p.options.width, self.p.options.height)
     }
 
     fn draw<DB: DrawingBackend>(&self, c: &Canvas<DB>) -> Result<()> {
         let p = self.p;
         let tree = self.tree;
         let k = tree.num_leaves();
-        let f = p.font_size;
-        let (w, h) = (p.width as f64, p.height as f64);
+        let f = p.options.font_size;
+        let (w, h) = (p.options.width as f64, p.options.height as f64);
         let pad = (0.8 * f).max(8.0);
 
         // Title.
         let mut top = pad;
-        if let Some(t) = &p.title {
-            let tf = 1.25 * f;
-            c.text(
-                t,
-                (w / 2.0, top),
-                tf,
-                TEXT,
-                (HPos::Center, VPos::Top),
-                false,
-            )?;
-            top += c.text_size(t, tf).1 + pad;
-        }
+        top = p.options.draw_title(c, top, pad)?;
         top += 0.5 * f; // room for the top tick label
 
         // Legend entries.
@@ -1031,10 +995,10 @@ impl Figure for DendroFig<'_> {
             - 3.0;
         if bottom - top < 20.0 {
             return Err(Error::param(
-                "height",
+                "PlotOptions.height",
                 format!(
                     "{} pixels leaves no room for the plot with font size {f}",
-                    p.height
+                    p.options.height
                 ),
             ));
         }

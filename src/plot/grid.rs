@@ -4,7 +4,7 @@
 
 use super::canvas::{self, ellipsize, nice_ticks, Axis, Canvas, Colormap, Figure, TEXT};
 use super::curves::Series;
-use super::{category_color, check_font, check_size, ImageFormat, Rgb};
+use super::{category_color, plot_options_setters, ImageFormat, PlotOptions, Rgb};
 use crate::error::{Error, Result};
 use plotters::prelude::DrawingBackend;
 use plotters::style::text_anchor::{HPos, VPos};
@@ -34,14 +34,9 @@ use std::path::Path;
 /// ```
 #[derive(Debug, Clone)]
 pub struct GridPlot {
-    /// Image width in pixels (default 800).
-    pub width: u32,
-    /// Image height in pixels (default 600).
-    pub height: u32,
-    /// Title (default none).
-    pub title: Option<String>,
-    /// Base font size in pixels (default 16).
-    pub font_size: f64,
+    /// Size, title and font shared by all figures (default 800 x 600 pixels, no title,
+    /// 16-pixel font).
+    pub options: PlotOptions,
     /// X axis label (default `x`).
     pub x_label: String,
     /// Y axis label (default `y`).
@@ -57,10 +52,7 @@ pub struct GridPlot {
 impl Default for GridPlot {
     fn default() -> Self {
         GridPlot {
-            width: 800,
-            height: 600,
-            title: None,
-            font_size: 16.0,
+            options: PlotOptions::new(800, 600),
             x_label: "x".into(),
             y_label: "y".into(),
             z_label: "value".into(),
@@ -71,26 +63,7 @@ impl Default for GridPlot {
 }
 
 impl GridPlot {
-    /// Set the image width in pixels.
-    pub fn width(mut self, w: u32) -> Self {
-        self.width = w;
-        self
-    }
-    /// Set the image height in pixels.
-    pub fn height(mut self, h: u32) -> Self {
-        self.height = h;
-        self
-    }
-    /// Set the title.
-    pub fn title(mut self, t: impl Into<String>) -> Self {
-        self.title = Some(t.into());
-        self
-    }
-    /// Set the base font size in pixels.
-    pub fn font_size(mut self, s: f64) -> Self {
-        self.font_size = s;
-        self
-    }
+    plot_options_setters!();
     /// Set the x axis label.
     pub fn x_label(mut self, s: impl Into<String>) -> Self {
         self.x_label = s.into();
@@ -156,8 +129,7 @@ impl GridPlot {
         z: &'a [Vec<f64>],
         curves: &'a [Series],
     ) -> Result<GridFig<'a>> {
-        check_size(self.width, self.height)?;
-        check_font(self.font_size)?;
+        self.options.validate()?;
         for (name, v) in [("xs", xs), ("ys", ys)] {
             if v.is_empty() {
                 return Err(Error::param(name, "the grid needs at least one value"));
@@ -203,7 +175,7 @@ impl GridPlot {
             Some((lo, hi)) => {
                 if !lo.is_finite() || !hi.is_finite() || lo >= hi {
                     return Err(Error::param(
-                        "z_range",
+                        "GridPlot.z_range",
                         format!("{lo}..{hi} is not a valid range"),
                     ));
                 }
@@ -273,27 +245,16 @@ const HALO: Rgb = Rgb(0x22, 0x22, 0x22);
 
 impl Figure for GridFig<'_> {
     fn size(&self) -> (u32, u32) {
-        (self.p.width, self.p.height)
+        (self.p.options.width, self.p.options.height)
     }
 
     fn draw<DB: DrawingBackend>(&self, c: &Canvas<DB>) -> Result<()> {
         let p = self.p;
-        let f = p.font_size;
-        let (w, h) = (p.width as f64, p.height as f64);
+        let f = p.options.font_size;
+        let (w, h) = (p.options.width as f64, p.options.height as f64);
         let pad = (0.8 * f).max(8.0);
         let mut top = pad;
-        if let Some(t) = &p.title {
-            let tf = 1.25 * f;
-            c.text(
-                t,
-                (w / 2.0, top),
-                tf,
-                TEXT,
-                (HPos::Center, VPos::Top),
-                false,
-            )?;
-            top += c.text_size(t, tf).1 + pad;
-        }
+        top = p.options.draw_title(c, top, pad)?;
         top += 0.5 * f;
         let x_axis = Axis {
             lo: self.xe[0],
@@ -327,10 +288,10 @@ impl Figure for GridFig<'_> {
         let bottom = h - pad - c.text_size(&p.x_label, f).1 - 0.6 * pad - f - 10.0;
         if bottom - top < 20.0 || right - left < 20.0 {
             return Err(Error::param(
-                "width",
+                "PlotOptions.width",
                 format!(
                     "{}x{} pixels leave no room for the plot with font size {f}",
-                    p.width, p.height
+                    p.options.width, p.options.height
                 ),
             ));
         }

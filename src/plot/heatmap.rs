@@ -6,7 +6,7 @@ use super::canvas::{
     self, ellipsize, fmt_log_tick, nice_ticks, Axis, Canvas, Colormap, Figure, Raster, TEXT,
 };
 use super::dendrogram::{check_classes, class_colors, LeafClasses};
-use super::{check_font, check_size, ImageFormat, Rgb};
+use super::{plot_options_setters, ImageFormat, PlotOptions, Rgb};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::hierarchy::Dendrogram;
@@ -52,14 +52,9 @@ pub enum Aggregate {
 /// ```
 #[derive(Debug, Clone)]
 pub struct HeatmapPlot {
-    /// Image width in pixels (default 900).
-    pub width: u32,
-    /// Image height in pixels (default 800).
-    pub height: u32,
-    /// Title (default none).
-    pub title: Option<String>,
-    /// Base font size in pixels (default 16).
-    pub font_size: f64,
+    /// Size, title and font shared by all figures (default 900 x 800 pixels, no title,
+    /// 16-pixel font).
+    pub options: PlotOptions,
     /// Colour scale (default [`ColorScale::Linear`]).
     pub scale: ColorScale,
     /// Pixel-bin aggregation for large matrices (default [`Aggregate::Mean`]).
@@ -87,10 +82,7 @@ pub struct HeatmapPlot {
 impl Default for HeatmapPlot {
     fn default() -> Self {
         HeatmapPlot {
-            width: 900,
-            height: 800,
-            title: None,
-            font_size: 16.0,
+            options: PlotOptions::new(900, 800),
             scale: ColorScale::Linear,
             aggregate: Aggregate::Mean,
             colormap: Colormap::Blues,
@@ -105,26 +97,7 @@ impl Default for HeatmapPlot {
 }
 
 impl HeatmapPlot {
-    /// Set the image width in pixels.
-    pub fn width(mut self, w: u32) -> Self {
-        self.width = w;
-        self
-    }
-    /// Set the image height in pixels.
-    pub fn height(mut self, h: u32) -> Self {
-        self.height = h;
-        self
-    }
-    /// Set the title.
-    pub fn title(mut self, t: impl Into<String>) -> Self {
-        self.title = Some(t.into());
-        self
-    }
-    /// Set the base font size in pixels.
-    pub fn font_size(mut self, s: f64) -> Self {
-        self.font_size = s;
-        self
-    }
+    plot_options_setters!();
     /// Set the colour scale.
     pub fn scale(mut self, s: ColorScale) -> Self {
         self.scale = s;
@@ -198,8 +171,7 @@ impl HeatmapPlot {
     }
 
     fn prepare<'a>(&'a self, graph: &'a Graph, tree: &'a Dendrogram) -> Result<HeatFig<'a>> {
-        check_size(self.width, self.height)?;
-        check_font(self.font_size)?;
+        self.options.validate()?;
         tree.validate()?;
         let n = graph.n();
         if n == 0 {
@@ -212,15 +184,21 @@ impl HeatmapPlot {
             check_classes(lc, k)?;
         }
         if matches!(&self.class_colors, Some(c) if c.is_empty()) {
-            return Err(Error::param("class_colors", "give at least one colour"));
+            return Err(Error::param(
+                "HeatmapPlot.class_colors",
+                "give at least one colour",
+            ));
         }
         if self.bins == Some(0) {
-            return Err(Error::param("bins", "need at least one bin per side"));
+            return Err(Error::param(
+                "HeatmapPlot.bins",
+                "need at least one bin per side",
+            ));
         }
         if let Some(b) = self.boundary_k {
             if b == 0 || b > k {
                 return Err(Error::param(
-                    "boundary_k",
+                    "HeatmapPlot.boundary_k",
                     format!("cannot cut a tree with {k} leaves into {b} clusters (1..={k})"),
                 ));
             }
@@ -392,30 +370,19 @@ fn sig3(v: f64) -> String {
 
 impl Figure for HeatFig<'_> {
     fn size(&self) -> (u32, u32) {
-        (self.p.width, self.p.height)
+        (self.p.options.width, self.p.options.height)
     }
 
     fn draw<DB: DrawingBackend>(&self, c: &Canvas<DB>) -> Result<()> {
         let p = self.p;
-        let f = p.font_size;
-        let (w, h) = (p.width as f64, p.height as f64);
+        let f = p.options.font_size;
+        let (w, h) = (p.options.width as f64, p.options.height as f64);
         let pad = (0.8 * f).max(8.0);
         let n = self.rows;
         let k = self.tree.num_leaves();
 
         let mut top = pad;
-        if let Some(t) = &p.title {
-            let tf = 1.25 * f;
-            c.text(
-                t,
-                (w / 2.0, top),
-                tf,
-                TEXT,
-                (HPos::Center, VPos::Top),
-                false,
-            )?;
-            top += c.text_size(t, tf).1 + pad;
-        }
+        top = p.options.draw_title(c, top, pad)?;
         top += 0.5 * f;
         let axis_label = format!("nodes in dendrogram leaf order ({n} nodes, {k} leaves)");
         let lab_h = c.text_size(&axis_label, f).1;
@@ -440,10 +407,10 @@ impl Figure for HeatFig<'_> {
         let side = avail_w.min(avail_h).floor();
         if side < 20.0 {
             return Err(Error::param(
-                "width",
+                "PlotOptions.width",
                 format!(
                     "{}x{} pixels leave no room for the heat map with font size {f}",
-                    p.width, p.height
+                    p.options.width, p.options.height
                 ),
             ));
         }

@@ -42,6 +42,7 @@ pub use grid::GridPlot;
 pub use heatmap::{Aggregate, ColorScale, HeatmapPlot};
 
 use crate::error::{Error, Result};
+use plotters::style::text_anchor::{HPos, VPos};
 use std::path::Path;
 
 /// Output image format.
@@ -94,7 +95,7 @@ impl Rgb {
     /// [`Error::Param`] naming `color` when the text is not six hex digits.
     pub fn from_hex(s: &str) -> Result<Self> {
         let h = s.trim().trim_start_matches('#');
-        let bad = || Error::param("color", format!("`{s}` is not a #rrggbb colour"));
+        let bad = || Error::param("Rgb::from_hex", format!("`{s}` is not a #rrggbb colour"));
         if h.len() != 6 || !h.is_ascii() {
             return Err(bad());
         }
@@ -140,36 +141,155 @@ pub fn category_color(i: usize) -> Rgb {
     PALETTE[i % PALETTE.len()]
 }
 
-/// Check a figure size, naming the offending parameter: each side in `100..=16000` pixels and
-/// at most 64 megapixels in all (a 192 MB RGB buffer).
-fn check_size(width: u32, height: u32) -> Result<()> {
-    for (name, v) in [("width", width), ("height", height)] {
-        if !(100..=16_000).contains(&v) {
-            return Err(Error::param(
-                name,
-                format!("{v} pixels is outside 100..=16000"),
-            ));
-        }
-    }
-    if width as u64 * height as u64 > 64_000_000 {
-        return Err(Error::param(
-            "width",
-            format!("{width}x{height} is more than 64 megapixels"),
-        ));
-    }
-    Ok(())
+/// What every figure has: its size, its title and its base font size. Each plot type holds one
+/// (`options`) and has the setters [`width`](DendrogramPlot::width),
+/// [`height`](DendrogramPlot::height), [`title`](DendrogramPlot::title),
+/// [`font_size`](DendrogramPlot::font_size) and [`options`](DendrogramPlot::options), so one
+/// style can be shared by several figures.
+///
+/// ```
+/// use neurobricks::plot::{CurvesPlot, HeatmapPlot, PlotOptions};
+///
+/// let style = PlotOptions::new(1200, 700).font_size(20.0);
+/// let curves = CurvesPlot::default().options(style.clone()).title("ARI by depth");
+/// let heat = HeatmapPlot::default().options(style);
+/// assert_eq!((curves.options.width, curves.options.font_size), (1200, 20.0));
+/// assert_eq!(curves.options.title.as_deref(), Some("ARI by depth"));
+/// assert_eq!(heat.options.height, 700);
+/// assert!(PlotOptions::new(50, 700).validate().unwrap_err().to_string().contains("PlotOptions.width"));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct PlotOptions {
+    /// Image width in pixels, `100..=16000`.
+    pub width: u32,
+    /// Image height in pixels, `100..=16000` (at most 64 megapixels in all).
+    pub height: u32,
+    /// Title above the plot (default none).
+    pub title: Option<String>,
+    /// Base font size in pixels, `4..=200` (default 16); other text scales with it.
+    pub font_size: f64,
 }
 
-/// Check a font size, naming the parameter.
-fn check_font(size: f64) -> Result<()> {
-    if !(size.is_finite() && (4.0..=200.0).contains(&size)) {
-        return Err(Error::param(
-            "font_size",
-            format!("{size} is outside 4..=200 pixels"),
-        ));
+impl Default for PlotOptions {
+    /// 800 x 600 pixels, no title, 16-pixel font.
+    fn default() -> Self {
+        PlotOptions::new(800, 600)
     }
-    Ok(())
 }
+
+impl PlotOptions {
+    /// `width x height` pixels, no title, 16-pixel font.
+    pub fn new(width: u32, height: u32) -> Self {
+        PlotOptions {
+            width,
+            height,
+            title: None,
+            font_size: 16.0,
+        }
+    }
+    crate::util::setters! {
+        /// Set the image width in pixels.
+        width: u32,
+        /// Set the image height in pixels.
+        height: u32,
+        /// Set the base font size in pixels.
+        font_size: f64,
+    }
+    /// Set the title.
+    pub fn title(mut self, t: impl Into<String>) -> Self {
+        self.title = Some(t.into());
+        self
+    }
+
+    /// Check the size (each side in `100..=16000` pixels, at most 64 megapixels: a 192 MB RGB
+    /// buffer) and the font size (`4..=200` pixels). Every `render` calls it first.
+    ///
+    /// # Errors
+    /// [`Error::Param`] naming `PlotOptions.width`, `PlotOptions.height` or
+    /// `PlotOptions.font_size`.
+    pub fn validate(&self) -> Result<()> {
+        let (width, height) = (self.width, self.height);
+        for (name, v) in [("PlotOptions.width", width), ("PlotOptions.height", height)] {
+            if !(100..=16_000).contains(&v) {
+                return Err(Error::param(
+                    name,
+                    format!("{v} pixels is outside 100..=16000"),
+                ));
+            }
+        }
+        if width as u64 * height as u64 > 64_000_000 {
+            return Err(Error::param(
+                "PlotOptions.width",
+                format!("{width}x{height} is more than 64 megapixels"),
+            ));
+        }
+        let size = self.font_size;
+        if !(size.is_finite() && (4.0..=200.0).contains(&size)) {
+            return Err(Error::param(
+                "PlotOptions.font_size",
+                format!("{size} is outside 4..=200 pixels"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Draw the title centred at `top` (1.25 x the font size) and return the `y` below it
+    /// (`top` unchanged without a title).
+    fn draw_title<DB: plotters::prelude::DrawingBackend>(
+        &self,
+        c: &canvas::Canvas<DB>,
+        top: f64,
+        pad: f64,
+    ) -> Result<f64> {
+        let Some(t) = &self.title else {
+            return Ok(top);
+        };
+        let tf = 1.25 * self.font_size;
+        c.text(
+            t,
+            (self.width as f64 / 2.0, top),
+            tf,
+            canvas::TEXT,
+            (HPos::Center, VPos::Top),
+            false,
+        )?;
+        Ok(top + c.text_size(t, tf).1 + pad)
+    }
+}
+
+/// The setters of a plot type's [`PlotOptions`] (`self.options`): one definition for the four
+/// figure types.
+macro_rules! plot_options_setters {
+    () => {
+        /// Set the size, title and font at once.
+        pub fn options(mut self, o: PlotOptions) -> Self {
+            self.options = o;
+            self
+        }
+        /// Set the image width in pixels.
+        pub fn width(mut self, w: u32) -> Self {
+            self.options.width = w;
+            self
+        }
+        /// Set the image height in pixels.
+        pub fn height(mut self, h: u32) -> Self {
+            self.options.height = h;
+            self
+        }
+        /// Set the title.
+        pub fn title(mut self, t: impl Into<String>) -> Self {
+            self.options.title = Some(t.into());
+            self
+        }
+        /// Set the base font size in pixels.
+        pub fn font_size(mut self, s: f64) -> Self {
+            self.options.font_size = s;
+            self
+        }
+    };
+}
+use plot_options_setters;
 
 /// Render a figure and write it to `out` atomically, in the format of its extension.
 fn write_figure<F: canvas::Figure>(fig: &F, out: &Path) -> Result<()> {

@@ -169,6 +169,20 @@ const BLOCK: usize = 1024;
 /// `s = min(n, subsample)` points, plus O(iters * n * k * dim) for the final refinement; with
 /// well-separated clusters the bounds leave about O(s * k * dim) per seeding and
 /// O(n * (k + dim)) per Lloyd iteration. O(n + k dim) extra memory.
+///
+/// ```
+/// use neurobricks::spectral::{kmeans, KMeansParams};
+///
+/// // Four points in 2-D, two tight pairs far apart.
+/// let data = [0.0, 0.0, 0.1, 0.0, 10.0, 10.0, 10.1, 10.0];
+/// let r = kmeans(&data, 2, &KMeansParams::new(2).seed(1)).unwrap();
+/// assert_eq!(r.labels[0], r.labels[1]);
+/// assert_eq!(r.labels[2], r.labels[3]);
+/// assert_ne!(r.labels[0], r.labels[2]);
+/// assert!((r.inertia - 0.01).abs() < 1e-12); // 4 points, each 0.05 from its centre
+/// assert!(r.converged);
+/// assert!(kmeans(&data, 2, &KMeansParams::new(5)).is_err()); // 5 clusters for 4 points
+/// ```
 pub fn kmeans(data: &[f64], dim: usize, params: &KMeansParams) -> Result<KMeansResult> {
     params.validate()?;
     if dim == 0 {
