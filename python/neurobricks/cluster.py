@@ -206,6 +206,8 @@ class _Estimator:
     def _prepare(adjacency: Any, names: Optional[Sequence[Any]]):
         csr, loops = as_adjacency(adjacency, "adjacency")
         n = csr.shape[0]
+        if csr.nnz == 0:
+            raise ValueError(f"adjacency: the graph has {n} nodes but no edges: nothing to cluster")
         nm = check_names(names, n)
         ip, ix, d = csr_parts(csr)
         weighted = bool(d.size) and not bool(np.all(d == 1.0))

@@ -15,8 +15,6 @@ __all__ = ["CoactivationCounter", "CoactivationGraph"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
-
 
 def _as_batch(batch: Any) -> np.ndarray:
     """A 2-D float16/32/64 ndarray viewing ``batch`` without a copy where possible."""
@@ -36,7 +34,7 @@ def _as_batch(batch: Any) -> np.ndarray:
         raise TypeError(
             f"batch: expected a 2-D float array (or an object with __array__ or __dlpack__), got {type(batch).__name__}"
         )
-    if a.dtype not in _FLOATS:
+    if a.dtype.kind != "f" or a.dtype.itemsize not in (2, 4, 8):
         raise TypeError(f"batch: dtype {a.dtype} is not supported (need float16, float32 or float64)")
     if a.ndim != 2:
         raise ValueError(f"batch: must be 2-D (tokens x neurons), got shape {a.shape}")
