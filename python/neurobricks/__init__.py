@@ -11,6 +11,7 @@ Optional modules: :mod:`neurobricks.torch` (forward hooks; needs PyTorch) and
 """
 
 from ._native import __version__
+from .activations import read_ffn_layer
 from .cluster import BottomUp, TopDown, Tree, load_tree, read_edge_list
 from .coactivation import CoactivationCounter, CoactivationGraph
 from .hsbm import (
@@ -47,4 +48,5 @@ __all__ = [
     "normalized_mutual_info",
     "matched_accuracy",
     "plot_dendrogram",
+    "read_ffn_layer",
 ]

@@ -8,6 +8,7 @@
 // Python-facing functions take the keyword arguments of the Python API one by one.
 #![allow(clippy::too_many_arguments)]
 
+use neurobricks::activations::ffn::FfnLayer;
 use neurobricks::activations::Chunk;
 use neurobricks::coactivation::{Binarize, Binarizer, CoactivationParams, Kernel, PairCounts};
 use neurobricks::graph::{read_edge_list, Csr, EdgeListOptions, Graph};
@@ -334,6 +335,32 @@ fn top_down_fit<'py>(
     let info = serde_json::to_value(&res.info).expect("serialisable");
     let out = fit_result(py, res.dendrogram, info, secs)?;
     out.set_item("build_seconds", build)?;
+    Ok(out)
+}
+
+/// Read an FFN layer file (safetensors with `ffn_in`, `w_in`, `b_in`, `w_out`, `b_out`, as
+/// shipped in data/): dict of float32 arrays plus the activations GELU(x W_in^T + b_in).
+#[pyfunction]
+fn read_ffn_layer<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
+    let (l, acts) = py
+        .detach(|| -> neurobricks::Result<_> {
+            let l = FfnLayer::read(&path)?;
+            let a = l.activations();
+            Ok((l, a))
+        })
+        .map_err(|e| err("", e))?;
+    let arr = |v: Vec<f32>, r: usize, c: usize| {
+        Array2::from_shape_vec((r, c), v)
+            .expect("shape")
+            .into_pyarray(py)
+    };
+    let out = PyDict::new(py);
+    out.set_item("ffn_in", arr(l.ffn_in, l.tokens, l.hidden))?;
+    out.set_item("w_in", arr(l.w_in, l.neurons, l.hidden))?;
+    out.set_item("b_in", l.b_in.into_pyarray(py))?;
+    out.set_item("w_out", arr(l.w_out, l.hidden, l.neurons))?;
+    out.set_item("b_out", l.b_out.into_pyarray(py))?;
+    out.set_item("activations", arr(acts, l.tokens, l.neurons))?;
     Ok(out)
 }
 
@@ -757,6 +784,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_edge_list_csr, m)?)?;
     m.add_function(wrap_pyfunction!(bottom_up_fit, m)?)?;
     m.add_function(wrap_pyfunction!(top_down_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(read_ffn_layer, m)?)?;
     m.add_function(wrap_pyfunction!(hsbm_sample, m)?)?;
     m.add_function(wrap_pyfunction!(chernoff_hellinger, m)?)?;
     m.add_function(wrap_pyfunction!(top_down_divergence, m)?)?;
