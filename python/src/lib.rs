@@ -752,7 +752,9 @@ impl PyCounter {
                     .map_err(|e| err("", e))?,
                 );
             }
-            let rows = (BATCH_ROWS_F32 / n).clamp(64, 65536);
+            // Whole 64-token words per chunk (each chunk starts on a fresh word of the block),
+            // about 16 MB of f32, as the CLI's chunks.
+            let rows = (BATCH_ROWS_F32 / n).clamp(64, 65536) / 64 * 64;
             let mut buf = std::mem::take(&mut this.buf);
             let mut t0 = 0;
             let live = this.live.as_mut().expect("created above");
