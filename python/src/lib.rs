@@ -8,8 +8,8 @@
 // Python-facing functions take the keyword arguments of the Python API one by one.
 #![allow(clippy::too_many_arguments)]
 
-use neurobricks::activations::ffn::FfnLayer;
-use neurobricks::activations::Chunk;
+use neurobricks::activations::ffn::{load_inputs, FfnLayer};
+use neurobricks::activations::{Chunk, TokenMatrix};
 use neurobricks::coactivation::{Binarize, Binarizer, CoactivationParams, Kernel, PairCounts};
 use neurobricks::graph::{read_edge_list, Csr, EdgeListOptions, Graph};
 use neurobricks::hierarchy::{theory, BottomUp, Dendrogram, TopDown};
@@ -342,25 +342,28 @@ fn top_down_fit<'py>(
 /// shipped in data/): dict of float32 arrays plus the activations GELU(x W_in^T + b_in).
 #[pyfunction]
 fn read_ffn_layer<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
-    let (l, acts) = py
+    let (l, x, acts) = py
         .detach(|| -> neurobricks::Result<_> {
-            let l = FfnLayer::read(&path)?;
-            let a = l.activations();
-            Ok((l, a))
+            let (l, acts) = FfnLayer::read_activations(&path)?;
+            let x = load_inputs(&path, "ffn_in")?;
+            Ok((l, x, acts))
         })
         .map_err(|e| err("", e))?;
-    let arr = |v: Vec<f32>, r: usize, c: usize| {
-        Array2::from_shape_vec((r, c), v)
+    let tm = |m: TokenMatrix| {
+        Array2::from_shape_vec((m.rows, m.cols), m.data)
             .expect("shape")
             .into_pyarray(py)
     };
+    let mat = |m: &faer::Mat<f32>| {
+        Array2::from_shape_fn((m.nrows(), m.ncols()), |(i, j)| m[(i, j)]).into_pyarray(py)
+    };
     let out = PyDict::new(py);
-    out.set_item("ffn_in", arr(l.ffn_in, l.tokens, l.hidden))?;
-    out.set_item("w_in", arr(l.w_in, l.neurons, l.hidden))?;
-    out.set_item("b_in", l.b_in.into_pyarray(py))?;
-    out.set_item("w_out", arr(l.w_out, l.hidden, l.neurons))?;
-    out.set_item("b_out", l.b_out.into_pyarray(py))?;
-    out.set_item("activations", arr(acts, l.tokens, l.neurons))?;
+    out.set_item("ffn_in", tm(x))?;
+    out.set_item("w_in", mat(&l.w_in))?;
+    out.set_item("b_in", l.b_in.clone().into_pyarray(py))?;
+    out.set_item("w_out", mat(&l.w_out))?;
+    out.set_item("b_out", l.b_out.clone().into_pyarray(py))?;
+    out.set_item("activations", tm(acts))?;
     Ok(out)
 }
 
@@ -540,6 +543,13 @@ fn rows_to_f32<T: Copy + Send + Sync>(
 }
 
 const BATCH_ROWS_F32: usize = 4 << 20;
+
+/// Index (in memory order) of the first value that is NaN or infinite as f32 (the CLI refuses
+/// them in activation files too).
+fn first_non_finite<T: Copy + Sync>(v: &[T], conv: impl Fn(T) -> f32 + Sync) -> Option<usize> {
+    use rayon::prelude::*;
+    v.par_iter().position_first(|&x| !conv(x).is_finite())
+}
 
 #[pymethods]
 impl PyCounter {
@@ -740,6 +750,17 @@ impl PyCounter {
         let rule = self.rule;
         let this = &mut *self;
         py.detach(move || -> PyResult<u64> {
+            // Checked before anything is counted: a refused batch leaves the counts unchanged.
+            if let Some(bad) = first_non_finite(src, &conv) {
+                let (t, i) = if c_order {
+                    (bad / n, bad % n)
+                } else {
+                    (bad % tokens, bad / tokens)
+                };
+                return Err(PyValueError::new_err(format!(
+                    "batch: non-finite activation at token row {t}, neuron {i}"
+                )));
+            }
             let binarizer = binarizer_for(rule);
             if this.live.is_none() {
                 this.live = Some(

@@ -111,3 +111,17 @@ def test_bad_hsbm_and_theory():
         nb.td([1.0, -2.0])
     with pytest.raises(ValueError, match="labels_pred"):
         nb.adjusted_rand_index([0, 1, 1], [0, 1])
+
+
+def test_non_finite_batch_is_refused():
+    c = nb.CoactivationCounter(4)
+    x = np.zeros((100, 4), dtype=np.float32)
+    x[70, 2] = np.nan
+    c.update(np.ones((5, 4)))
+    with pytest.raises(ValueError, match="batch.*row 70, neuron 2"):
+        c.update(x)
+    with pytest.raises(ValueError, match="batch.*row 70, neuron 2"):
+        c.update(np.asfortranarray(x))
+    assert c.tokens == 5 and c.counts()[0, 0] == 5  # nothing of the refused batches counted
+    with pytest.raises(ValueError, match="batch.*non-finite"):
+        nb.CoactivationCounter(4).update(np.full((3, 4), np.inf, dtype=np.float16))
