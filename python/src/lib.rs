@@ -97,10 +97,7 @@ fn read_edge_list_csr<'py>(
     bool,
     usize,
 )> {
-    let opts = EdgeListOptions {
-        ignore_weights: unweighted,
-        ..Default::default()
-    };
+    let opts = EdgeListOptions::default().ignore_weights(unweighted);
     let (g, rep) = py
         .detach(|| read_edge_list(&path, &opts))
         .map_err(|e| err("", e))?;
