@@ -14,6 +14,9 @@ RSS = `ru_maxrss` of that child from `os.wait4`; wall time from spawn to exit, s
 interpreter start-up, imports, reading the edge list and writing the result):
 
   neurobricks  `neurobricks cluster --method bottom-up` (timed), then `neurobricks cut` (untimed)
+  python       the neurobricks Python package (`pip install ./python`): the edge list read into a
+               scipy.sparse matrix by `neurobricks.read_edge_list`, `BottomUp(n_clusters=K).fit`,
+               `cut(k_l)` (the note splits read / fit / cut / write)
   scipy        the same bottom-up pipeline in SciPy / scikit-learn: Bethe Hessian
                H = (r^2-1) I - r A + D with r = sqrt(sum d^2 / sum d - 1), `eigsh(H, K, which='SA')`,
                rows normalised, `KMeans(K, n_init=10, random_state=seed)`, average linkage on edge
@@ -45,7 +48,7 @@ import traceback
 # that the driver stays small: a child's ru_maxrss includes the parent's RSS at fork time.
 np = None
 
-METHODS = ["neurobricks", "scipy", "paris", "igraph"]
+METHODS = ["neurobricks", "python", "scipy", "paris", "igraph"]
 SCRIPT = os.path.abspath(__file__)
 
 
@@ -293,6 +296,27 @@ def worker_scipy(args, ks):
     }
 
 
+def worker_python(args, ks):
+    """The neurobricks Python package: the graph as a scipy.sparse matrix, BottomUp.fit."""
+    import neurobricks as nbpy
+
+    st = {}
+    t0 = time.perf_counter()
+    a, names = nbpy.read_edge_list(args.edges)
+    st["read"] = time.perf_counter() - t0
+    t = time.perf_counter()
+    model = nbpy.BottomUp(n_clusters=args.k, seed=args.seed).fit(a, names=names)
+    st["fit"] = time.perf_counter() - t
+    t = time.perf_counter()
+    parts = [model.cut(kk) for kk in ks]
+    st["cut"] = time.perf_counter() - t
+    t = time.perf_counter()
+    write_partitions(args.partitions, np.asarray(names), ks, parts)
+    st["write"] = time.perf_counter() - t
+    return {"reader": "neurobricks.read_edge_list", "stages_s": st,
+            "native_fit_s": model.info_["fit_seconds"], "graph_build_s": model.info_["graph_seconds"]}
+
+
 def worker_paris(args, ks):
     from sknetwork.hierarchy import Paris, cut_straight
 
@@ -339,7 +363,8 @@ def worker_main(args):
     global np
     import numpy as np
     ks = [int(x) for x in args.cuts.split(",")]
-    fn = {"scipy": worker_scipy, "paris": worker_paris, "igraph": worker_igraph}[args.worker]
+    fn = {"scipy": worker_scipy, "python": worker_python, "paris": worker_paris,
+          "igraph": worker_igraph}[args.worker]
     info = fn(args, ks)
     try:
         from threadpoolctl import threadpool_info
@@ -500,7 +525,7 @@ def main():
                          "ARI (within 1e-3) at every depth (0 = no check)")
     ap.add_argument("--workdir", help="keep intermediate files here (default: a temporary directory)")
     # Internal: worker mode.
-    ap.add_argument("--worker", choices=["scipy", "paris", "igraph"], help=argparse.SUPPRESS)
+    ap.add_argument("--worker", choices=["scipy", "python", "paris", "igraph"], help=argparse.SUPPRESS)
     ap.add_argument("--cuts", help=argparse.SUPPRESS)
     ap.add_argument("--partitions", help=argparse.SUPPRESS)
     ap.add_argument("--info", help=argparse.SUPPRESS)
@@ -596,6 +621,9 @@ def main():
                 st = inf.get("stages_s", {})
                 note = ("reader " + inf.get("reader", "?") + "; " +
                         ", ".join(f"{s} {v:.2f}" for s, v in st.items()))
+            elif r["method"] == "python":
+                st = inf.get("stages_s", {})
+                note = "package: " + ", ".join(f"{s} {v:.2f}" for s, v in st.items())
             elif r["method"] == "igraph":
                 note = f"flat, {inf.get('clusters_found')} clusters found"
             elif r["method"] == "neurobricks":
