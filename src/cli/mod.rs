@@ -7,6 +7,7 @@ mod bricks;
 mod cluster;
 mod coactivation;
 mod plot;
+mod theory;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +34,7 @@ enum Command {
     Bricks(bricks::BricksArgs),
     Coactivation(coactivation::CoactivationArgs),
     Plot(plot::PlotArgs),
+    Theory(theory::TheoryArgs),
 }
 
 /// Parse arguments, run the command, report errors; returns the exit code.
@@ -47,6 +49,7 @@ pub fn run() -> i32 {
         Command::Bricks(a) => bricks::run(a),
         Command::Coactivation(a) => coactivation::coactivation(a),
         Command::Plot(a) => plot::plot(a),
+        Command::Theory(a) => theory::run(a),
     };
     match res {
         Ok(()) => 0,
