@@ -4,14 +4,15 @@
 //! Run with `cargo bench --bench bricks` (plain `std::time`, median of `NB_BENCH_REPS` runs,
 //! default 5). Prints one line per step: median wall time and tokens per second.
 
-use neurobricks::bricks::baselines::{random_same_sizes, standin_phi_bricks, weight_kmeans};
-use neurobricks::bricks::ffn::load_inputs;
-use neurobricks::bricks::report::SplitLayer;
+use neurobricks::activations::ffn::{load_inputs, FfnLayer};
+use neurobricks::bricks::baselines::{random_same_sizes, weight_kmeans};
 use neurobricks::bricks::route::{
     brick_masks, budget_neurons, evaluate_mask, firing_rate, route_and_evaluate, topk_masks,
     EvalSet,
 };
-use neurobricks::bricks::{Bricks, Cut, FfnLayer, Router, RouterModel, Tokens};
+use neurobricks::bricks::{Bricks, Cut, Router, RouterModel};
+use neurobricks::experiments::minilm::{SplitLayer, Tokens};
+use neurobricks::experiments::standin::standin_phi_bricks;
 use std::path::Path;
 use std::time::Instant;
 

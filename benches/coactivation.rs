@@ -7,7 +7,7 @@
 //! `NB_NUMPY_SCRIPT=PATH` names the NumPy script.
 //! NumPy is run through `benches/coactivation_numpy.py` when present, else an inline script.
 
-use neurobricks::activations::DenseActivations;
+use neurobricks::activations::TokenMatrix;
 use neurobricks::coactivation::{Binarize, CoactivationParams, Kernel};
 use neurobricks::util::rng_for;
 use rand::Rng;
@@ -51,7 +51,7 @@ fn main() {
         t0.elapsed().as_secs_f64(),
         ones as f64 / (tokens * neurons) as f64
     );
-    let src = DenseActivations::new(tokens, neurons, data).expect("valid activations");
+    let src = TokenMatrix::new(tokens, neurons, data).expect("valid activations");
 
     let mut best = f64::INFINITY;
     let mut check = 0u64;

@@ -5,10 +5,11 @@
 //!
 //! `cargo run --release --example minilm_bricks` (writes under `out/minilm_bricks/`).
 
-use neurobricks::bricks::ffn::{load_inputs, MINILM_DOMAINS};
-use neurobricks::bricks::pipeline::{coactivation_bricks, CoactConfig};
-use neurobricks::bricks::report::{evaluate_layer, ReportParams, SplitLayer};
-use neurobricks::bricks::{FfnLayer, Router, Tokens};
+use neurobricks::activations::ffn::{load_inputs, FfnLayer};
+use neurobricks::bricks::Router;
+use neurobricks::experiments::minilm::{SplitLayer, Tokens, MINILM_DOMAINS};
+use neurobricks::experiments::pipeline::{coactivation_bricks, CoactConfig};
+use neurobricks::experiments::report::{evaluate_layer, BrickMethod, LayerInput, ReportParams};
 use neurobricks::plot::{CurvesPlot, DendrogramPlot, LeafClasses, Series};
 use neurobricks::util::{wio, write_atomic};
 use neurobricks::{Error, Result};
@@ -35,15 +36,15 @@ fn main() -> Result<()> {
         let x = load_inputs(&path, "ffn_in")?;
         let split = SplitLayer::new(ffn, &x, &tokens)?;
         let cb = coactivation_bricks(&split.cal, &CoactConfig::default())?;
-        let r = evaluate_layer(
+        let input = LayerInput {
             layer,
-            "coactivation",
-            &split,
-            &cb.dendrogram,
-            Some(cb.degree.clone()),
-            &MINILM_DOMAINS,
-            &params,
-        )?;
+            method: BrickMethod::Coactivation,
+            split: &split,
+            tree: &cb.dendrogram,
+            degree: Some(&cb.degree),
+            domains: &MINILM_DOMAINS,
+        };
+        let r = evaluate_layer(&input, &params)?;
         println!(
             "layer {layer}: {} bricks; oracle routing, held-out relative FFN-output error",
             r.bricks.len()

@@ -25,14 +25,9 @@ fn main() -> Result<()> {
     let t0 = Instant::now();
 
     // 1. Activations of layer 5 on the shipped tokens.
-    let layer = FfnLayer::read(&root.join("data/minilm-l6/layer5.safetensors"))?;
-    let acts = layer.activation_source()?;
-    let (domain, domain_names) =
-        read_domains(&root.join("data/minilm-l6/domains.txt"), layer.tokens)?;
-    println!(
-        "layer 5: {} tokens x {} neurons",
-        layer.tokens, layer.neurons
-    );
+    let (_, acts) = FfnLayer::read_activations(&root.join("data/minilm-l6/layer5.safetensors"))?;
+    let (domain, domain_names) = read_domains(&root.join("data/minilm-l6/domains.txt"), acts.rows)?;
+    println!("layer 5: {} tokens x {} neurons", acts.rows, acts.cols);
 
     // 2. Co-activation graph: top 10% neurons per token, phi weights, 10 nearest neighbours.
     let params = CoactivationParams::default()
@@ -57,14 +52,14 @@ fn main() -> Result<()> {
     // 4. Brick table: size, and the domain where the brick's activation mass is highest,
     //    with its share of the brick's mass (4 domains with equal token counts: 0.25 = none).
     let n_dom = domain_names.len();
-    let a = acts.data();
+    let a = &acts.data;
     let mut rows = Vec::new();
     for (b, leaf) in tree.leaves.iter().enumerate() {
         let mut mass = vec![0.0f64; n_dom];
         for &m in leaf {
             let neuron: usize = tree.node_ids[m as usize].parse().expect("neuron index ids");
-            for t in 0..layer.tokens {
-                mass[domain[t] as usize] += a[t * layer.neurons + neuron].max(0.0) as f64;
+            for t in 0..acts.rows {
+                mass[domain[t] as usize] += a[t * acts.cols + neuron].max(0.0) as f64;
             }
         }
         let total: f64 = mass.iter().sum::<f64>().max(1e-300);

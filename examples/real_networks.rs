@@ -4,7 +4,8 @@
 //!
 //! `cargo run --release --example real_networks` (writes under `out/real_networks/`).
 
-use neurobricks::datasets::{high_school, power_grid, shared_data_dir};
+use neurobricks::datasets::{high_school, power_grid};
+use neurobricks::experiments::shared_data_dir;
 use neurobricks::hierarchy::{BottomUp, Dendrogram, TopDown};
 use neurobricks::metrics::adjusted_mutual_info;
 use neurobricks::plot::{DendrogramPlot, LeafClasses};

@@ -1,5 +1,5 @@
 //! Loaders for the public real-world networks used in tests and examples (read from a folder
-//! given by the caller, normally `../shared/data`; nothing is downloaded).
+//! given by the caller, normally [`crate::experiments::shared_data_dir`]; nothing is downloaded).
 //!
 //! - SocioPatterns high-school contacts 2013 (Mastrandrea, Fournet & Barrat, PLoS ONE 2015):
 //!   one node per student with a contact, one edge per pair with at least one 20-second
@@ -12,14 +12,7 @@ use crate::error::{Error, Result};
 use crate::graph::{read_edge_list, Duplicates, EdgeListOptions, Graph};
 use crate::util::FxHashMap;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-
-/// The shared data folder: `$NEUROBRICKS_DATA` if set, else `<crate>/../shared/data`.
-pub fn shared_data_dir() -> PathBuf {
-    std::env::var_os("NEUROBRICKS_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"))
-}
+use std::path::Path;
 
 /// The high-school contact network with its ground truth.
 #[derive(Debug, Clone)]

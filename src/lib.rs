@@ -26,6 +26,7 @@ pub mod bricks;
 pub mod coactivation;
 pub mod datasets;
 pub mod error;
+pub mod experiments;
 pub mod graph;
 pub mod hierarchy;
 pub mod hsbm;

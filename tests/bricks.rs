@@ -1,15 +1,17 @@
 //! Brick tests on the shipped MiniLM layers (data/minilm-l6): exactness of the brick
 //! decomposition, sub-FFN export, bad input, and routing quality on held-out tokens.
 
-use neurobricks::bricks::baselines::{random_same_sizes, standin_phi_bricks, weight_kmeans};
-use neurobricks::bricks::ffn::{load_inputs, TokenMatrix};
+use neurobricks::activations::ffn::{load_inputs, FfnLayer};
+use neurobricks::activations::TokenMatrix;
+use neurobricks::bricks::baselines::{random_same_sizes, weight_kmeans};
 use neurobricks::bricks::merge::{
-    fold_layer, output_error, prune_layer, refit_output, FoldGrouping,
+    fold_layer, output_error, prune_layer, refit_output, FoldGrouping, FoldParams,
 };
-use neurobricks::bricks::pipeline::{coactivation_bricks, CoactConfig};
-use neurobricks::bricks::report::SplitLayer;
 use neurobricks::bricks::route::{budget_neurons, firing_rate, route_and_evaluate, EvalSet};
-use neurobricks::bricks::{Bricks, Cut, FfnLayer, Router, RouterModel, Tokens};
+use neurobricks::bricks::{Bricks, Cut, Router, RouterModel};
+use neurobricks::experiments::minilm::{SplitLayer, Tokens};
+use neurobricks::experiments::pipeline::{coactivation_bricks, CoactConfig};
+use neurobricks::experiments::standin::standin_phi_bricks;
 use neurobricks::hierarchy::{Dendrogram, HeightMap};
 use std::path::{Path, PathBuf};
 
@@ -243,7 +245,8 @@ fn folding_keep_all_is_exact_and_refit_reduces_error() {
     let idx: Vec<usize> = (0..x.rows).step_by(3).collect();
     let cal = EvalSet::new(&ffn, x.select_rows(&idx)).unwrap();
     let bricks = weight_kmeans(&ffn, 8, 0).unwrap();
-    let (f, groups) = fold_layer(&ffn, &bricks, 1.0, FoldGrouping::Random, &cal.a, 0).unwrap();
+    let p = FoldParams { keep: 1.0, seed: 0 };
+    let (f, groups) = fold_layer(&ffn, &bricks, FoldGrouping::Random, &cal.a, &p).unwrap();
     assert_eq!(groups.len(), 1536);
     assert!(output_error(&ffn, &f, &cal.x).unwrap().0 < 1e-10);
     let (p, kept) = prune_layer(&ffn, 768, &cal.contrib).unwrap();
@@ -257,5 +260,81 @@ fn folding_keep_all_is_exact_and_refit_reduces_error() {
     assert!(
         e1 < e0,
         "refit {e1} vs no refit {e0} on the calibration tokens"
+    );
+}
+
+/// Pins the layer-5, 25%-budget rows of the routing table of `docs/bricks.md` (co-activation
+/// bricks, random same sizes mean ± sd, weight k-means, oracle top neurons, static top neurons;
+/// every router), to the three decimals published there.
+#[test]
+fn docs_bricks_layer5_25_percent_row_is_unchanged() {
+    use neurobricks::experiments::minilm::MINILM_DOMAINS;
+    use neurobricks::experiments::report::{evaluate_layer, BrickMethod, LayerInput, ReportParams};
+    let (ffn, x) = layer(5);
+    let tokens = Tokens::load(&data("tokens.safetensors")).unwrap();
+    let split = SplitLayer::new(ffn, &x, &tokens).unwrap();
+    let cb = coactivation_bricks(&split.cal, &CoactConfig::default()).unwrap();
+    let p = ReportParams {
+        budgets: vec![0.25],
+        fold_keep: vec![],
+        ..ReportParams::default()
+    };
+    let input = LayerInput {
+        layer: 5,
+        method: BrickMethod::Coactivation,
+        split: &split,
+        tree: &cb.dendrogram,
+        degree: Some(&cb.degree),
+        domains: &MINILM_DOMAINS,
+    };
+    let r = evaluate_layer(&input, &p).unwrap();
+    let r3 = |v: f64| format!("{v:.3}");
+    // router: co-activation, random mean, random sd, weight k-means, oracle top, static top.
+    let want = [
+        (
+            "oracle",
+            ["0.166", "0.479", "0.007", "0.278", "0.037", "0.123"],
+        ),
+        (
+            "oracle_density",
+            ["0.109", "0.357", "0.025", "0.188", "0.037", "0.123"],
+        ),
+        (
+            "centroid",
+            ["0.145", "0.507", "0.025", "0.221", "0.037", "0.123"],
+        ),
+        (
+            "representative",
+            ["0.208", "0.485", "0.043", "0.275", "0.037", "0.123"],
+        ),
+    ];
+    assert_eq!(r.routing.len(), 4);
+    for (router, w) in want {
+        let row = r.routing.iter().find(|x| x.router == router).unwrap();
+        let got = [
+            r3(row.method.rel_error),
+            r3(row.random_error_mean),
+            r3(row.random_error_std),
+            r3(row.weight_kmeans.rel_error),
+            r3(row.oracle_topk.rel_error),
+            r3(row.static_topk.rel_error),
+        ];
+        assert_eq!(got, w.map(String::from), "{router}");
+    }
+    // The specialisation row of layer 5 and the sibling merge at 25% (oracle_density, 25 bricks).
+    assert_eq!(r3(r.specialisation.method_mean_top_ap), "0.356");
+    assert_eq!(r3(r.specialisation.weight_kmeans_mean_top_ap), "0.326");
+    let sm = r
+        .sibling_merge
+        .iter()
+        .find(|m| m.router == "oracle_density" && m.bricks_after == 25)
+        .unwrap();
+    assert_eq!(
+        [
+            r3(sm.sibling.rel_error),
+            r3(sm.random_error_mean),
+            r3(sm.random_error_std)
+        ],
+        ["0.122", "0.134", "0.014"].map(String::from)
     );
 }

@@ -1,7 +1,8 @@
 //! Acceptance tests of the hierarchical clustering (issue: bottom-up and top-down as in the HSBM
 //! paper), on synthetic BTSBMs and on the shared real networks.
 
-use neurobricks::datasets::{high_school, power_grid, shared_data_dir};
+use neurobricks::datasets::{high_school, power_grid};
+use neurobricks::experiments::shared_data_dir;
 use neurobricks::graph::{Duplicates, Graph};
 use neurobricks::hierarchy::{theory, BottomUp, Dendrogram, TopDown};
 use neurobricks::hsbm::HsbmParams;

@@ -1,8 +1,8 @@
 //! Co-activation counting against a naive reference, file formats, shards, bad input, and
 //! the MiniLM regression constants.
 
-use neurobricks::activations::ffn::FfnLayer;
-use neurobricks::activations::{read_tensor_f32, ActivationSource, Activations, DenseActivations};
+use neurobricks::activations::ffn::{load_inputs, FfnLayer};
+use neurobricks::activations::{read_tensor_f32, ActivationSource, Activations, TokenMatrix};
 use neurobricks::coactivation::{
     binarize_naive, Binarize, CoactivationParams, Kernel, PairCounts, Sparsify, Weight,
 };
@@ -172,7 +172,7 @@ fn counts_cross_block_boundaries_exactly() {
         Binarize::Quantile(0.95),
     ] {
         let want = reference(rule, t, n, &vals);
-        let src = DenseActivations::new(t, n, vals.clone()).unwrap();
+        let src = TokenMatrix::new(t, n, vals.clone()).unwrap();
         for kernel in [Kernel::Dense, Kernel::Sparse] {
             let params = CoactivationParams::default()
                 .binarize(rule)
@@ -321,7 +321,7 @@ fn dead_and_resident_neurons_are_set_aside() {
         vals[r * n + 2] = if r % 3 == 0 { 1.0 } else { -1.0 };
         // neuron 3 never on: dead
     }
-    let src = DenseActivations::new(t, n, vals).unwrap();
+    let src = TokenMatrix::new(t, n, vals).unwrap();
     let out = CoactivationParams::default().fit(&src).unwrap();
     assert_eq!(out.report.dead, vec![3]);
     assert_eq!(out.report.resident, vec![0]);
@@ -364,9 +364,9 @@ fn ffn_recompute_matches_minilm_regression_constants() {
         ),
     ];
     for (l, first5, frac, dead, resident) in cases {
-        let f = FfnLayer::read(&layer(l)).unwrap();
-        assert_eq!((f.tokens, f.hidden, f.neurons), (3072, 384, 1536));
-        let a = f.activations();
+        let (f, src) = FfnLayer::read_activations(&layer(l)).unwrap();
+        assert_eq!((src.rows, f.d_model, f.n_neurons), (3072, 384, 1536));
+        let a = &src.data;
         for k in 0..5 {
             assert!(
                 (a[k] - first5[k]).abs() < 1e-5,
@@ -377,7 +377,6 @@ fn ffn_recompute_matches_minilm_regression_constants() {
         }
         let pos = a.iter().filter(|&&x| x > 0.0).count() as f64 / a.len() as f64;
         assert!((pos - frac).abs() < 1e-4, "layer {l}: {pos}");
-        let src = DenseActivations::new(f.tokens, f.neurons, a).unwrap();
         let out = CoactivationParams::default().fit(&src).unwrap();
         assert_eq!(out.report.dead.len(), dead, "layer {l}");
         assert_eq!(out.report.resident.len(), resident, "layer {l}");
@@ -697,26 +696,20 @@ fn read_tensor_f32_reorders_fortran_arrays_and_reports_names() {
         "{e}"
     );
     // The FFN reader names the missing tensor too.
-    let e = FfnLayer::read(&st).unwrap_err().to_string();
+    let e = FfnLayer::read_activations(&st).unwrap_err().to_string();
     assert!(e.contains("ffn_in"), "{e}");
 }
 
 #[test]
 fn ffn_pre_activations_match_a_direct_dot_product() {
-    let f = FfnLayer::read(&layer(2)).unwrap();
-    let z = f.pre_activations();
+    let f = FfnLayer::load(&layer(2)).unwrap();
+    let x = load_inputs(&layer(2), "ffn_in").unwrap();
+    let z = f.pre_activations(&x).unwrap();
     for &(t, i) in &[(0usize, 0usize), (17, 1000), (3071, 1535), (1500, 244)] {
-        let x = &f.ffn_in[t * f.hidden..(t + 1) * f.hidden];
-        let w = &f.w_in[i * f.hidden..(i + 1) * f.hidden];
-        let dot: f64 = x
-            .iter()
-            .zip(w)
-            .map(|(a, b)| *a as f64 * *b as f64)
+        let dot: f64 = (0..f.d_model)
+            .map(|j| x.row(t)[j] as f64 * f.w_in[(i, j)] as f64)
             .sum::<f64>()
             + f.b_in[i] as f64;
-        assert!(
-            (z[t * f.neurons + i] as f64 - dot).abs() < 1e-4,
-            "({t}, {i})"
-        );
+        assert!((z.row(t)[i] as f64 - dot).abs() < 1e-4, "({t}, {i})");
     }
 }

@@ -65,7 +65,7 @@ fn cli_coactivation_then_cluster_recovers_both_levels() {
     let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
     bytes.extend((h.len() as u16).to_le_bytes());
     bytes.extend(h);
-    for v in a.data() {
+    for v in &a.data {
         bytes.extend(v.to_le_bytes());
     }
     let npy = dir.join("acts.npy");

@@ -9,7 +9,9 @@
 //! * [`Activations`] is a list of files (shards) with the same number of neurons, read one
 //!   after the other as one token stream.
 //! * [`ActivationSource`] is what the co-activation pipeline consumes: files, or an in-memory
-//!   matrix ([`DenseActivations`], e.g. recomputed by [`ffn::FfnLayer`] or generated).
+//!   [`TokenMatrix`] (e.g. recomputed by [`ffn::FfnLayer`] or generated).
+//! * [`ffn::FfnLayer`] is one transformer FFN layer (weights); [`ffn::load_inputs`] reads its
+//!   token inputs, and the layer recomputes activations and outputs from them.
 //! * [`read_tensor_f32`] loads a whole small tensor (weights), [`read_domains`] a token-domain
 //!   labels file.
 //!
@@ -21,6 +23,7 @@ pub mod npy;
 pub use npy::Dtype;
 
 use crate::error::{Error, Result};
+use faer::{Mat, MatRef};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -524,61 +527,130 @@ impl ActivationSource for Activations {
     }
 }
 
-/// An in-memory row-major activation matrix `[tokens, neurons]` (all values finite).
-#[derive(Debug, Clone)]
-pub struct DenseActivations {
-    tokens: usize,
-    neurons: usize,
-    data: Vec<f32>,
+/// A dense token-major matrix in memory: `rows` tokens, `cols` values per token (neurons for
+/// activations, model width for FFN inputs and outputs), row `t` at
+/// `data[t * cols..(t + 1) * cols]`.
+///
+/// It is the one in-memory matrix of the crate: FFN inputs and recomputed activations
+/// ([`ffn::FfnLayer`]), brick scores and outputs, and an [`ActivationSource`] for the
+/// co-activation pipeline (read in chunks of rows; a non-finite value is an error then).
+///
+/// ```
+/// use neurobricks::activations::{ActivationSource, TokenMatrix};
+/// let m = TokenMatrix::new(2, 3, vec![1.0, 0.0, 2.0, 0.5, 0.5, 0.0]).unwrap();
+/// assert_eq!(m.row(1), &[0.5, 0.5, 0.0]);
+/// assert_eq!((m.tokens(), m.neurons()), (2, 3));
+/// assert!(TokenMatrix::new(2, 2, vec![0.0, f32::NAN, 1.0, 1.0]).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenMatrix {
+    /// Number of tokens.
+    pub rows: usize,
+    /// Values per token.
+    pub cols: usize,
+    /// Row-major values.
+    pub data: Vec<f32>,
 }
 
-impl DenseActivations {
-    /// Wrap row-major `data` of shape `[tokens, neurons]`.
+impl TokenMatrix {
+    /// Wrap row-major `data` of shape `[rows, cols]`, checked.
     ///
     /// # Errors
     /// A length mismatch, an empty matrix, or a non-finite value (named by token row).
-    pub fn new(tokens: usize, neurons: usize, data: Vec<f32>) -> Result<Self> {
-        if tokens == 0 || neurons == 0 || data.len() != tokens * neurons {
+    pub fn new(rows: usize, cols: usize, data: Vec<f32>) -> Result<Self> {
+        if rows == 0 || cols == 0 || data.len() != rows * cols {
             return Err(Error::Input(format!(
-                "activation matrix of {} values does not have shape [{tokens}, {neurons}] (or is empty)",
+                "activation matrix of {} values does not have shape [{rows}, {cols}] (or is empty)",
                 data.len()
             )));
         }
-        if let Some(bad) = data.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Input(format!(
-                "non-finite activation ({}) at token row {}, neuron {}",
-                data[bad],
-                bad / neurons,
-                bad % neurons
-            )));
-        }
-        Ok(DenseActivations {
-            tokens,
-            neurons,
-            data,
-        })
+        check_finite(&data, cols, 0)?;
+        Ok(TokenMatrix { rows, cols, data })
     }
-    /// The row-major values.
-    pub fn data(&self) -> &[f32] {
-        &self.data
+
+    /// A zero matrix.
+    pub fn zeros(rows: usize, cols: usize) -> Self {
+        TokenMatrix {
+            rows,
+            cols,
+            data: vec![0.0; rows * cols],
+        }
+    }
+    /// Row `t` (one token).
+    #[inline]
+    pub fn row(&self, t: usize) -> &[f32] {
+        &self.data[t * self.cols..(t + 1) * self.cols]
+    }
+    /// Mutable row `t`.
+    #[inline]
+    pub fn row_mut(&mut self, t: usize) -> &mut [f32] {
+        &mut self.data[t * self.cols..(t + 1) * self.cols]
+    }
+    /// The rows listed in `idx`, in that order. Cost O(|idx| cols).
+    pub fn select_rows(&self, idx: &[usize]) -> TokenMatrix {
+        let mut data = Vec::with_capacity(idx.len() * self.cols);
+        for &t in idx {
+            data.extend_from_slice(self.row(t));
+        }
+        TokenMatrix {
+            rows: idx.len(),
+            cols: self.cols,
+            data,
+        }
+    }
+    /// faer view as the column-major `[cols, rows]` matrix (the transpose), without copying.
+    pub fn as_transposed(&self) -> MatRef<'_, f32> {
+        MatRef::from_column_major_slice(&self.data, self.cols, self.rows)
+    }
+    /// Copy a faer `[cols, rows]` matrix (one column per token) into token-major form.
+    pub fn from_transposed(m: &Mat<f32>) -> Self {
+        let (cols, rows) = (m.nrows(), m.ncols());
+        let mut data = Vec::with_capacity(rows * cols);
+        for t in 0..rows {
+            data.extend_from_slice(m.col_as_slice(t));
+        }
+        TokenMatrix { rows, cols, data }
     }
 }
 
-impl ActivationSource for DenseActivations {
+/// The first non-finite value of row-major `data` (`cols` per row, first row `first_row`) as
+/// an error naming its token row and neuron.
+fn check_finite(data: &[f32], cols: usize, first_row: usize) -> Result<()> {
+    match data.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(bad) => Err(Error::Input(format!(
+            "non-finite activation ({}) at token row {}, neuron {}",
+            data[bad],
+            first_row + bad / cols,
+            bad % cols
+        ))),
+    }
+}
+
+impl ActivationSource for TokenMatrix {
     fn tokens(&self) -> usize {
-        self.tokens
+        self.rows
     }
     fn neurons(&self) -> usize {
-        self.neurons
+        self.cols
     }
     fn chunks<'a>(
         &'a self,
         chunk_tokens: usize,
     ) -> Result<Box<dyn Iterator<Item = Result<Chunk>> + Send + 'a>> {
+        if self.rows == 0 || self.cols == 0 || self.data.len() != self.rows * self.cols {
+            return Err(Error::Input(format!(
+                "activation matrix of {} values does not have shape [{}, {}] (or is empty)",
+                self.data.len(),
+                self.rows,
+                self.cols
+            )));
+        }
         let ct = chunk_tokens.max(1);
-        let n = self.neurons;
+        let n = self.cols;
         Ok(Box::new(self.data.chunks(ct * n).enumerate().map(
             move |(k, rows)| {
+                check_finite(rows, n, k * ct)?;
                 Ok(Chunk {
                     first_token: k * ct,
                     tokens: rows.len() / n,

@@ -7,7 +7,8 @@
 //! neuron is in exactly one brick, so the bricks' sub-FFN outputs plus `b_out` add up to the full
 //! FFN output (DESIGN.md §3 "Bricks").
 
-use super::ffn::{FfnLayer, TokenMatrix};
+use crate::activations::ffn::FfnLayer;
+use crate::activations::TokenMatrix;
 use crate::error::{Error, Result};
 use crate::hierarchy::Dendrogram;
 use crate::util::{wio, write_atomic};
@@ -35,11 +36,9 @@ pub enum Cut {
     K(usize),
     /// The subtrees rooted at tree depth `l` ([`Dendrogram::cut_depth`]).
     Depth(usize),
-    /// Size bounds in neurons: descending from the root, a cluster larger than `max` is replaced by
-    /// its two children; a cluster no larger than `max` (or a leaf) becomes a brick. Then a brick
-    /// smaller than `min` is merged into its sibling subtree's bricks when that sibling is a
-    /// single brick and the union does not exceed `max`. Leaves larger than `max` stay whole (the
-    /// dendrogram cannot split them), and undersized bricks whose sibling was split remain.
+    /// Size bounds in neurons ([`Dendrogram::cut_size`]): descending from the root, a cluster
+    /// larger than `max` is replaced by its two children; a cluster no larger than `max` (or a
+    /// leaf) becomes a brick.
     Size {
         /// Smallest wanted brick (0 = no lower bound).
         min: usize,
@@ -138,7 +137,7 @@ impl Bricks {
             Cut::Leaves => (0..k as u32).collect(),
             Cut::K(c) => d.cut_k(c)?,
             Cut::Depth(l) => d.cut_depth(l),
-            Cut::Size { min, max } => cut_size(d, min, max)?,
+            Cut::Size { min, max } => d.cut_size(max, min)?,
         };
         let nb = leaf_labels.iter().max().map_or(0, |m| *m as usize + 1);
         let mut members = vec![Vec::new(); nb];
@@ -369,77 +368,6 @@ fn neuron_index_map(d: &Dendrogram, n_neurons: usize) -> Result<Vec<u32>> {
         map.push(i as u32);
     }
     Ok(map)
-}
-
-/// Per-leaf labels of the size-bounded cut (see [`Cut::Size`]).
-fn cut_size(d: &Dendrogram, min: usize, max: usize) -> Result<Vec<u32>> {
-    if max == 0 || min > max {
-        return Err(Error::param(
-            "size bounds",
-            format!("need 0 <= min <= max and max >= 1, got min = {min}, max = {max}"),
-        ));
-    }
-    let k = d.num_leaves();
-    let size = |c: usize| {
-        if c < k {
-            d.leaves[c].len()
-        } else {
-            d.merges[c - k].size
-        }
-    };
-    let children = |c: usize| (d.merges[c - k].left, d.merges[c - k].right);
-    // Top-down: collect the clusters that become bricks.
-    let mut chosen = Vec::new();
-    let mut stack = vec![2 * k - 2];
-    while let Some(c) = stack.pop() {
-        if c >= k && size(c) > max {
-            let (l, r) = children(c);
-            stack.push(r);
-            stack.push(l);
-        } else {
-            chosen.push(c);
-        }
-    }
-    let mut is_chosen = vec![false; 2 * k - 1];
-    for &c in &chosen {
-        is_chosen[c] = true;
-    }
-    // Bottom-up fix of undersized bricks: merge with a sibling that is itself one brick.
-    let parent = d.parents();
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for c in 0..2 * k - 1 {
-            if !is_chosen[c] || size(c) >= min || parent[c] == usize::MAX {
-                continue;
-            }
-            let p = parent[c];
-            let (l, r) = children(p);
-            let sib = if l == c { r } else { l };
-            if is_chosen[sib] && size(p) <= max {
-                is_chosen[c] = false;
-                is_chosen[sib] = false;
-                is_chosen[p] = true;
-                changed = true;
-            }
-        }
-    }
-    // Label leaves by their chosen ancestor.
-    let mut out = vec![u32::MAX; k];
-    let mut label = vec![u32::MAX; 2 * k - 1];
-    let mut next = 0u32;
-    for leaf in 0..k {
-        let mut c = leaf;
-        while !is_chosen[c] {
-            c = parent[c];
-        }
-        if label[c] == u32::MAX {
-            label[c] = next;
-            next += 1;
-        }
-        out[leaf] = label[c];
-    }
-    Ok(out)
 }
 
 fn f32_bytes(v: &[f32]) -> Vec<u8> {

@@ -13,8 +13,9 @@
 //!   to pruning + refit (see the report).
 
 use super::extract::{Bricks, Cut};
-use super::ffn::{par, FfnLayer, TokenMatrix};
 use super::route::{route_and_evaluate, EvalSet, RouteMetrics, Router, RouterModel};
+use crate::activations::ffn::{par, FfnLayer};
+use crate::activations::TokenMatrix;
 use crate::error::{Error, Result};
 use crate::hierarchy::Dendrogram;
 use crate::util::rng_for;
@@ -62,21 +63,34 @@ pub fn mean_std(v: &[f64]) -> (f64, f64) {
     (m, var.sqrt())
 }
 
-/// Merge the dendrogram's leaves into `k_to` clusters along the tree (`cut_k`) and, for each
-/// seed, into `k_to` random groups with the same leaf counts per group; route with `router`
-/// (degrees from `degree`, see [`RouterModel::fit`]) at budget `rho` and compare errors.
-/// Cost: (2 + seeds) routing evaluations.
-#[allow(clippy::too_many_arguments)]
+/// Settings of [`sibling_vs_random`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SiblingMergeParams {
+    /// Clusters after merging (`1..=` number of leaves).
+    pub k_to: usize,
+    /// Router of both routings.
+    pub router: Router,
+    /// Budget fraction of neurons, in (0, 1].
+    pub budget: f64,
+    /// Seeds of the random merges (one random merge per seed).
+    pub seeds: Vec<u64>,
+}
+
+/// Merge the dendrogram's leaves into `p.k_to` clusters along the tree (`cut_k`) and, for each
+/// seed, into `k_to` random groups with the same leaf counts per group; route with `p.router`
+/// (degrees from `degree`, see [`RouterModel::fit`]) at budget `p.budget` on `ev` and compare
+/// errors. Cost: (2 + seeds) routing evaluations.
+///
+/// # Errors
+/// `k_to` out of range, a budget outside (0, 1], a tree from another layer.
 pub fn sibling_vs_random(
     ffn: &FfnLayer,
     d: &Dendrogram,
-    k_to: usize,
-    router: Router,
     degree: &[f64],
     ev: &EvalSet,
-    rho: f64,
-    seeds: &[u64],
+    p: &SiblingMergeParams,
 ) -> Result<SiblingMerge> {
+    let (k_to, router, rho, seeds) = (p.k_to, p.router, p.budget, &p.seeds);
     let n = ffn.n_neurons;
     let leaves = Bricks::from_dendrogram(d, n, Cut::Leaves)?;
     let sib = Bricks::from_dendrogram(d, n, Cut::K(k_to))?;
@@ -92,7 +106,7 @@ pub fn sibling_vs_random(
     let nl = d.num_leaves();
     let mut errs = Vec::new();
     let mut max_sizes = Vec::new();
-    for &s in seeds {
+    for &s in seeds.iter() {
         let mut order: Vec<usize> = (0..nl).collect();
         order.shuffle(&mut rng_for(s, 0x3e6e));
         let mut members: Vec<Vec<u32>> = Vec::with_capacity(k_to + 1);
@@ -141,17 +155,30 @@ pub enum FoldGrouping {
     Random,
 }
 
-/// Fold each brick of `bricks` to `max(1, round(keep |S|))` neurons (see the module docs).
-/// `cal_a` are calibration activations `[T, N]`. Returns the folded layer and its groups
-/// (original neuron indices per new neuron). Cost O(iters N m T) for the correlation grouping.
+/// Settings of [`fold_layer`] and [`fold_vs_prune`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FoldParams {
+    /// Kept fraction of every brick's neurons, in (0, 1].
+    pub keep: f64,
+    /// Seed of the grouping.
+    pub seed: u64,
+}
+
+/// Fold each brick of `bricks` to `max(1, round(p.keep |S|))` neurons grouped by `grouping`
+/// (see the module docs). `cal_a` are calibration activations `[T, N]`. Returns the folded
+/// layer and its groups (original neuron indices per new neuron). Cost O(iters N m T) for the
+/// correlation grouping.
+///
+/// # Errors
+/// `keep` outside (0, 1], bricks or activations of another layer.
 pub fn fold_layer(
     ffn: &FfnLayer,
     bricks: &Bricks,
-    keep: f64,
     grouping: FoldGrouping,
     cal_a: &TokenMatrix,
-    seed: u64,
+    p: &FoldParams,
 ) -> Result<(FfnLayer, Vec<Vec<u32>>)> {
+    let FoldParams { keep, seed } = *p;
     bricks.check_layer(ffn)?;
     ffn.check_activations(cal_a)?;
     if !(keep > 0.0 && keep <= 1.0) {
@@ -431,17 +458,16 @@ pub struct FoldRow {
     pub ridge: f64,
 }
 
-/// Compare, at kept fraction `keep`: folding by correlation within `bricks`, folding random
+/// Compare, at kept fraction `p.keep` (grouping seed `p.seed`): folding by correlation within `bricks`, folding random
 /// groups within `bricks`, and pruning the same number of neurons by mean contribution; each
 /// with and without the refit ([`refit_output_cv`]: ridge chosen among 1e-4..10 on alternate
 /// 128-token blocks of the calibration set). `cal` is the calibration set, `ev` the held-out set.
 pub fn fold_vs_prune(
     ffn: &FfnLayer,
     bricks: &Bricks,
-    keep: f64,
     cal: &EvalSet,
     ev: &EvalSet,
-    seed: u64,
+    p: &FoldParams,
 ) -> Result<Vec<FoldRow>> {
     let target = ffn.project(&cal.a)?;
     let grid = [1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0];
@@ -454,7 +480,7 @@ pub fn fold_vs_prune(
         ),
         ("fold within bricks, random groups", FoldGrouping::Random),
     ] {
-        let (f, groups) = fold_layer(ffn, bricks, keep, grouping, &cal.a, seed)?;
+        let (f, groups) = fold_layer(ffn, bricks, grouping, &cal.a, p)?;
         n_fold = groups.len();
         let (r, ridge) = refit_output_cv(&f, &cal.x, &target, 128, &grid)?;
         let (e0, p0) = output_error(ffn, &f, &ev.x)?;

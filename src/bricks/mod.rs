@@ -3,20 +3,23 @@
 //! merged (sibling union, neuron folding) and measured against baselines on real activations
 //! (DESIGN.md §3 "Bricks"; definitions in `notes/bricks-literature.md` Part 2b/2c).
 //!
-//! * [`ffn`]: the FFN layer and token inputs (safetensors), activations (GELU erf);
 //! * [`extract`]: [`Bricks`] from labels or a dendrogram cut, sub-FFN export;
 //! * [`route`]: routers (`oracle`, `centroid`, `representative`), budgeted selection, metrics,
 //!   domain specialisation;
-//! * [`baselines`]: random same-size bricks, weight k-means, the stand-in co-activation bricks;
-//! * [`merge`]: sibling merge vs random merges, folding vs pruning (+ least-squares refit);
-//! * [`report`]: the whole evaluation of a layer on held-out tokens.
+//! * [`baselines`]: random same-size bricks, weight k-means;
+//! * [`merge`]: sibling merge vs random merges, folding vs pruning (+ least-squares refit).
 //!
 //! The module takes bricks as input (a partition or a dendrogram whose leaves are bricks), so it
-//! does not depend on how they were found.
+//! does not depend on how they were found; the FFN layer and its token matrices are those of
+//! [`crate::activations`] ([`crate::activations::ffn::FfnLayer`],
+//! [`crate::activations::TokenMatrix`]). The MiniLM evaluation (default
+//! co-activation bricks, calibration / held-out split, report tables) is in
+//! [`crate::experiments`].
 //!
 //! ```
 //! use faer::Mat;
-//! use neurobricks::bricks::{Bricks, EvalSet, FfnLayer, Router, RouterModel, TokenMatrix};
+//! use neurobricks::activations::{ffn::FfnLayer, TokenMatrix};
+//! use neurobricks::bricks::{Bricks, EvalSet, Router, RouterModel};
 //! use neurobricks::bricks::route::route_and_evaluate;
 //!
 //! // A 4-neuron FFN of width 2; bricks {0, 1} and {2, 3}.
@@ -45,12 +48,8 @@
 
 pub mod baselines;
 pub mod extract;
-pub mod ffn;
 pub mod merge;
-pub mod pipeline;
-pub mod report;
 pub mod route;
 
 pub use extract::{Bricks, Cut, SubFfn};
-pub use ffn::{FfnLayer, TokenMatrix, Tokens};
 pub use route::{EvalSet, RouteMetrics, Router, RouterModel};

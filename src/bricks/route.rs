@@ -29,7 +29,8 @@
 //!   same bricks and budget.
 
 use super::extract::Bricks;
-use super::ffn::{par, FfnLayer, TokenMatrix};
+use crate::activations::ffn::{par, FfnLayer};
+use crate::activations::TokenMatrix;
 use crate::error::{Error, Result};
 use faer::{Accum, Mat};
 use serde::Serialize;

@@ -1,7 +1,8 @@
 //! `hsbm`, `cut`, `evaluate` and `export`.
 
 use clap::{Args, ValueEnum};
-use neurobricks::graph::{read_labels, write_edge_list, write_labels, Labels};
+use neurobricks::graph::{read_labels, write_edge_list, write_labels};
+use neurobricks::hierarchy::{Level, Partitions};
 use neurobricks::hsbm::tree::{bounded_degree_probs, Tree};
 use neurobricks::hsbm::{EdgeProbs, HsbmParams, Sizes};
 use neurobricks::metrics::evaluate_levels;
@@ -162,48 +163,25 @@ pub struct CutArgs {
 
 pub fn cut(a: CutArgs) -> Result<()> {
     let d = Dendrogram::read(&a.tree)?;
-    let (names, leaf_parts): (Vec<String>, Vec<Vec<u32>>) = if let Some(k) = &a.k {
+    let levels: Vec<Level> = if let Some(k) = &a.k {
         let ks: Vec<usize> = parse_list("--k", k)?;
-        let parts = ks.iter().map(|&k| d.cut_k(k)).collect::<Result<Vec<_>>>()?;
-        (ks.iter().map(|k| format!("k{k}")).collect(), parts)
+        ks.into_iter().map(Level::K).collect()
     } else {
         let ls: Vec<usize> = parse_list("--depth", a.depth.as_deref().unwrap_or_default())?;
-        (
-            ls.iter().map(|l| format!("d{l}")).collect(),
-            ls.iter().map(|&l| d.cut_depth(l)).collect(),
-        )
+        ls.into_iter().map(Level::Depth).collect()
     };
-    if names.is_empty() {
+    if levels.is_empty() {
         return Err(Error::param("--k", "give at least one value"));
     }
-    let labels = partitions_table(&d, names, &leaf_parts)?;
-    write_labels(&labels, &a.out)?;
+    let parts = Partitions::cut(&d, &levels)?;
+    parts.write(&a.out)?;
     eprintln!(
         "cut: {} nodes, {} levels -> {}",
-        labels.len(),
-        labels.columns.len(),
+        parts.len(),
+        parts.labels().columns.len(),
         a.out.display()
     );
     Ok(())
-}
-
-/// Node-level partitions table from per-leaf labels (nodes outside the leaves are skipped).
-pub fn partitions_table(
-    d: &Dendrogram,
-    names: Vec<String>,
-    leaf_parts: &[Vec<u32>],
-) -> Result<Labels> {
-    let mut ids = Vec::new();
-    let mut parts: Vec<Vec<usize>> = vec![Vec::new(); leaf_parts.len()];
-    for (a, leaf) in d.leaves.iter().enumerate() {
-        for &m in leaf {
-            ids.push(d.node_ids[m as usize].clone());
-            for (c, p) in leaf_parts.iter().enumerate() {
-                parts[c].push(p[a] as usize);
-            }
-        }
-    }
-    Labels::from_partitions(names, ids, parts)
 }
 
 /// Compare predicted partitions with ground-truth labels, level by level.

@@ -2,13 +2,18 @@
 //! report on real FFN layers (default: the shipped `data/minilm-l6` layers 2 and 5).
 
 use clap::{Args, Subcommand, ValueEnum};
-use neurobricks::bricks::baselines::standin_phi_bricks;
-use neurobricks::bricks::ffn::{load_inputs, MINILM_DOMAINS};
-use neurobricks::bricks::merge::{fold_vs_prune, sibling_vs_random};
-use neurobricks::bricks::pipeline::{coactivation_bricks, CoactConfig};
-use neurobricks::bricks::report::{evaluate_layer, LayerReport, ReportParams, SplitLayer};
+use neurobricks::activations::ffn::{load_inputs, FfnLayer};
+use neurobricks::bricks::merge::{
+    fold_vs_prune, sibling_vs_random, FoldParams, SiblingMergeParams,
+};
 use neurobricks::bricks::route::{firing_rate, route_and_evaluate};
-use neurobricks::bricks::{Bricks, Cut, FfnLayer, Router, RouterModel, Tokens};
+use neurobricks::bricks::{Bricks, Cut, Router, RouterModel};
+use neurobricks::experiments::minilm::{SplitLayer, Tokens, MINILM_DOMAINS};
+use neurobricks::experiments::pipeline::{coactivation_bricks, CoactConfig};
+use neurobricks::experiments::report::{
+    evaluate_layer, BrickMethod, LayerInput, LayerReport, ReportParams,
+};
+use neurobricks::experiments::standin::standin_phi_bricks;
 use neurobricks::util::parse_list;
 use neurobricks::{Dendrogram, Error, Result};
 use std::path::PathBuf;
@@ -73,7 +78,7 @@ enum BricksKind {
 struct Loaded {
     split: SplitLayer,
     tree: Dendrogram,
-    method: String,
+    method: BrickMethod,
     degree: Option<Vec<f64>>,
 }
 
@@ -95,10 +100,10 @@ fn load(s: &Source) -> Result<Loaded> {
     let tokens = Tokens::load(&tok_path)?;
     let split = SplitLayer::new(ffn, &x, &tokens)?;
     let (tree, method, degree) = match (&s.tree, s.bricks) {
-        (Some(p), _) => (Dendrogram::read(p)?, "tree".to_string(), None),
+        (Some(p), _) => (Dendrogram::read(p)?, BrickMethod::Tree, None),
         (None, BricksKind::Standin) => (
             standin_phi_bricks(&split.cal.a, &split.cal.contrib, s.k, s.seed)?,
-            "standin-phi".to_string(),
+            BrickMethod::Standin,
             None,
         ),
         (None, BricksKind::Coactivation) => {
@@ -108,7 +113,7 @@ fn load(s: &Source) -> Result<Loaded> {
                 ..CoactConfig::default()
             };
             let cb = coactivation_bricks(&split.cal, &cfg)?;
-            (cb.dendrogram, "coactivation".to_string(), Some(cb.degree))
+            (cb.dendrogram, BrickMethod::Coactivation, Some(cb.degree))
         }
     };
     Ok(Loaded {
@@ -280,18 +285,19 @@ fn merge(a: MergeArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| firing_rate(&l.split.cal.a));
     let seeds: Vec<u64> = (0..a.seeds).collect();
-    let sm = sibling_vs_random(
-        ffn,
-        &l.tree,
-        to,
-        router_of(a.router, 4),
-        &deg,
-        &l.split.ev,
-        a.budget,
-        &seeds,
-    )?;
+    let sp = SiblingMergeParams {
+        k_to: to,
+        router: router_of(a.router, 4),
+        budget: a.budget,
+        seeds,
+    };
+    let sm = sibling_vs_random(ffn, &l.tree, &deg, &l.split.ev, &sp)?;
     let b = Bricks::from_dendrogram(&l.tree, ffn.n_neurons, Cut::Leaves)?;
-    let fold = fold_vs_prune(ffn, &b, a.keep, &l.split.cal, &l.split.ev, a.src.seed)?;
+    let fp = FoldParams {
+        keep: a.keep,
+        seed: a.src.seed,
+    };
+    let fold = fold_vs_prune(ffn, &b, &l.split.cal, &l.split.ev, &fp)?;
     if a.json {
         println!(
             "{}",
@@ -302,7 +308,7 @@ fn merge(a: MergeArgs) -> Result<()> {
     println!(
         "sibling merge ({}): {} -> {} bricks, {} router, budget {:.0}%: leaves {:.4}, siblings {:.4}, random merges {:.4} ± {:.4} ({} seeds)",
         l.method, sm.bricks_before, sm.bricks_after, sm.router, a.budget * 100.0, sm.leaves.rel_error, sm.sibling.rel_error,
-        sm.random_error_mean, sm.random_error_std, seeds.len()
+        sm.random_error_mean, sm.random_error_std, sp.seeds.len()
     );
     println!(
         "folding to {:.0}% of neurons (held-out relative output error):",
@@ -424,15 +430,15 @@ fn report(a: ReportArgs) -> Result<()> {
         };
         eprintln!("bricks report: layer {layer} ...");
         let l = load(&src)?;
-        reports.push(evaluate_layer(
+        let input = LayerInput {
             layer,
-            &l.method,
-            &l.split,
-            &l.tree,
-            l.degree.clone(),
-            &MINILM_DOMAINS,
-            &p,
-        )?);
+            method: l.method,
+            split: &l.split,
+            tree: &l.tree,
+            degree: l.degree.as_deref(),
+            domains: &MINILM_DOMAINS,
+        };
+        reports.push(evaluate_layer(&input, &p)?);
     }
     if a.json {
         println!("{}", report_json(&reports));
@@ -448,7 +454,7 @@ fn report(a: ReportArgs) -> Result<()> {
 fn report_json(reports: &[LayerReport]) -> serde_json::Value {
     let mut flat = Vec::new();
     for r in reports {
-        let coact = r.method == "coactivation" || r.method == "tree";
+        let coact = matches!(r.method, BrickMethod::Coactivation | BrickMethod::Tree);
         for row in r.routing.iter().filter(|x| x.router == "oracle") {
             let other = |name: &str| {
                 r.routing
@@ -491,9 +497,9 @@ fn print_report(r: &LayerReport) {
         "== layer {} — {} bricks ({}), {} neurons; built on {} calibration tokens (even windows), measured on {} held-out tokens (odd windows)",
         r.layer, r.bricks.len(), r.method, r.n_neurons, r.tokens.0, r.tokens.1
     );
-    if r.method == "standin-phi" {
+    if r.method == BrickMethod::Standin {
         println!("   NOTE: stand-in bricks (phi-correlation k-means + average linkage), not the co-activation graph + BottomUp bricks");
-    } else if r.method == "coactivation" {
+    } else if r.method == BrickMethod::Coactivation {
         println!("   bricks: co-activation graph (coactivation module: topk 10% contributions, phi, knn:10) on the calibration tokens + BottomUp");
     }
     println!("\nbricks (size, top domain by AP of brick mass; base rate 0.25):");

@@ -160,11 +160,7 @@ pub fn coactivation(a: CoactivationArgs) -> Result<()> {
         let params = params_base.clone().binarize(binarize);
         let src: Box<dyn ActivationSource> = if let Some(layer) = &a.ffn_layer {
             sources.push(layer.display().to_string());
-            let l = FfnLayer::read(layer)?;
-            Box::new(
-                l.activation_source()
-                    .map_err(|e| Error::parse(layer, 0, e.to_string()))?,
-            )
+            Box::new(FfnLayer::read_activations(layer)?.1)
         } else {
             sources.extend(a.activations.iter().map(|p| p.display().to_string()));
             Box::new(Activations::open(&a.activations, a.tensor.as_deref())?)

@@ -1,11 +1,11 @@
 //! Neuron co-activation graphs: binarise → count → weight → sparsify (DESIGN.md §3).
 //!
 //! ```
-//! use neurobricks::activations::DenseActivations;
+//! use neurobricks::activations::TokenMatrix;
 //! use neurobricks::coactivation::CoactivationParams;
 //!
 //! // 4 tokens x 3 neurons; neurons 0 and 1 fire together, neuron 2 never fires.
-//! let a = DenseActivations::new(4, 3, vec![
+//! let a = TokenMatrix::new(4, 3, vec![
 //!     1.0, 2.0, -1.0,
 //!     0.5, 0.1, -1.0,
 //!     -1.0, -1.0, -1.0,

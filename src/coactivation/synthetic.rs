@@ -9,7 +9,7 @@
 //! rule `positive` recovers the planted firing exactly. Neuron order is shuffled by a seeded
 //! permutation. Cost `O(T N)` time and memory.
 
-use crate::activations::DenseActivations;
+use crate::activations::TokenMatrix;
 use crate::error::{Error, Result};
 use crate::util::rng_for;
 use rand::seq::SliceRandom;
@@ -52,7 +52,7 @@ impl Default for SyntheticParams {
 #[derive(Debug, Clone)]
 pub struct SyntheticActivations {
     /// The activations `[tokens, neurons]`.
-    pub activations: DenseActivations,
+    pub activations: TokenMatrix,
     /// `labels[l][i]`: the group of neuron `i` at depth `l + 1` (last = leaf group).
     pub labels: Vec<Vec<usize>>,
 }
@@ -126,7 +126,7 @@ impl SyntheticParams {
             }
         }
         Ok(SyntheticActivations {
-            activations: DenseActivations::new(self.tokens, n, data)?,
+            activations: TokenMatrix::new(self.tokens, n, data)?,
             labels,
         })
     }

@@ -391,21 +391,130 @@ impl Dendrogram {
         out
     }
 
-    /// Leaves in the left-to-right order of a drawing (depth-first, left child first).
+    /// Leaves in the left-to-right order of a drawing (depth-first, left child first): the
+    /// [`Dendrogram::leaves_under`] the root.
     pub fn leaf_order(&self) -> Vec<usize> {
+        self.leaves_under(2 * self.num_leaves() - 2)
+    }
+
+    /// The leaves below cluster id `c` (a leaf `< K` or merge `K + t`) in drawing order
+    /// (depth-first, left child first). Cost O(leaves below `c`).
+    ///
+    /// # Panics
+    /// If `c >= 2K - 1` (no such cluster).
+    pub fn leaves_under(&self, c: usize) -> Vec<usize> {
         let k = self.num_leaves();
-        let mut out = Vec::with_capacity(k);
-        let mut stack = vec![2 * k - 2];
-        while let Some(c) = stack.pop() {
-            if c < k {
-                out.push(c);
+        let mut out = Vec::new();
+        let mut stack = vec![c];
+        while let Some(x) = stack.pop() {
+            if x < k {
+                out.push(x);
             } else {
-                let m = &self.merges[c - k];
+                let m = &self.merges[x - k];
                 stack.push(m.right);
                 stack.push(m.left);
             }
         }
         out
+    }
+
+    /// Size of cluster id `c` in nodes (a leaf's member count, or the merge's size).
+    fn cluster_size(&self, c: usize) -> usize {
+        let k = self.num_leaves();
+        if c < k {
+            self.leaves[c].len()
+        } else {
+            self.merges[c - k].size
+        }
+    }
+
+    /// Cluster of each leaf for a cut bounded by cluster sizes (in nodes).
+    ///
+    /// Descending from the root, a cluster larger than `max` is replaced by its two children; a
+    /// cluster no larger than `max` (or a leaf) becomes a cluster of the cut. Then, repeatedly, a
+    /// cluster smaller than `min` is merged with its sibling when that sibling is itself one
+    /// cluster of the cut and their union does not exceed `max`. Leaves larger than `max` stay
+    /// whole (the tree cannot split them). Clusters are numbered `0..` in order of their smallest
+    /// leaf. Cost O(K) per pass of the undersized fix, at most K passes.
+    ///
+    /// Note: the union of two siblings is their parent, which was split because it is larger
+    /// than `max`, so as the rule stands the `min` step never merges anything (kept as it was
+    /// for the published outputs; see the bricks CLI's `--min-size`).
+    ///
+    /// # Errors
+    /// `max == 0` or `min > max` (the "size bounds").
+    ///
+    /// ```
+    /// use neurobricks::hierarchy::{Dendrogram, HeightMap};
+    /// // Leaves of 1, 2, 3 and 4 nodes; tree ((0, 1), (2, 3)).
+    /// let ids: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+    /// let leaves = vec![vec![0], vec![1, 2], vec![3, 4, 5], vec![6, 7, 8, 9]];
+    /// let d = Dendrogram::from_tree(ids, leaves, &[(0, 1, 0.9), (2, 3, 0.8), (4, 5, 0.1)],
+    ///     HeightMap::OneMinus, "example").unwrap();
+    /// // max 4: the root (10 nodes) and its right child (7) are split; the left child (3) stays.
+    /// assert_eq!(d.cut_size(4, 0).unwrap(), vec![0, 0, 1, 2]);
+    /// // max 2: everything is split; leaves 2 and 3 are larger than 2 but stay whole.
+    /// assert_eq!(d.cut_size(2, 0).unwrap(), vec![0, 1, 2, 3]);
+    /// assert_eq!(d.cut_size(10, 0).unwrap(), vec![0, 0, 0, 0]);
+    /// assert!(d.cut_size(2, 3).is_err());
+    /// ```
+    pub fn cut_size(&self, max: usize, min: usize) -> Result<Vec<u32>> {
+        if max == 0 || min > max {
+            return Err(Error::param(
+                "size bounds",
+                format!("need 0 <= min <= max and max >= 1, got min = {min}, max = {max}"),
+            ));
+        }
+        let k = self.num_leaves();
+        let children = |c: usize| (self.merges[c - k].left, self.merges[c - k].right);
+        // Top-down: collect the clusters of the cut.
+        let mut is_chosen = vec![false; 2 * k - 1];
+        let mut stack = vec![2 * k - 2];
+        while let Some(c) = stack.pop() {
+            if c >= k && self.cluster_size(c) > max {
+                let (l, r) = children(c);
+                stack.push(r);
+                stack.push(l);
+            } else {
+                is_chosen[c] = true;
+            }
+        }
+        // Bottom-up fix of undersized clusters: merge with a sibling that is itself one cluster.
+        let parent = self.parents();
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for c in 0..2 * k - 1 {
+                if !is_chosen[c] || self.cluster_size(c) >= min || parent[c] == usize::MAX {
+                    continue;
+                }
+                let p = parent[c];
+                let (l, r) = children(p);
+                let sib = if l == c { r } else { l };
+                if is_chosen[sib] && self.cluster_size(p) <= max {
+                    is_chosen[c] = false;
+                    is_chosen[sib] = false;
+                    is_chosen[p] = true;
+                    changed = true;
+                }
+            }
+        }
+        // Label leaves by their chosen ancestor.
+        let mut label = vec![u32::MAX; 2 * k - 1];
+        let mut next = 0u32;
+        Ok((0..k)
+            .map(|leaf| {
+                let mut c = leaf;
+                while !is_chosen[c] {
+                    c = parent[c];
+                }
+                if label[c] == u32::MAX {
+                    label[c] = next;
+                    next += 1;
+                }
+                label[c]
+            })
+            .collect())
     }
 
     /// Number of inversions: internal nodes whose similarity is lower than their parent's

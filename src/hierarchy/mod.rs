@@ -5,9 +5,11 @@
 mod bottom_up;
 mod dendrogram;
 pub mod linkage;
+mod partitions;
 pub mod theory;
 mod top_down;
 
 pub use bottom_up::{estimate_k, BottomUp, BottomUpFit, SpectralInfo};
 pub use dendrogram::{Dendrogram, HeightMap, Merge};
+pub use partitions::{Level, Partitions};
 pub use top_down::{TopDown, TopDownFit, TopDownInfo};

@@ -420,7 +420,7 @@ impl<'a> DendroFig<'a> {
                 xpos[c] = shown.len() as f64;
                 shown.push(Shown {
                     id: c,
-                    leaves: leaves_under(tree, c),
+                    leaves: tree.leaves_under(c),
                 });
             } else if done {
                 let m = &tree.merges[c - k];
@@ -855,22 +855,6 @@ fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
         }
     }
     ca.len().cmp(&cb.len()).then_with(|| a.cmp(b))
-}
-
-fn leaves_under(tree: &Dendrogram, c: usize) -> Vec<usize> {
-    let k = tree.num_leaves();
-    let mut out = Vec::new();
-    let mut stack = vec![c];
-    while let Some(x) = stack.pop() {
-        if x < k {
-            out.push(x);
-        } else {
-            let m = &tree.merges[x - k];
-            stack.push(m.right);
-            stack.push(m.left);
-        }
-    }
-    out
 }
 
 enum Key {

@@ -10,9 +10,7 @@
 //! sparsified by the union of each neuron's `knn` strongest positive-phi neighbours. Node ids are
 //! neuron indices.
 
-use super::extract::{Bricks, Cut};
-use super::route::EvalSet;
-use crate::activations::DenseActivations;
+use crate::bricks::{Bricks, Cut, EvalSet};
 use crate::coactivation::{Binarize, CoactivationParams, Report, Sparsify, Weight};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
@@ -75,15 +73,14 @@ pub fn coactivation_graph(cal: &EvalSet, cfg: &CoactConfig) -> Result<(Graph, Ve
     if cfg.knn == 0 {
         return Err(Error::param("knn", "need at least one neighbour"));
     }
-    let (t_n, n) = (cal.contrib.rows, cal.contrib.cols);
+    let n = cal.contrib.cols;
     let top = ((cfg.top_frac * n as f64).round() as usize).clamp(1, n);
-    let src = DenseActivations::new(t_n, n, cal.contrib.data.clone())?;
     let cg = CoactivationParams::default()
         .binarize(Binarize::TopK(top))
         .weight(Weight::Phi)
         .sparsify(Sparsify::Knn(cfg.knn))
         .resident(cfg.resident)
-        .fit(&src)?;
+        .fit(&cal.contrib)?;
     let mut aside: Vec<u32> = cg
         .report
         .dead

@@ -1,22 +1,76 @@
-//! The whole brick evaluation of one layer on held-out tokens: routing at several budgets with
-//! every router, beside random same-size bricks (several seeds), weight k-means bricks and the
-//! unstructured per-token oracle; domain specialisation; sibling merging; folding vs pruning.
+//! The whole brick evaluation of one layer on held-out tokens (the tables of docs/bricks.md):
+//! routing at several budgets with every router, beside random same-size bricks (several
+//! seeds), weight k-means bricks and the unstructured per-token oracle; domain specialisation;
+//! sibling merging; folding vs pruning.
 //!
 //! Protocol: bricks, centroids, representatives, k-means, fold groups and refits are built on the
 //! **calibration** tokens (even windows of `data/minilm-l6`), every number is measured on the
-//! **evaluation** tokens (odd windows).
+//! **evaluation** tokens (odd windows); see [`super::minilm::SplitLayer`].
 
-use super::baselines::{random_same_sizes, weight_kmeans};
-use super::extract::{Bricks, Cut};
-use super::ffn::{FfnLayer, TokenMatrix, Tokens};
-use super::merge::{fold_vs_prune, mean_std, sibling_vs_random, FoldRow, SiblingMerge};
-use super::route::{
-    budget_neurons, evaluate_mask, firing_rate, route_and_evaluate, specialisation, static_masks,
-    topk_masks, EvalSet, RouteMetrics, Router, RouterModel,
+use super::minilm::SplitLayer;
+use crate::bricks::baselines::{random_same_sizes, weight_kmeans};
+use crate::bricks::merge::{
+    fold_vs_prune, mean_std, sibling_vs_random, FoldParams, FoldRow, SiblingMerge,
+    SiblingMergeParams,
 };
+use crate::bricks::route::{
+    budget_neurons, evaluate_mask, firing_rate, route_and_evaluate, specialisation, static_masks,
+    topk_masks, BrickSpecialisation, RouteMetrics, Router, RouterModel,
+};
+use crate::bricks::{Bricks, Cut};
 use crate::error::{Error, Result};
 use crate::hierarchy::Dendrogram;
 use serde::Serialize;
+
+/// How the evaluated bricks were built (the `method` of a [`LayerReport`]; serialised as
+/// `coactivation`, `standin-phi`, `tree`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum BrickMethod {
+    /// The co-activation graph + BottomUp bricks of [`super::pipeline::coactivation_bricks`].
+    #[serde(rename = "coactivation")]
+    Coactivation,
+    /// The graph-free stand-in of [`super::standin::standin_phi_bricks`].
+    #[serde(rename = "standin-phi")]
+    Standin,
+    /// A brick dendrogram given by the user (read from a file).
+    #[serde(rename = "tree")]
+    Tree,
+}
+
+impl BrickMethod {
+    /// The name printed and serialised.
+    pub fn name(self) -> &'static str {
+        match self {
+            BrickMethod::Coactivation => "coactivation",
+            BrickMethod::Standin => "standin-phi",
+            BrickMethod::Tree => "tree",
+        }
+    }
+}
+
+impl std::fmt::Display for BrickMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// What [`evaluate_layer`] evaluates: the bricks of one layer and the data they are measured on.
+#[derive(Debug, Clone, Copy)]
+pub struct LayerInput<'a> {
+    /// Layer number (reported).
+    pub layer: usize,
+    /// How the bricks were built.
+    pub method: BrickMethod,
+    /// The layer's calibration and evaluation sets.
+    pub split: &'a SplitLayer,
+    /// Brick dendrogram: leaves = bricks, neurons outside the leaves = the set-aside brick.
+    pub tree: &'a Dendrogram,
+    /// Ranks neurons for the representative router (the co-activation degree); `None`: the
+    /// calibration firing rate.
+    pub degree: Option<&'a [f64]>,
+    /// Names of the domain labels (index = label; a missing name prints the label number).
+    pub domains: &'a [&'a str],
+}
 
 /// Settings of [`evaluate_layer`].
 #[derive(Debug, Clone, Serialize)]
@@ -125,8 +179,8 @@ pub struct FoldReport {
 pub struct LayerReport {
     /// Layer number.
     pub layer: usize,
-    /// Name of the brick method (e.g. `standin-phi`, `coactivation`).
-    pub method: String,
+    /// How the bricks were built.
+    pub method: BrickMethod,
     /// Neurons of the layer.
     pub n_neurons: usize,
     /// Calibration / evaluation token counts.
@@ -143,59 +197,22 @@ pub struct LayerReport {
     pub folding: Vec<FoldReport>,
 }
 
-/// Inputs of a layer split into calibration and evaluation sets.
-#[derive(Debug, Clone)]
-pub struct SplitLayer {
-    /// The FFN.
-    pub ffn: FfnLayer,
-    /// Calibration set (even windows).
-    pub cal: EvalSet,
-    /// Evaluation set (odd windows).
-    pub ev: EvalSet,
-    /// Domain labels of the evaluation tokens.
-    pub ev_domain: Vec<u32>,
-}
-
-impl SplitLayer {
-    /// Split inputs `x` (all tokens) by the even/odd window protocol of `tokens`.
-    pub fn new(ffn: FfnLayer, x: &TokenMatrix, tokens: &Tokens) -> Result<Self> {
-        if tokens.len() != x.rows {
-            return Err(Error::Input(format!(
-                "{} token labels for {} input rows",
-                tokens.len(),
-                x.rows
-            )));
-        }
-        let (even, odd) = tokens.even_odd_split();
-        if even.is_empty() || odd.is_empty() {
-            return Err(Error::Input(
-                "need tokens in both even and odd windows".into(),
-            ));
-        }
-        let cal = EvalSet::new(&ffn, x.select_rows(&even))?;
-        let ev = EvalSet::new(&ffn, x.select_rows(&odd))?;
-        let ev_domain = odd.iter().map(|&t| tokens.domain[t]).collect();
-        Ok(SplitLayer {
-            ffn,
-            cal,
-            ev,
-            ev_domain,
-        })
-    }
-}
-
-/// Evaluate the bricks of dendrogram `d` (leaves = bricks, neurons outside the leaves = the
-/// set-aside brick) on `split`. `degree` ranks neurons for the representative router (the
-/// co-activation degree; `None`: calibration firing rate). `domains` names the domain labels.
-pub fn evaluate_layer(
-    layer: usize,
-    method: &str,
-    split: &SplitLayer,
-    d: &Dendrogram,
-    degree: Option<Vec<f64>>,
-    domains: &[&str],
-    p: &ReportParams,
-) -> Result<LayerReport> {
+/// Evaluate the bricks of `input` (see [`LayerInput`]) with the settings `p`: every table of
+/// docs/bricks.md for one layer. Cost: about (routers x budgets x (2 + seeds)) routing
+/// evaluations of O(T N d) each, plus the sibling merges and the folding refits.
+///
+/// # Errors
+/// No random seed, a budget outside (0, 1], degrees of the wrong length, a tree from another
+/// layer, and the errors of the experiments it runs.
+pub fn evaluate_layer(input: &LayerInput<'_>, p: &ReportParams) -> Result<LayerReport> {
+    let LayerInput {
+        layer,
+        method,
+        split,
+        tree: d,
+        degree,
+        domains,
+    } = *input;
     if p.random_seeds.is_empty() {
         return Err(Error::param("random_seeds", "need at least one seed"));
     }
@@ -205,7 +222,7 @@ pub fn evaluate_layer(
         budget_neurons(b, n)?;
     }
     let bricks = Bricks::from_dendrogram(d, n, Cut::Leaves)?;
-    let degree = degree.unwrap_or_else(|| firing_rate(&split.cal.a));
+    let degree = degree.map_or_else(|| firing_rate(&split.cal.a), <[f64]>::to_vec);
     if degree.len() != n {
         return Err(Error::Input(format!(
             "{} degrees for {n} neurons",
@@ -222,9 +239,8 @@ pub fn evaluate_layer(
     // Specialisation.
     let name = |dd: usize| domains.get(dd).map_or(dd.to_string(), |s| s.to_string());
     let spec = specialisation(&bricks, &split.ev, &split.ev_domain)?;
-    let mean_top = |s: &[super::route::BrickSpecialisation]| {
-        s.iter().map(|b| b.top_ap).sum::<f64>() / s.len() as f64
-    };
+    let mean_top =
+        |s: &[BrickSpecialisation]| s.iter().map(|b| b.top_ap).sum::<f64>() / s.len() as f64;
     let rnd_top: Vec<f64> = randoms
         .iter()
         .map(|r| specialisation(r, &split.ev, &split.ev_domain).map(|s| mean_top(&s)))
@@ -311,16 +327,13 @@ pub fn evaluate_layer(
     for router in [Router::Oracle, Router::OracleDensity] {
         for &k_to in &targets {
             for &rho in &p.budgets {
-                sibling_merge.push(sibling_vs_random(
-                    ffn,
-                    d,
+                let sp = SiblingMergeParams {
                     k_to,
                     router,
-                    &degree,
-                    &split.ev,
-                    rho,
-                    &p.random_seeds,
-                )?);
+                    budget: rho,
+                    seeds: p.random_seeds.clone(),
+                };
+                sibling_merge.push(sibling_vs_random(ffn, d, &degree, &split.ev, &sp)?);
             }
         }
     }
@@ -330,13 +343,19 @@ pub fn evaluate_layer(
     for &keep in &p.fold_keep {
         folding.push(FoldReport {
             keep,
-            rows: fold_vs_prune(ffn, &bricks, keep, &split.cal, &split.ev, p.seed)?,
+            rows: fold_vs_prune(
+                ffn,
+                &bricks,
+                &split.cal,
+                &split.ev,
+                &FoldParams { keep, seed: p.seed },
+            )?,
         });
     }
 
     Ok(LayerReport {
         layer,
-        method: method.into(),
+        method,
         n_neurons: n,
         tokens: (split.cal.tokens(), split.ev.tokens()),
         bricks: brick_rows,
