@@ -272,3 +272,90 @@ fn bounded_degree_generator_hits_the_expected_degree() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("degree"));
 }
+
+/// Power grid (spec 5.7.2): the authors' K estimate — informative eigenvalues of `L_rho` — lies
+/// in 30-45 and equals the negative-eigenvalue count of `H(sqrt(rho))`; bottom-up with that K
+/// has no inversions. Skipped when the shared data is absent.
+#[test]
+fn power_grid_nonbacktracking_k_in_band() {
+    let dir = neurobricks::experiments::shared_data_dir();
+    if !dir.join("powergrid-ucte").exists() {
+        eprintln!("SKIPPED: {} not found", dir.display());
+        return;
+    }
+    let g = neurobricks::datasets::power_grid(&dir).unwrap();
+    let est = neurobricks::spectral::nonbacktracking::estimate_k_nonbacktracking(
+        &g,
+        1000,
+        &Default::default(),
+    )
+    .unwrap();
+    assert!(est.converged, "{est:?}");
+    assert!((est.rho.rho - 3.329).abs() < 5e-3, "{est:?}");
+    assert!((30..=45).contains(&est.k_lrho), "{est:?}");
+    assert_eq!(est.k_lrho, est.k_bethe);
+    let fit = neurobricks::hierarchy::BottomUp::new()
+        .k(Some(est.k_lrho))
+        .seed(3)
+        .fit(&g)
+        .unwrap();
+    assert_eq!(fit.dendrogram.inversions(), 0);
+}
+
+/// High school (spec 5.7.1): bottom-up with K = 9 reaches AMI >= 0.97 and accuracy >= 0.98
+/// against the classes with both ln(1 + count) and the authors' ln(count) weights, on several
+/// seeds, with no inversions. Skipped when the shared data is absent.
+#[test]
+fn high_school_both_weightings() {
+    use neurobricks::metrics::{adjusted_mutual_info, matched_accuracy};
+    let dir = neurobricks::experiments::shared_data_dir();
+    if !dir.join("highschool-2013").exists() {
+        eprintln!("SKIPPED: {} not found", dir.display());
+        return;
+    }
+    let hs = neurobricks::datasets::high_school(&dir).unwrap();
+    let mut names = hs.class.clone();
+    names.sort();
+    names.dedup();
+    let class: Vec<usize> = hs
+        .class
+        .iter()
+        .map(|c| names.binary_search(c).unwrap())
+        .collect();
+    let ln_count: Vec<(u32, u32, f64)> = hs
+        .graph
+        .edges()
+        .map(|(u, v, w)| (u as u32, v as u32, (w.exp() - 1.0).round().ln()))
+        .collect();
+    let zero = ln_count.iter().filter(|e| e.2 == 0.0).count();
+    assert!(zero > 1500, "{zero} single-contact pairs"); // spec: 1787 of 5818
+    let g_ln = neurobricks::Graph::from_edges(
+        hs.graph.n(),
+        &ln_count,
+        neurobricks::graph::Duplicates::One,
+    )
+    .unwrap();
+    for (name, g) in [("ln(1+count)", &hs.graph), ("ln(count)", &g_ln)] {
+        for seed in 0..3 {
+            let fit = neurobricks::hierarchy::BottomUp::new()
+                .k(Some(9))
+                .seed(seed)
+                .fit(g)
+                .unwrap();
+            let d = &fit.dendrogram;
+            let pred: Vec<usize> = d
+                .expand_to_nodes(&d.cut_k(9).unwrap())
+                .iter()
+                .map(|x| x.map_or(usize::MAX, |v| v as usize))
+                .collect();
+            let ami = adjusted_mutual_info(&class, &pred).unwrap();
+            let acc = matched_accuracy(&class, &pred).unwrap();
+            eprintln!("{name} seed {seed}: AMI {ami:.3} accuracy {acc:.3}");
+            assert!(
+                ami >= 0.97 && acc >= 0.98,
+                "{name} seed {seed}: {ami} {acc}"
+            );
+            assert_eq!(d.inversions(), 0);
+        }
+    }
+}
