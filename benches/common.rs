@@ -47,11 +47,10 @@ pub fn big_btsbm() -> neurobricks::hsbm::HsbmParams {
     use neurobricks::hsbm::{EdgeProbs, HsbmParams, Sizes};
     let p5 = 0.0035;
     let p: Vec<f64> = (0..=5).map(|l| p5 * 0.4f64.powi(5 - l)).collect();
-    HsbmParams {
-        depth: 5,
-        branching: 2,
-        probs: EdgeProbs::P(p),
-        sizes: Sizes::Equal(200_000),
-        seed: 1,
-    }
+    HsbmParams::default()
+        .depth(5)
+        .branching(2)
+        .probs(EdgeProbs::P(p))
+        .sizes(Sizes::Equal(200_000))
+        .seed(1)
 }

@@ -15,7 +15,7 @@
 
 use crate::error::{Error, Result};
 use crate::graph::{Duplicates, Graph, Labels};
-use crate::util::rng_for;
+use crate::util::{rng_for, setters};
 use rand::seq::SliceRandom;
 use rand::Rng as _;
 use rayon::prelude::*;
@@ -41,8 +41,26 @@ pub enum Sizes {
     Explicit(Vec<usize>),
 }
 
-/// Parameters of an HSBM on a complete `branching`-ary tree of depth `depth`.
+/// Parameters of an HSBM on a complete `branching`-ary tree of depth `depth` ([`Default`], a
+/// setter per field, [`Self::validate`]).
+///
+/// ```
+/// use neurobricks::hsbm::{EdgeProbs, HsbmParams, Sizes};
+///
+/// let h = HsbmParams::default()
+///     .depth(1)
+///     .sizes(Sizes::Explicit(vec![3, 2]))
+///     .probs(EdgeProbs::P(vec![0.0, 1.0]))
+///     .generate()
+///     .unwrap();
+/// // Two cliques (3 + 1 edges), nothing between them.
+/// assert_eq!(h.graph.n(), 5);
+/// assert_eq!(h.graph.num_edges(), 4);
+/// let bad = HsbmParams::default().depth(2).probs(EdgeProbs::P(vec![0.1, 0.2]));
+/// assert!(bad.validate().unwrap_err().to_string().contains("HsbmParams.probs"));
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct HsbmParams {
     /// Tree depth `d >= 1`.
     pub depth: usize,
@@ -56,7 +74,44 @@ pub struct HsbmParams {
     pub seed: u64,
 }
 
+impl Default for HsbmParams {
+    /// The README's example: a BTSBM of depth 3 on 1600 nodes with `a = [40, 41, 45, 100]`
+    /// (`p[l] = a[l] ln N / N`), seed 0.
+    fn default() -> Self {
+        HsbmParams {
+            depth: 3,
+            branching: 2,
+            probs: EdgeProbs::LogDegree(vec![40.0, 41.0, 45.0, 100.0]),
+            sizes: Sizes::Equal(1600),
+            seed: 0,
+        }
+    }
+}
+
 impl HsbmParams {
+    setters! {
+        /// Set the tree depth.
+        depth: usize,
+        /// Set the children per internal node.
+        branching: usize,
+        /// Set the edge probabilities per LCA depth.
+        probs: EdgeProbs,
+        /// Set the community sizes.
+        sizes: Sizes,
+        /// Set the seed.
+        seed: u64,
+    }
+
+    /// Check the parameters ([`Self::resolve`] without its result); [`Self::generate`] calls
+    /// it first.
+    ///
+    /// # Errors
+    /// [`Error::Param`] naming the parameter (`HsbmParams.depth`, `HsbmParams.branching`,
+    /// `HsbmParams.sizes`, `HsbmParams.probs`).
+    pub fn validate(&self) -> Result<()> {
+        self.resolve().map(|_| ())
+    }
+
     /// A BTSBM (binary tree) with `n_per_leaf` nodes per community and `p[l] = a[l] ln N / N`.
     pub fn btsbm_log(depth: usize, n_per_leaf: usize, a: Vec<f64>, seed: u64) -> Self {
         HsbmParams {
@@ -79,7 +134,7 @@ impl HsbmParams {
             Sizes::Equal(n) => {
                 if *n < k {
                     return Err(Error::param(
-                        "nodes",
+                        "HsbmParams.sizes",
                         format!("{n} nodes cannot fill {k} communities"),
                     ));
                 }
@@ -88,7 +143,7 @@ impl HsbmParams {
             Sizes::Explicit(s) => {
                 if s.len() != k {
                     return Err(Error::param(
-                        "sizes",
+                        "HsbmParams.sizes",
                         format!(
                             "{} sizes given for {k} communities (branching^depth)",
                             s.len()
@@ -96,7 +151,10 @@ impl HsbmParams {
                     ));
                 }
                 if let Some(a) = s.iter().position(|&x| x == 0) {
-                    return Err(Error::param("sizes", format!("community {a} has size 0")));
+                    return Err(Error::param(
+                        "HsbmParams.sizes",
+                        format!("community {a} has size 0"),
+                    ));
                 }
                 Ok(s.clone())
             }
@@ -107,16 +165,16 @@ impl HsbmParams {
     pub fn resolve(&self) -> Result<(Vec<usize>, Vec<f64>)> {
         if self.depth == 0 {
             return Err(Error::param(
-                "depth",
+                "HsbmParams.depth",
                 "must be at least 1 (depth 0 is a single community)",
             ));
         }
         if self.branching < 2 {
-            return Err(Error::param("branching", "must be at least 2"));
+            return Err(Error::param("HsbmParams.branching", "must be at least 2"));
         }
         if (self.branching as f64).powi(self.depth as i32) > 1e7 {
             return Err(Error::param(
-                "depth",
+                "HsbmParams.depth",
                 format!("{}^{} leaves is too many", self.branching, self.depth),
             ));
         }
@@ -124,13 +182,13 @@ impl HsbmParams {
         let n: usize = sizes.iter().sum();
         if n > u32::MAX as usize {
             return Err(Error::param(
-                "nodes",
+                "HsbmParams.sizes",
                 format!("{n} nodes exceed the u32 limit"),
             ));
         }
-        let (flag, v) = match &self.probs {
-            EdgeProbs::P(p) => ("p", p.clone()),
-            EdgeProbs::LogDegree(a) => ("a", a.clone()),
+        let flag = "HsbmParams.probs";
+        let v = match &self.probs {
+            EdgeProbs::P(p) | EdgeProbs::LogDegree(p) => p,
         };
         if v.len() != self.depth + 1 {
             return Err(Error::param(
@@ -427,7 +485,11 @@ mod tests {
         let mut p = HsbmParams::btsbm_log(0, 10, vec![1.0], 0);
         assert!(p.generate().unwrap_err().to_string().contains("depth"));
         p.depth = 2;
-        assert!(p.generate().unwrap_err().to_string().contains("`a`"));
+        assert!(p
+            .generate()
+            .unwrap_err()
+            .to_string()
+            .contains("`HsbmParams.probs`"));
         p.probs = EdgeProbs::P(vec![0.1, 0.2, 1.5]);
         assert!(p.generate().unwrap_err().to_string().contains("p[2] = 1.5"));
         p.probs = EdgeProbs::P(vec![0.1, 0.2, 0.5]);

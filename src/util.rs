@@ -154,3 +154,19 @@ macro_rules! with_avx {
     };
 }
 pub(crate) use with_avx;
+
+/// Builder setters for the fields of a params struct: each `field: Type` with its doc comment
+/// becomes `pub fn field(mut self, v: Type) -> Self`. The one way params structs get their
+/// setters, so that every field has one and they all look alike.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            pub fn $field(mut self, v: $ty) -> Self {
+                self.$field = v;
+                self
+            }
+        )*
+    };
+}
+pub(crate) use setters;

@@ -292,7 +292,8 @@ fn bad_input_gives_clear_errors_and_no_output() {
         ],
         &d.join("big.json"),
     );
-    assert!(e.contains("`k`"), "{e}");
+    // The library's `BottomUp.k`, spelled as the flag that sets it.
+    assert!(e.contains("`--k`"), "{e}");
     let e = run_err(
         &[
             "cluster",
@@ -305,7 +306,7 @@ fn bad_input_gives_clear_errors_and_no_output() {
         ],
         &d.join("s.json"),
     );
-    assert!(e.contains("split"), "{e}");
+    assert!(e.contains("`--split`"), "{e}");
     let e = run_err(
         &[
             "cut",

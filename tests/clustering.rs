@@ -135,7 +135,7 @@ fn bottom_up_trees_have_no_inversions() {
 fn bad_inputs_are_clear_errors_or_documented() {
     let g = Graph::from_edges(4, &[(0, 1, 1.0), (2, 3, 1.0)], Duplicates::One).unwrap();
     let e = BottomUp::new().k(Some(5)).fit(&g).unwrap_err().to_string();
-    assert!(e.contains("`k`") && e.contains("5"), "{e}");
+    assert!(e.contains("`BottomUp.k`") && e.contains("5"), "{e}");
     assert!(BottomUp::new().k(Some(0)).fit(&g).is_err());
     for q in [0.0, 1.0, -0.5, 2.0, f64::NAN] {
         let e = BottomUp::new()
@@ -143,7 +143,7 @@ fn bad_inputs_are_clear_errors_or_documented() {
             .fit(&g)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("split"), "{e}");
+        assert!(e.contains("`BottomUp.split`"), "{e}");
     }
     let empty = Graph::from_edges(0, &[], Duplicates::One).unwrap();
     assert!(BottomUp::new()

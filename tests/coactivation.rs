@@ -260,13 +260,11 @@ fn shards_in_one_run_and_merged_counts_equal_one_run_over_all_tokens() {
 
 #[test]
 fn graph_weights_and_sparsification() {
-    let syn = neurobricks::coactivation::synthetic::SyntheticParams {
-        tokens: 2000,
-        group_size: 10,
-        ..Default::default()
-    }
-    .generate()
-    .unwrap();
+    let syn = neurobricks::coactivation::synthetic::SyntheticParams::default()
+        .tokens(2000)
+        .group_size(10)
+        .generate()
+        .unwrap();
     let src = &syn.activations;
     for w in [Weight::Count, Weight::Jaccard, Weight::Npmi, Weight::Phi] {
         let params = CoactivationParams::default()

@@ -10,15 +10,13 @@ use neurobricks::metrics::adjusted_rand_index;
 #[test]
 fn planted_neuron_groups_are_recovered_from_activations() {
     // 2 top groups x 4 leaf groups of 40 neurons; 4000 tokens.
-    let syn = SyntheticParams {
-        branching: vec![2, 4],
-        group_size: 40,
-        tokens: 4000,
-        seed: 3,
-        ..Default::default()
-    }
-    .generate()
-    .unwrap();
+    let syn = SyntheticParams::default()
+        .branching(vec![2, 4])
+        .group_size(40)
+        .tokens(4000)
+        .seed(3)
+        .generate()
+        .unwrap();
     for (binarize, weight) in [
         (Binarize::Positive, Weight::Phi),
         (Binarize::TopK(60), Weight::Jaccard),
@@ -47,12 +45,7 @@ fn cli_coactivation_then_cluster_recovers_both_levels() {
     use std::process::Command;
     let dir = std::env::temp_dir().join(format!("nb-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let syn = SyntheticParams {
-        seed: 4,
-        ..Default::default()
-    }
-    .generate()
-    .unwrap();
+    let syn = SyntheticParams::default().seed(4).generate().unwrap();
     let a = &syn.activations;
     let (t, n) = (a.tokens(), a.neurons());
     // Write a C-order float32 .npy.

@@ -224,7 +224,7 @@ impl ActivationFile {
         } else {
             let name = tensor.ok_or_else(|| {
                 Error::param(
-                    "--tensor",
+                    "ActivationFile::open tensor",
                     format!(
                         "{} is a safetensors file: name the tensor to read",
                         path.display()
@@ -473,7 +473,10 @@ impl Activations {
     /// of neurons (the error names both files).
     pub fn open(paths: &[PathBuf], tensor: Option<&str>) -> Result<Self> {
         if paths.is_empty() {
-            return Err(Error::param("--activations", "no activation file given"));
+            return Err(Error::param(
+                "Activations::open paths",
+                "no activation file given",
+            ));
         }
         let mut files: Vec<ActivationFile> = Vec::with_capacity(paths.len());
         for p in paths {

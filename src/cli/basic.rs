@@ -95,13 +95,12 @@ pub fn hsbm(a: HsbmArgs) -> Result<()> {
         (None, Some(n)) => Sizes::Equal(n),
         (None, None) => return Err(Error::param("--nodes", "give --nodes or --sizes")),
     };
-    let params = HsbmParams {
-        depth,
-        branching: a.branching,
-        probs,
-        sizes,
-        seed: a.seed,
-    };
+    let params = HsbmParams::default()
+        .depth(depth)
+        .branching(a.branching)
+        .probs(probs)
+        .sizes(sizes)
+        .seed(a.seed);
     let h = params.generate()?;
     let prefix = a.out.to_string_lossy().into_owned();
     let edges = PathBuf::from(format!("{prefix}.edges.tsv"));

@@ -61,10 +61,7 @@ pub struct ClusterArgs {
 
 pub fn run(a: ClusterArgs) -> Result<()> {
     let t0 = Instant::now();
-    let opts = EdgeListOptions {
-        ignore_weights: a.unweighted,
-        ..Default::default()
-    };
+    let opts = EdgeListOptions::default().ignore_weights(a.unweighted);
     let (g, rep) = read_edge_list(&a.graph, &opts)?;
     if rep.self_loops > 0 {
         eprintln!(

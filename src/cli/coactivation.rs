@@ -5,13 +5,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use neurobricks::activations::ffn::FfnLayer;
 use neurobricks::activations::{read_domains, ActivationSource, Activations};
 use neurobricks::coactivation::{
-    Binarize, CoactivationParams, DomainCounts, Kernel, PairCounts, Report, Sparsify, Weight,
+    files, Binarize, CoactivationParams, DomainCounts, Kernel, PairCounts, Sparsify, Weight,
 };
 use neurobricks::graph::write_edge_list;
-use neurobricks::util::{wio, write_atomic};
 use neurobricks::{Error, Result};
-use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Build a neuron co-activation graph from activations (tokens x neurons).
@@ -88,12 +87,6 @@ enum KernelArg {
     Sparse,
 }
 
-fn side_path(out: &Path, suffix: &str) -> PathBuf {
-    let mut s = out.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
 pub fn coactivation(a: CoactivationArgs) -> Result<()> {
     let start = Instant::now();
     let weight: Weight = a.weight.parse()?;
@@ -118,44 +111,10 @@ pub fn coactivation(a: CoactivationArgs) -> Result<()> {
                 "per-domain statistics need activations, not saved counts",
             ));
         }
-        let mut total: Option<PairCounts> = None;
-        let mut rule: Option<(String, PathBuf)> = None;
-        for p in &a.counts {
-            let (c, meta) = PairCounts::read_npy(p)?;
-            let r: Binarize = meta.binarize.parse().map_err(|_| {
-                Error::parse(
-                    neurobricks::coactivation::count::sidecar(p),
-                    0,
-                    format!("unknown rule `{}`", meta.binarize),
-                )
-            })?;
-            if let Some((r0, p0)) = &rule {
-                if *r0 != meta.binarize {
-                    return Err(Error::Input(format!(
-                        "counts were made with different rules: {} ({r0}) and {} ({})",
-                        p0.display(),
-                        p.display(),
-                        meta.binarize
-                    )));
-                }
-                if !r.is_additive() {
-                    return Err(Error::Input(format!(
-                        "counts made with `{r0}` cannot be added: per-neuron quantiles depend on all tokens; count all shards in one run (--activations S1 S2 ...)"
-                    )));
-                }
-            } else {
-                rule = Some((meta.binarize.clone(), p.clone()));
-            }
-            binarize = r;
-            match total.as_mut() {
-                None => total = Some(c),
-                Some(t) => t
-                    .add(&c)
-                    .map_err(|e| Error::Input(format!("{}: {e}", p.display())))?,
-            }
-            sources.extend(meta.sources);
-        }
-        (total.expect("at least one counts file"), None)
+        let merged = files::merge_count_files(&a.counts)?;
+        binarize = merged.binarize;
+        sources = merged.sources;
+        (merged.counts, None)
     } else {
         let params = params_base.clone().binarize(binarize);
         let src: Box<dyn ActivationSource> = if let Some(layer) = &a.ffn_layer {
@@ -208,13 +167,16 @@ pub fn coactivation(a: CoactivationArgs) -> Result<()> {
         )?;
     }
     write_edge_list(&graph, &a.out)?;
-    write_setaside(&side_path(&a.out, ".setaside.tsv"), &counts, &report)?;
-    write_neurons(
-        &side_path(&a.out, ".neurons.tsv"),
+    files::write_setaside(
+        &files::sidecar_path(&a.out, files::SETASIDE_SUFFIX),
         &counts,
         &report,
-        dom.as_ref(),
-        &domain_names,
+    )?;
+    files::write_neurons(
+        &files::sidecar_path(&a.out, files::NEURONS_SUFFIX),
+        &counts,
+        &report,
+        dom.as_ref().map(|d| (d, domain_names.as_slice())),
     )?;
     eprintln!(
         "coactivation: {} tokens x {} neurons, rule {binarize}, active fraction {:.4}; dead {}, resident {}, kept {}; weight {weight}, {sparsify}: {} edges{} in {} component(s) ({} kept neurons without edges) -> {} [{:.2} s]",
@@ -253,57 +215,4 @@ pub fn coactivation(a: CoactivationArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn write_setaside(path: &Path, counts: &PairCounts, r: &Report) -> Result<()> {
-    write_atomic(path, |w| {
-        let e = wio(path);
-        writeln!(w, "neuron\tgroup\tactive_fraction").map_err(&e)?;
-        let t = counts.tokens() as f64;
-        for (list, name) in [(&r.dead, "dead"), (&r.resident, "resident")] {
-            for &i in list.iter() {
-                writeln!(w, "{i}\t{name}\t{:.6}", counts.n_i(i) as f64 / t).map_err(&e)?;
-            }
-        }
-        Ok(())
-    })
-}
-
-fn write_neurons(
-    path: &Path,
-    counts: &PairCounts,
-    r: &Report,
-    dom: Option<&DomainCounts>,
-    names: &[String],
-) -> Result<()> {
-    let n = r.neurons;
-    let mut status = vec!["kept"; n];
-    for &i in &r.dead {
-        status[i] = "dead";
-    }
-    for &i in &r.resident {
-        status[i] = "resident";
-    }
-    write_atomic(path, |w| {
-        let e = wio(path);
-        write!(w, "neuron\tstatus\tactive_fraction").map_err(&e)?;
-        if dom.is_some() {
-            for name in names {
-                write!(w, "\t{name}").map_err(&e)?;
-            }
-        }
-        writeln!(w).map_err(&e)?;
-        let t = counts.tokens() as f64;
-        for (i, st) in status.iter().enumerate() {
-            write!(w, "{i}\t{st}\t{:.6}", counts.n_i(i) as f64 / t).map_err(&e)?;
-            if let Some(d) = dom {
-                for k in 0..names.len() {
-                    let v = d.active[k * n + i] as f64 / d.tokens[k].max(1) as f64;
-                    write!(w, "\t{v:.6}").map_err(&e)?;
-                }
-            }
-            writeln!(w).map_err(&e)?;
-        }
-        Ok(())
-    })
 }

@@ -10,6 +10,7 @@ mod plot;
 mod theory;
 
 use clap::{Parser, Subcommand};
+use neurobricks::Error;
 
 #[derive(Parser)]
 #[command(
@@ -51,11 +52,80 @@ pub fn run() -> i32 {
         Command::Plot(a) => plot::plot(a),
         Command::Theory(a) => theory::run(a),
     };
-    match res {
+    match res.map_err(flag_names) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e}");
             1
+        }
+    }
+}
+
+/// Library parameter names and the flags that set them: the one place where the CLI spells a
+/// library error in its own terms. Library errors name parameters as `Type.field`
+/// ([`Error::Param`]); names without an entry are printed as they are.
+const FLAGS: &[(&str, &str)] = &[
+    ("BottomUp.k", "--k"),
+    ("BottomUp.k_max", "--k-max"),
+    ("BottomUp.split", "--split"),
+    ("BottomUp.n_init", "--n-init"),
+    ("TopDown.tau", "--tau"),
+    ("TopDown.max_depth", "--max-depth"),
+    ("HsbmParams.depth", "--depth"),
+    ("HsbmParams.branching", "--branching"),
+    ("HsbmParams.sizes", "--nodes/--sizes"),
+    ("HsbmParams.probs", "--p/--a"),
+    ("bounded_degree_probs.depth", "--depth"),
+    ("bounded_degree_probs.degree", "--degree"),
+    ("bounded_degree_probs.beta", "--beta"),
+    ("bounded_degree_probs.nodes", "--nodes"),
+    ("CoactivationParams.binarize", "--binarize"),
+    ("CoactivationParams.weight", "--weight"),
+    ("CoactivationParams.sparsify", "--sparsify"),
+    ("CoactivationParams.resident", "--resident"),
+    ("CoactivationParams.chunk_tokens", "--chunk-tokens"),
+    ("ActivationFile::open tensor", "--tensor"),
+    ("Activations::open paths", "--activations"),
+    ("PlotOptions.title", "--title"),
+    ("PlotOptions.width", "--width"),
+    ("PlotOptions.height", "--height"),
+    ("PlotOptions.font_size", "--font-size"),
+    ("ImageFormat.path", "--out"),
+    ("DendrogramPlot.cut", "--cut"),
+    ("DendrogramPlot.log", "--log"),
+    ("DendrogramPlot.max_leaves", "--max-leaves"),
+    ("DendrogramPlot.y_min", "--y-min"),
+    ("HeatmapPlot.bins", "--bins"),
+    ("HeatmapPlot.boundary_k", "--boundary-k"),
+];
+
+/// Spell a library parameter name as the CLI flag that sets it ([`FLAGS`]).
+fn flag_names(e: Error) -> Error {
+    match e {
+        Error::Param { name, msg } => match FLAGS.iter().find(|(lib, _)| *lib == name) {
+            Some((_, flag)) => Error::param(*flag, msg),
+            None => Error::Param { name, msg },
+        },
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_names_become_flags() {
+        let e = flag_names(Error::param("BottomUp.split", "1.5 is not in (0, 1)"));
+        assert_eq!(
+            e.to_string(),
+            "invalid parameter `--split`: 1.5 is not in (0, 1)"
+        );
+        let e = flag_names(Error::param("budget", "x"));
+        assert_eq!(e.to_string(), "invalid parameter `budget`: x");
+        // Every flag is a real flag of some subcommand's help.
+        for (_, flag) in FLAGS {
+            assert!(flag.starts_with("--"), "{flag}");
         }
     }
 }

@@ -28,21 +28,25 @@
 //! `notes/bricks-literature.md` Part 2a.
 
 pub mod count;
+pub mod files;
 pub mod rules;
 pub mod synthetic;
 pub mod weights;
 
 pub use count::{CountsMeta, DomainCounts, Kernel, PairCounts};
+pub use files::{merge_count_files, MergedCounts, NeuronGroup};
 pub use rules::{Binarize, Binarizer};
 pub use weights::{normal_quantile, normal_upper_quantile, Sparsify, Weight};
 
 use crate::activations::ActivationSource;
 use crate::error::{Error, Result};
 use crate::graph::{Duplicates, Graph};
+use crate::util::setters;
 use rayon::prelude::*;
 
 /// Progress of a counting run, passed to the caller's callback after each chunk.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Progress {
     /// Current pass, 0-based.
     pub pass: usize,
@@ -54,8 +58,9 @@ pub struct Progress {
     pub tokens: usize,
 }
 
-/// Parameters of a co-activation graph; builder setters, validated by [`Self::validate`].
+/// Parameters of a co-activation graph ([`Default`], a setter per field, [`Self::validate`]).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CoactivationParams {
     /// Binarisation rule (default `positive`).
     pub binarize: Binarize,
@@ -86,6 +91,7 @@ impl Default for CoactivationParams {
 
 /// Everything the co-activation pipeline produces.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CoactivationGraph {
     /// The graph on the kept neurons (ids = neuron indices).
     pub graph: Graph,
@@ -97,6 +103,7 @@ pub struct CoactivationGraph {
 
 /// Summary of a co-activation graph.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Report {
     /// Tokens counted.
     pub tokens: u64,
@@ -121,35 +128,19 @@ pub struct Report {
 }
 
 impl CoactivationParams {
-    /// Set the binarisation rule.
-    pub fn binarize(mut self, b: Binarize) -> Self {
-        self.binarize = b;
-        self
-    }
-    /// Set the edge weight.
-    pub fn weight(mut self, w: Weight) -> Self {
-        self.weight = w;
-        self
-    }
-    /// Set the sparsification rule.
-    pub fn sparsify(mut self, s: Sparsify) -> Self {
-        self.sparsify = s;
-        self
-    }
-    /// Set the resident fraction.
-    pub fn resident(mut self, r: f64) -> Self {
-        self.resident = r;
-        self
-    }
-    /// Set the chunk size in tokens (0 = automatic).
-    pub fn chunk_tokens(mut self, c: usize) -> Self {
-        self.chunk_tokens = c;
-        self
-    }
-    /// Force a counting kernel.
-    pub fn kernel(mut self, k: Kernel) -> Self {
-        self.kernel = k;
-        self
+    setters! {
+        /// Set the binarisation rule.
+        binarize: Binarize,
+        /// Set the edge weight.
+        weight: Weight,
+        /// Set the sparsification rule.
+        sparsify: Sparsify,
+        /// Set the resident fraction.
+        resident: f64,
+        /// Set the chunk size in tokens (0 = automatic).
+        chunk_tokens: usize,
+        /// Force a counting kernel.
+        kernel: Kernel,
     }
 
     /// Check the parameters (for `neurons` neurons).
@@ -157,7 +148,7 @@ impl CoactivationParams {
         self.binarize.validate(neurons)?;
         if !(self.resident > 0.0 && self.resident <= 1.0) {
             return Err(Error::param(
-                "--resident",
+                "CoactivationParams.resident",
                 format!("{} must be in (0, 1]", self.resident),
             ));
         }

@@ -43,7 +43,7 @@ impl FromStr for Binarize {
     fn from_str(s: &str) -> Result<Self> {
         let bad = |m: &str| {
             Error::param(
-                "--binarize",
+                "CoactivationParams.binarize",
                 format!("`{s}`: {m} (rules: positive, threshold:T, topk:K, quantile:Q)"),
             )
         };
@@ -133,7 +133,7 @@ impl Binarize {
         if let Binarize::TopK(k) = self {
             if *k > neurons {
                 return Err(Error::param(
-                    "--binarize",
+                    "CoactivationParams.binarize",
                     format!("topk:{k} asks for more neurons than the {neurons} there are"),
                 ));
             }
@@ -312,7 +312,7 @@ mod tests {
             "threshold:nan",
         ] {
             let e = bad.parse::<Binarize>().unwrap_err().to_string();
-            assert!(e.contains("--binarize"), "{e}");
+            assert!(e.contains("CoactivationParams.binarize"), "{e}");
         }
     }
 

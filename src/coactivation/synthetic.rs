@@ -15,8 +15,9 @@ use crate::util::rng_for;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-/// Parameters of the generator (see the module docs).
+/// Parameters of the generator (see the module docs; [`Default`], a setter per field).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SyntheticParams {
     /// Children per node at each depth; leaves = product.
     pub branching: Vec<usize>,
@@ -58,28 +59,65 @@ pub struct SyntheticActivations {
 }
 
 impl SyntheticParams {
-    /// Generate activations.
+    crate::util::setters! {
+        /// Set the children per node at each depth.
+        branching: Vec<usize>,
+        /// Set the neurons per leaf group.
+        group_size: usize,
+        /// Set the number of tokens.
+        tokens: usize,
+        /// Set the probability that a group is on given its parent is on, per depth.
+        p_on: Vec<f64>,
+        /// Set the firing probability of a neuron whose leaf group is on.
+        p_fire: f64,
+        /// Set the firing probability otherwise.
+        p_noise: f64,
+        /// Set the seed.
+        seed: u64,
+    }
+
+    /// Check the parameters: a non-empty tree without zero branching, positive sizes, one
+    /// `p_on` per depth, probabilities in `[0, 1]`. [`Self::generate`] calls it first.
     ///
     /// # Errors
-    /// Empty tree, zero sizes, `p_on` of the wrong length, probabilities outside `[0, 1]`.
-    pub fn generate(&self) -> Result<SyntheticActivations> {
+    /// [`Error::Param`] naming the parameter, e.g. `SyntheticParams.p_on`.
+    pub fn validate(&self) -> Result<()> {
         let d = self.branching.len();
-        if d == 0 || self.branching.contains(&0) || self.group_size == 0 || self.tokens == 0 {
+        if d == 0 || self.branching.contains(&0) {
             return Err(Error::param(
-                "synthetic",
-                "branching, group_size and tokens must be positive",
+                "SyntheticParams.branching",
+                "needs at least one depth, each with at least one child",
+            ));
+        }
+        if self.group_size == 0 || self.tokens == 0 {
+            return Err(Error::param(
+                "SyntheticParams.group_size/tokens",
+                "must be positive",
             ));
         }
         if self.p_on.len() != d {
             return Err(Error::param(
-                "p_on",
+                "SyntheticParams.p_on",
                 format!("needs one probability per depth ({d})"),
             ));
         }
         let probs = self.p_on.iter().chain([&self.p_fire, &self.p_noise]);
         if probs.clone().any(|p| !(0.0..=1.0).contains(p)) {
-            return Err(Error::param("p_on/p_fire/p_noise", "must be in [0, 1]"));
+            return Err(Error::param(
+                "SyntheticParams.p_on/p_fire/p_noise",
+                "must be in [0, 1]",
+            ));
         }
+        Ok(())
+    }
+
+    /// Generate activations.
+    ///
+    /// # Errors
+    /// Empty tree, zero sizes, `p_on` of the wrong length, probabilities outside `[0, 1]`.
+    pub fn generate(&self) -> Result<SyntheticActivations> {
+        self.validate()?;
+        let d = self.branching.len();
         let leaves: usize = self.branching.iter().product();
         let n = leaves * self.group_size;
         let mut rng = rng_for(self.seed, 0);

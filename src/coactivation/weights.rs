@@ -40,7 +40,7 @@ impl FromStr for Weight {
             "npmi" => Ok(Weight::Npmi),
             "phi" => Ok(Weight::Phi),
             _ => Err(Error::param(
-                "--weight",
+                "CoactivationParams.weight",
                 format!("unknown weight `{s}` (weights: count, jaccard, npmi, phi)"),
             )),
         }
@@ -110,7 +110,7 @@ impl FromStr for Sparsify {
     fn from_str(s: &str) -> Result<Self> {
         let bad = |m: &str| {
             Error::param(
-                "--sparsify",
+                "CoactivationParams.sparsify",
                 format!("`{s}`: {m} (rules: none, knn:K, threshold:W, significance:ALPHA)"),
             )
         };

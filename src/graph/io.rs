@@ -24,8 +24,10 @@ pub enum Header {
     No,
 }
 
-/// Options for [`read_edge_list`].
+/// Options for [`read_edge_list`] ([`Default`]: header detected, weights read; a setter per
+/// field).
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct EdgeListOptions {
     /// Header handling.
     pub header: Header,
@@ -33,8 +35,18 @@ pub struct EdgeListOptions {
     pub ignore_weights: bool,
 }
 
+impl EdgeListOptions {
+    crate::util::setters! {
+        /// Set the header handling.
+        header: Header,
+        /// Read the graph unweighted even if there is a weight column.
+        ignore_weights: bool,
+    }
+}
+
 /// What the reader found besides the graph.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ReadReport {
     /// Self-loops dropped.
     pub self_loops: usize,

@@ -10,12 +10,14 @@ use crate::spectral::{
     dense_eigenvalues, dense_smallest_eigenpairs, kmeans, smallest_eigenpairs, BetheHessian,
     EigenParams, KMeansParams, LinearOperator,
 };
+use crate::util::setters;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::borrow::Cow;
 
 /// Diagnostics of a spectral clustering run (recorded in the dendrogram's `info`).
 #[derive(Debug, Clone, Serialize, Default)]
+#[non_exhaustive]
 pub struct SpectralInfo {
     /// `r` of the Bethe Hessian.
     pub r: f64,
@@ -86,14 +88,40 @@ pub fn estimate_k(g: &Graph, k_max: usize, params: &EigenParams) -> (usize, bool
 /// columns and a basis of at most `2K` vectors (see [`smallest_eigenpairs`](crate::spectral::smallest_eigenpairs));
 /// k-means O(n K dim) per Lloyd iteration before Hamerly's bounds prune it; linkage O(m + K^3)
 /// worst case. Memory O(m + n K).
+///
+/// # Example
+/// ```
+/// use neurobricks::hierarchy::BottomUp;
+/// use neurobricks::hsbm::HsbmParams;
+/// use neurobricks::metrics::adjusted_rand_index;
+///
+/// // 4 planted communities of 50 nodes, well separated.
+/// let h = HsbmParams::btsbm_log(2, 50, vec![2.0, 6.0, 30.0], 7).generate().unwrap();
+/// let fit = BottomUp::new().k(Some(4)).seed(1).fit(&h.graph).unwrap();
+/// assert_eq!(fit.dendrogram.num_leaves(), 4);
+/// let found: Vec<usize> = fit.communities.iter().map(|&c| c as usize).collect();
+/// assert_eq!(adjusted_rand_index(&h.labels_at_depth(2), &found).unwrap(), 1.0);
+/// // The two depth-1 halves are the last merge.
+/// let halves: Vec<usize> = fit.dendrogram.cut_k(2).unwrap().iter().map(|&c| c as usize).collect();
+/// let per_node: Vec<usize> = fit.communities.iter().map(|&c| halves[c as usize]).collect();
+/// assert_eq!(adjusted_rand_index(&h.labels_at_depth(1), &per_node).unwrap(), 1.0);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct BottomUp {
-    k: Option<usize>,
-    k_max: usize,
-    seed: u64,
-    split: Option<f64>,
-    n_init: usize,
-    eigen: EigenParams,
+    /// Number of primitive communities (`None`: estimated by [`estimate_k`]; default `None`).
+    pub k: Option<usize>,
+    /// Upper bound for the estimated K (default 1000).
+    pub k_max: usize,
+    /// Seed of every random choice, the eigensolver's start vector included (default 0).
+    pub seed: u64,
+    /// Graph splitting: fraction `q` in (0, 1) of the edges used for clustering, the rest for
+    /// the linkage (`None`: no split, the default).
+    pub split: Option<f64>,
+    /// k-means restarts (default 10).
+    pub n_init: usize,
+    /// Eigensolver parameters (their `seed` is replaced by [`BottomUp::seed`]).
+    pub eigen: EigenParams,
 }
 
 impl Default for BottomUp {
@@ -111,6 +139,7 @@ impl Default for BottomUp {
 
 /// Result of [`BottomUp::fit`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct BottomUpFit {
     /// The dendrogram over the primitive communities.
     pub dendrogram: Dendrogram,
@@ -125,36 +154,45 @@ impl BottomUp {
     pub fn new() -> Self {
         Self::default()
     }
-    /// Number of primitive communities (`None`: estimate).
-    pub fn k(mut self, k: Option<usize>) -> Self {
-        self.k = k;
-        self
+    setters! {
+        /// Number of primitive communities (`None`: estimate).
+        k: Option<usize>,
+        /// Upper bound for the estimated K.
+        k_max: usize,
+        /// Seed of every random choice.
+        seed: u64,
+        /// Graph splitting with fraction `q` of the edges for clustering (`None`: no split).
+        split: Option<f64>,
+        /// k-means restarts.
+        n_init: usize,
+        /// Eigensolver parameters.
+        eigen: EigenParams,
     }
-    /// Upper bound for the estimated K.
-    pub fn k_max(mut self, k_max: usize) -> Self {
-        self.k_max = k_max;
-        self
-    }
-    /// Seed of every random choice.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self.eigen.seed = seed;
-        self
-    }
-    /// Graph splitting with fraction `q` of the edges for clustering (`None`: no split).
-    pub fn split(mut self, q: Option<f64>) -> Self {
-        self.split = q;
-        self
-    }
-    /// k-means restarts.
-    pub fn n_init(mut self, n: usize) -> Self {
-        self.n_init = n;
-        self
-    }
-    /// Eigensolver parameters.
-    pub fn eigen(mut self, p: EigenParams) -> Self {
-        self.eigen = p;
-        self
+
+    /// Check the parameters without a graph: `k >= 1`, `k_max >= 1`, `split` in (0, 1),
+    /// `n_init >= 1`, valid eigensolver parameters. [`BottomUp::fit`] calls it first.
+    ///
+    /// # Errors
+    /// [`Error::Param`] naming the parameter, e.g. `BottomUp.split`.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(q) = self.split {
+            if !(q > 0.0 && q < 1.0) {
+                return Err(Error::param(
+                    "BottomUp.split",
+                    format!("{q} is not in (0, 1)"),
+                ));
+            }
+        }
+        if self.k == Some(0) {
+            return Err(Error::param("BottomUp.k", "must be at least 1"));
+        }
+        if self.k_max == 0 {
+            return Err(Error::param("BottomUp.k_max", "must be at least 1"));
+        }
+        if self.n_init == 0 {
+            return Err(Error::param("BottomUp.n_init", "must be at least 1"));
+        }
+        self.eigen.validate()
     }
 
     fn params_json(&self, k: usize) -> serde_json::Value {
@@ -170,16 +208,12 @@ impl BottomUp {
     /// An empty graph or one without edges, `k = 0` or larger than the number of non-isolated
     /// nodes, `split` outside (0, 1).
     pub fn fit(&self, g: &Graph) -> Result<BottomUpFit> {
-        if let Some(q) = self.split {
-            if !(q > 0.0 && q < 1.0) {
-                return Err(Error::param("split", format!("{q} is not in (0, 1)")));
-            }
-        }
+        self.validate()?;
         let (sub, kept, info0) = non_isolated(g)?;
         if let Some(k) = self.k {
-            if k == 0 || k > sub.n() {
+            if k > sub.n() {
                 return Err(Error::param(
-                    "k",
+                    "BottomUp.k",
                     format!(
                         "{k} communities for {} nodes with edges (need 1..={})",
                         sub.n(),
@@ -196,12 +230,16 @@ impl BottomUp {
             None => (sub, None),
         };
         let link: &Graph = link_graph.as_ref().unwrap_or(&cluster_graph);
+        let eigen = EigenParams {
+            seed: self.seed,
+            ..self.eigen.clone()
+        };
         let (labels, mut info) = spectral_communities(
             &cluster_graph,
             self.k,
             self.k_max,
             self.n_init,
-            &self.eigen,
+            &eigen,
             self.seed,
         )?;
         info.isolated_nodes = info0.0;
@@ -335,7 +373,8 @@ pub(crate) fn spectral_communities(
     let dim = eig.converged();
     if dim == 0 {
         return Err(Error::Input(
-            "the eigensolver converged no eigenpair; try a larger --k or check the graph".into(),
+            "the eigensolver converged no eigenpair; try another k (BottomUp.k) or check the graph"
+                .into(),
         ));
     }
     // Row-normalised embedding (zero rows stay zero).

@@ -11,6 +11,7 @@ use crate::graph::{Duplicates, Graph};
 use crate::spectral::{
     kmeans, smallest_eigenpairs, BetheHessian, EigenParams, KMeansParams, NormalizedLaplacian,
 };
+use crate::util::setters;
 use serde::Serialize;
 
 /// Top-down hierarchical community detection (params struct with builder setters).
@@ -26,14 +27,35 @@ use serde::Serialize;
 /// # Complexity
 /// One partial eigensolve of `H(r)` and one of `L_tau` per visited community: roughly
 /// O((m + n p) * iterations * depth) in total.
+///
+/// # Example
+/// ```
+/// use neurobricks::hierarchy::TopDown;
+/// use neurobricks::hsbm::HsbmParams;
+/// use neurobricks::metrics::adjusted_rand_index;
+///
+/// let h = HsbmParams::btsbm_log(2, 50, vec![2.0, 6.0, 30.0], 7).generate().unwrap();
+/// let fit = TopDown::new().seed(1).fit(&h.graph).unwrap();
+/// // The stopping rule finds the 4 planted communities without being told K.
+/// assert_eq!(fit.info.leaves, 4);
+/// let found: Vec<usize> = fit.communities.iter().map(|&c| c as usize).collect();
+/// assert_eq!(adjusted_rand_index(&h.labels_at_depth(2), &found).unwrap(), 1.0);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TopDown {
-    tau: f64,
-    seed: u64,
-    min_size: usize,
-    max_depth: Option<usize>,
-    n_init: usize,
-    eigen: EigenParams,
+    /// Regularisation `tau >= 0` of the normalised Laplacian (default 0.1).
+    pub tau: f64,
+    /// Seed of every random choice (default 0).
+    pub seed: u64,
+    /// Communities smaller than this are not split (default 2; values below 2 act as 2).
+    pub min_size: usize,
+    /// Maximum tree depth (`None`: unlimited, the default).
+    pub max_depth: Option<usize>,
+    /// 2-means restarts per split (default 10).
+    pub n_init: usize,
+    /// Eigensolver parameters (their `seed` is derived from [`TopDown::seed`]).
+    pub eigen: EigenParams,
 }
 
 impl Default for TopDown {
@@ -51,6 +73,7 @@ impl Default for TopDown {
 
 /// Diagnostics of a top-down run.
 #[derive(Debug, Clone, Serialize, Default)]
+#[non_exhaustive]
 pub struct TopDownInfo {
     /// Leaves found (the estimated K).
     pub leaves: usize,
@@ -70,6 +93,7 @@ pub struct TopDownInfo {
 
 /// Result of [`TopDown::fit`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TopDownFit {
     /// The dendrogram (may contain inversions).
     pub dendrogram: Dendrogram,
@@ -89,26 +113,37 @@ impl TopDown {
     pub fn new() -> Self {
         Self::default()
     }
-    /// Regularisation `tau` (>= 0).
-    pub fn tau(mut self, tau: f64) -> Self {
-        self.tau = tau;
-        self
+    setters! {
+        /// Regularisation `tau` (>= 0).
+        tau: f64,
+        /// Seed of every random choice.
+        seed: u64,
+        /// Communities smaller than this are not split.
+        min_size: usize,
+        /// Maximum tree depth (`None`: unlimited).
+        max_depth: Option<usize>,
+        /// 2-means restarts per split.
+        n_init: usize,
+        /// Eigensolver parameters.
+        eigen: EigenParams,
     }
-    /// Seed of every random choice.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self.eigen.seed = seed;
-        self
-    }
-    /// Communities smaller than this are not split.
-    pub fn min_size(mut self, s: usize) -> Self {
-        self.min_size = s;
-        self
-    }
-    /// Maximum tree depth (`None`: unlimited).
-    pub fn max_depth(mut self, d: Option<usize>) -> Self {
-        self.max_depth = d;
-        self
+
+    /// Check the parameters without a graph: `tau` finite and `>= 0`, `n_init >= 1`, valid
+    /// eigensolver parameters. [`TopDown::fit`] calls it first.
+    ///
+    /// # Errors
+    /// [`Error::Param`] naming the parameter, e.g. `TopDown.tau`.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.tau >= 0.0 && self.tau.is_finite()) {
+            return Err(Error::param(
+                "TopDown.tau",
+                format!("{} must be finite and >= 0", self.tau),
+            ));
+        }
+        if self.n_init == 0 {
+            return Err(Error::param("TopDown.n_init", "must be at least 1"));
+        }
+        self.eigen.validate()
     }
 
     /// Run the algorithm.
@@ -116,12 +151,7 @@ impl TopDown {
     /// # Errors
     /// An empty graph or one without edges; `tau < 0`.
     pub fn fit(&self, g: &Graph) -> Result<TopDownFit> {
-        if !(self.tau >= 0.0 && self.tau.is_finite()) {
-            return Err(Error::param(
-                "tau",
-                format!("{} must be finite and >= 0", self.tau),
-            ));
-        }
+        self.validate()?;
         let (sub, kept, (isolated, _)) = non_isolated(g)?;
         let mut info = TopDownInfo {
             isolated_nodes: isolated,
@@ -224,6 +254,14 @@ impl TopDown {
         })
     }
 
+    /// Eigensolver parameters of the community visited `stream`-th (its own seed).
+    fn eigen_for(&self, stream: u64) -> EigenParams {
+        EigenParams {
+            seed: self.seed ^ stream,
+            ..self.eigen.clone()
+        }
+    }
+
     /// Stopping rule: split iff the Bethe Hessian of the unweighted subgraph has at least two
     /// negative eigenvalues.
     fn should_split(&self, cg: &Graph, stream: u64, info: &mut TopDownInfo) -> bool {
@@ -239,11 +277,7 @@ impl TopDown {
             cg
         };
         let h = BetheHessian::standard(g);
-        let p = EigenParams {
-            seed: self.seed ^ stream,
-            ..self.eigen.clone()
-        };
-        let res = smallest_eigenpairs(&h, 2, &p);
+        let res = smallest_eigenpairs(&h, 2, &self.eigen_for(stream));
         if res.converged() < 2 {
             info.eigen_unconverged += 1;
         }
@@ -254,11 +288,7 @@ impl TopDown {
     /// nodes on one side.
     fn bisect(&self, cg: &Graph, stream: u64, info: &mut TopDownInfo) -> Result<Option<Vec<u32>>> {
         let l = NormalizedLaplacian::new(cg, self.tau);
-        let p = EigenParams {
-            seed: self.seed ^ stream,
-            ..self.eigen.clone()
-        };
-        let res = smallest_eigenpairs(&l, 2, &p);
+        let res = smallest_eigenpairs(&l, 2, &self.eigen_for(stream));
         if res.converged() < 2 {
             info.eigen_unconverged += 1;
             if res.converged() == 0 {

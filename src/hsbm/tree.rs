@@ -252,7 +252,8 @@ impl Tree {
             scale,
         };
         build(&mut t, None, 0, depth, branching, level_values, n_per_leaf);
-        t.check_values().map_err(|e| Error::param("a", e))?;
+        t.check_values()
+            .map_err(|e| Error::param("Tree::complete.level_values", e))?;
         Ok(t)
     }
 
@@ -457,7 +458,10 @@ pub fn bounded_degree_probs(
     beta: f64,
 ) -> Result<Vec<f64>> {
     if depth == 0 || branching < 2 {
-        return Err(Error::param("depth", "need depth >= 1 and branching >= 2"));
+        return Err(Error::param(
+            "bounded_degree_probs.depth",
+            "need depth >= 1 and branching >= 2",
+        ));
     }
     if !(degree.is_finite() && degree > 0.0) {
         return Err(Error::param(
@@ -466,7 +470,10 @@ pub fn bounded_degree_probs(
         ));
     }
     if !(beta.is_finite() && beta >= 0.0) {
-        return Err(Error::param("beta", format!("{beta} is not a number >= 0")));
+        return Err(Error::param(
+            "bounded_degree_probs.beta",
+            format!("{beta} is not a number >= 0"),
+        ));
     }
     let k = branching as f64;
     let kd = k.powi(depth as i32);

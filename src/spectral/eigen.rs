@@ -11,14 +11,15 @@
 
 use super::mixed;
 use super::operators::{LinearOperator, Real};
-use crate::util::{rng_for, with_avx};
+use crate::util::{rng_for, setters, with_avx};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
-/// Parameters of [`smallest_eigenpairs`].
+/// Parameters of [`smallest_eigenpairs`] ([`Default`], a setter per field, [`Self::validate`]).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct EigenParams {
     /// Residual tolerance relative to the spectral scale `max |lambda|` (default 1e-6: ample for
     /// clustering the eigenvectors; tighten it for other uses).
@@ -46,6 +47,45 @@ impl Default for EigenParams {
     }
 }
 
+impl EigenParams {
+    setters! {
+        /// Relative residual tolerance (> 0).
+        tol: f64,
+        /// Storage precision of the iterative path.
+        precision: BlockPrecision,
+        /// Maximum restart cycles (>= 1).
+        max_restarts: usize,
+        /// Size below which problems are solved densely.
+        dense_below: usize,
+        /// Seed of the random start vector.
+        seed: u64,
+    }
+
+    /// Check the parameters: `tol` finite and in (0, 1), `max_restarts >= 1`. The algorithms
+    /// that take eigensolver parameters ([`BottomUp`](crate::hierarchy::BottomUp),
+    /// [`TopDown`](crate::hierarchy::TopDown)) call it before any work;
+    /// [`smallest_eigenpairs`] itself never fails (a solve that misses the tolerance returns
+    /// fewer pairs).
+    ///
+    /// # Errors
+    /// [`Error::Param`](crate::Error::Param) naming the parameter, e.g. `EigenParams.tol`.
+    pub fn validate(&self) -> crate::Result<()> {
+        if !(self.tol > 0.0 && self.tol < 1.0) {
+            return Err(crate::Error::param(
+                "EigenParams.tol",
+                format!("{} is not in (0, 1)", self.tol),
+            ));
+        }
+        if self.max_restarts == 0 {
+            return Err(crate::Error::param(
+                "EigenParams.max_restarts",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Storage precision of the iterative solver's Krylov basis and sparse block products `Op X`
 /// (the two dominant costs, both bound by memory traffic).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +103,7 @@ pub enum BlockPrecision {
 
 /// Result of a partial eigendecomposition.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct EigenResult {
     /// Eigenvalues in ascending order (only the converged ones).
     pub values: Vec<f64>,

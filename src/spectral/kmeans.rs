@@ -10,26 +10,34 @@
 //! the distance kernels run with AVX when the CPU has it (same operations, same results).
 
 use crate::error::{Error, Result};
-use crate::util::{rng_for, with_avx};
+use crate::util::{rng_for, setters, with_avx};
 use rand::Rng as _;
 use rayon::prelude::*;
 
-/// Parameters of [`kmeans`].
+/// Parameters of [`kmeans`] ([`Default`], a setter per field, [`Self::validate`]).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct KMeansParams {
-    /// Number of clusters.
+    /// Number of clusters (default 8, as scikit-learn).
     pub k: usize,
-    /// Number of k-means++ restarts; the lowest inertia wins.
+    /// Number of k-means++ restarts; the lowest inertia wins (default 10).
     pub n_init: usize,
-    /// Maximum Lloyd iterations per run.
+    /// Maximum Lloyd iterations per run (default 300).
     pub max_iter: usize,
     /// Convergence: stop when the summed squared centre shift is below `tol` times the mean
-    /// per-feature variance of the data (scikit-learn's rule).
+    /// per-feature variance of the data (scikit-learn's rule; default 1e-4).
     pub tol: f64,
-    /// Restarts run on a subsample of this many points when the data has more (0: never).
+    /// Restarts run on a subsample of this many points when the data has more (0: never;
+    /// default 20,000).
     pub subsample: usize,
-    /// Seed of every random choice.
+    /// Seed of every random choice (default 0).
     pub seed: u64,
+}
+
+impl Default for KMeansParams {
+    fn default() -> Self {
+        KMeansParams::new(8)
+    }
 }
 
 impl KMeansParams {
@@ -44,20 +52,49 @@ impl KMeansParams {
             seed: 0,
         }
     }
-    /// Set the seed.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
+    setters! {
+        /// Set the number of clusters.
+        k: usize,
+        /// Set the number of restarts.
+        n_init: usize,
+        /// Set the maximum Lloyd iterations per run.
+        max_iter: usize,
+        /// Set the convergence tolerance.
+        tol: f64,
+        /// Set the subsample size of the restarts (0: never subsample).
+        subsample: usize,
+        /// Set the seed.
+        seed: u64,
     }
-    /// Set the number of restarts.
-    pub fn n_init(mut self, n: usize) -> Self {
-        self.n_init = n;
-        self
+
+    /// Check the parameters: `k >= 1`, `n_init >= 1`, `max_iter >= 1`, `tol` finite and
+    /// `>= 0`. [`kmeans`] calls it first.
+    ///
+    /// # Errors
+    /// [`Error::Param`] naming the parameter, e.g. `KMeansParams.k`.
+    pub fn validate(&self) -> Result<()> {
+        for (name, v) in [
+            ("KMeansParams.k", self.k),
+            ("KMeansParams.n_init", self.n_init),
+            ("KMeansParams.max_iter", self.max_iter),
+        ] {
+            if v == 0 {
+                return Err(Error::param(name, "must be at least 1"));
+            }
+        }
+        if !(self.tol >= 0.0 && self.tol.is_finite()) {
+            return Err(Error::param(
+                "KMeansParams.tol",
+                format!("{} must be finite and >= 0", self.tol),
+            ));
+        }
+        Ok(())
     }
 }
 
 /// Result of [`kmeans`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct KMeansResult {
     /// Cluster of each point, `0..k`.
     pub labels: Vec<u32>,
@@ -127,16 +164,17 @@ const BLOCK: usize = 1024;
 /// well-separated clusters the bounds leave about O(s * k * dim) per seeding and
 /// O(n * (k + dim)) per Lloyd iteration. O(n + k dim) extra memory.
 pub fn kmeans(data: &[f64], dim: usize, params: &KMeansParams) -> Result<KMeansResult> {
+    params.validate()?;
     if dim == 0 {
-        return Err(Error::param("dim", "must be positive"));
+        return Err(Error::param("kmeans.dim", "must be positive"));
     }
     let n = data.len() / dim;
     let k = params.k;
-    if k == 0 {
-        return Err(Error::param("k", "must be at least 1"));
-    }
     if k > n {
-        return Err(Error::param("k", format!("{k} clusters for {n} points")));
+        return Err(Error::param(
+            "KMeansParams.k",
+            format!("{k} clusters for {n} points"),
+        ));
     }
     if data.iter().any(|x| !x.is_finite()) {
         return Err(Error::Input(
