@@ -111,14 +111,25 @@ pub type Rng = rand::rngs::StdRng;
 pub fn rng_for(seed: u64, stream: u64) -> Rng {
     use rand::SeedableRng;
     // SplitMix64 on (seed, stream) so that nearby seeds give unrelated streams.
-    let mut z = seed
-        ^ stream
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .wrapping_add(0xD1B5_4A32_D192_ED03);
+    let mut z = seed ^ stream_mix(stream);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;
     Rng::seed_from_u64(z)
+}
+
+/// The seed whose stream `to` is stream `from` of `seed`: `rng_for(seed_for_stream(s, f, t), t)`
+/// is `rng_for(s, f)`. It lets a caller keep a random stream when the stream number chosen by
+/// the code it calls differs (e.g. to keep published numbers).
+pub fn seed_for_stream(seed: u64, from: u64, to: u64) -> u64 {
+    seed ^ stream_mix(from) ^ stream_mix(to)
+}
+
+/// What [`rng_for`] XORs into the seed for stream `stream`.
+fn stream_mix(stream: u64) -> u64 {
+    stream
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(0xD1B5_4A32_D192_ED03)
 }
 
 /// Parse a comma-separated list of values for a CLI flag, naming the flag on error.
@@ -170,3 +181,22 @@ macro_rules! setters {
     };
 }
 pub(crate) use setters;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng as _;
+
+    #[test]
+    fn seed_for_stream_moves_a_stream() {
+        for (seed, from, to) in [(0u64, 0x6b6du64, 1000u64), (12345, 7, 0), (u64::MAX, 1, 2)] {
+            let mut a = rng_for(seed, from);
+            let mut b = rng_for(seed_for_stream(seed, from, to), to);
+            let (x, y): (Vec<u64>, Vec<u64>) = (0..4)
+                .map(|_| (a.random::<u64>(), b.random::<u64>()))
+                .unzip();
+            assert_eq!(x, y);
+        }
+        assert_ne!(seed_for_stream(3, 1, 2), 3);
+    }
+}

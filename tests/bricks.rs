@@ -292,19 +292,19 @@ fn docs_bricks_layer5_25_percent_row_is_unchanged() {
     // router: co-activation, random mean, random sd, weight k-means, oracle top, static top.
     let want = [
         (
-            "oracle",
+            Router::Oracle,
             ["0.166", "0.479", "0.007", "0.278", "0.037", "0.123"],
         ),
         (
-            "oracle_density",
+            Router::OracleDensity,
             ["0.109", "0.357", "0.025", "0.188", "0.037", "0.123"],
         ),
         (
-            "centroid",
+            Router::Centroid,
             ["0.145", "0.507", "0.025", "0.221", "0.037", "0.123"],
         ),
         (
-            "representative",
+            Router::Representative { m: 4 },
             ["0.208", "0.485", "0.043", "0.275", "0.037", "0.123"],
         ),
     ];
@@ -327,7 +327,7 @@ fn docs_bricks_layer5_25_percent_row_is_unchanged() {
     let sm = r
         .sibling_merge
         .iter()
-        .find(|m| m.router == "oracle_density" && m.bricks_after == 25)
+        .find(|m| m.router == Router::OracleDensity && m.bricks_after == 25)
         .unwrap();
     assert_eq!(
         [

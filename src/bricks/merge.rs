@@ -27,8 +27,9 @@ use serde::Serialize;
 /// Result of [`sibling_vs_random`].
 #[derive(Debug, Clone, Serialize)]
 pub struct SiblingMerge {
-    /// Router used.
-    pub router: String,
+    /// Router used (serialised by name).
+    #[serde(serialize_with = "super::route::serialize_name")]
+    pub router: Router,
     /// Bricks before merging (leaves, plus the set-aside brick if any).
     pub bricks_before: usize,
     /// Bricks after merging.
@@ -130,7 +131,7 @@ pub fn sibling_vs_random(
     }
     let (mean, std) = mean_std(&errs);
     Ok(SiblingMerge {
-        router: router.name().into(),
+        router,
         bricks_before: leaves.len(),
         bricks_after: sib.len(),
         budget: rho,
@@ -214,7 +215,7 @@ pub fn fold_layer(
                     }
                 }
                 let labels =
-                    super::baselines::kmeans(&z, m, rng_for(seed, b as u64).next_seed(), 50)?;
+                    super::baselines::kmeans_rows(&z, m, rng_for(seed, b as u64).next_seed(), 50)?;
                 let mut gs = vec![Vec::new(); m];
                 for (r, &l) in labels.iter().enumerate() {
                     gs[l as usize].push(mem[r]);

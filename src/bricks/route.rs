@@ -106,6 +106,25 @@ impl Router {
             Router::Representative { .. } => "representative",
         }
     }
+
+    /// Whether `other` is the same kind of router (parameters such as `m` aside).
+    pub fn same_kind(&self, other: &Router) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+}
+
+impl std::fmt::Display for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// Serialise a router as its [`Router::name`] (the reports' `router` fields).
+pub(crate) fn serialize_name<S: serde::Serializer>(
+    r: &Router,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(r.name())
 }
 
 /// A router fitted to one partition: centroids or representatives, ready to score tokens.
@@ -302,7 +321,22 @@ pub struct RouteMetrics {
 /// A per-token neuron mask, `[T, N]` flattened.
 pub type Mask = Vec<bool>;
 
-/// Neuron masks of the brick selections of `scores` under `budget` neurons.
+/// Neuron masks of the brick selections of `scores` (`[T, bricks]`) under `budget` neurons:
+/// per token, bricks by decreasing score, a brick that would overflow the budget is skipped and
+/// the scan continues (docs/bricks.md "Budget rule"). Cost O(T (K log K + N)).
+///
+/// ```
+/// use neurobricks::activations::TokenMatrix;
+/// use neurobricks::bricks::{route::brick_masks, Bricks};
+/// // Bricks {0, 1, 2}, {3}, {4, 5} of a 6-neuron layer; budget 3 neurons.
+/// let bricks = Bricks::from_labels(&[0, 0, 0, 1, 2, 2], None).unwrap();
+/// // Token 0 prefers brick 0 (3 neurons: the budget is full); token 1 prefers brick 2, then
+/// // brick 0 would overflow (2 + 3 > 3) and is skipped, brick 1 fits.
+/// let scores = TokenMatrix::new(2, 3, vec![0.9, 0.5, 0.1, 0.8, 0.2, 0.9]).unwrap();
+/// let m = brick_masks(&bricks, &scores, 3);
+/// assert_eq!(&m[..6], &[true, true, true, false, false, false]);
+/// assert_eq!(&m[6..], &[false, false, false, true, true, true]);
+/// ```
 pub fn brick_masks(bricks: &Bricks, scores: &TokenMatrix, budget: usize) -> Mask {
     let n = bricks.n_neurons;
     let sizes = bricks.sizes();

@@ -455,11 +455,11 @@ fn report_json(reports: &[LayerReport]) -> serde_json::Value {
     let mut flat = Vec::new();
     for r in reports {
         let coact = matches!(r.method, BrickMethod::Coactivation | BrickMethod::Tree);
-        for row in r.routing.iter().filter(|x| x.router == "oracle") {
-            let other = |name: &str| {
+        for row in r.routing.iter().filter(|x| x.router == Router::Oracle) {
+            let other = |router: Router| {
                 r.routing
                     .iter()
-                    .find(|x| x.router == name && x.budget == row.budget)
+                    .find(|x| x.router.same_kind(&router) && x.budget == row.budget)
                     .map(|x| serde_json::json!({"method_error": x.method.rel_error, "random_error_mean": x.random_error_mean,
                         "random_error_std": x.random_error_std, "weight_kmeans_error": x.weight_kmeans.rel_error,
                         "method_recall": x.method.recall}))
@@ -483,9 +483,9 @@ fn report_json(reports: &[LayerReport]) -> serde_json::Value {
                 "random_pooled_error_mean": row.random_pooled_error_mean,
                 "weight_kmeans_pooled_error": row.weight_kmeans.pooled_rel_error,
                 "oracle_topk_pooled_error": row.oracle_topk.pooled_rel_error,
-                "oracle_density": other("oracle_density"),
-                "centroid": other("centroid"),
-                "representative": other("representative"),
+                "oracle_density": other(Router::OracleDensity),
+                "centroid": other(Router::Centroid),
+                "representative": other(Router::Representative { m: 4 }),
             }));
         }
     }

@@ -114,7 +114,8 @@ pub struct RoutingRow {
     /// Budget fraction.
     pub budget: f64,
     /// Router name.
-    pub router: String,
+    #[serde(serialize_with = "crate::bricks::route::serialize_name")]
+    pub router: Router,
     /// Metrics of the method's bricks.
     pub method: RouteMetrics,
     /// Relative errors of random same-size bricks, per seed.
@@ -297,7 +298,7 @@ pub fn evaluate_layer(input: &LayerInput<'_>, p: &ReportParams) -> Result<LayerR
             let (mean, std) = mean_std(&errs);
             routing.push(RoutingRow {
                 budget: rho,
-                router: router.name().into(),
+                router,
                 method: method_m,
                 random_error_mean: mean,
                 random_error_std: std,

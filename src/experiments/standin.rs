@@ -66,7 +66,7 @@ pub fn standin_phi_bricks(
             row.iter_mut().for_each(|v| *v /= nrm as f32);
         }
     }
-    let mut labels = crate::bricks::baselines::kmeans(&z, k, seed, 100)?;
+    let mut labels = crate::bricks::baselines::kmeans_rows(&z, k, seed, 100)?;
     // Compact the labels in case k-means ended with an empty cluster.
     let mut remap = vec![u32::MAX; k];
     let mut k = 0usize;

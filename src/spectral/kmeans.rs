@@ -32,6 +32,9 @@ pub struct KMeansParams {
     pub subsample: usize,
     /// Seed of every random choice (default 0).
     pub seed: u64,
+    /// Candidates tried per k-means++ step, the one of lowest potential kept (0: `2 + ln k`,
+    /// greedy k-means++ as scikit-learn, the default; 1: plain k-means++ of Arthur & Vassilvitskii).
+    pub local_trials: usize,
 }
 
 impl Default for KMeansParams {
@@ -50,6 +53,7 @@ impl KMeansParams {
             tol: 1e-4,
             subsample: 20_000,
             seed: 0,
+            local_trials: 0,
         }
     }
     setters! {
@@ -65,6 +69,8 @@ impl KMeansParams {
         subsample: usize,
         /// Set the seed.
         seed: u64,
+        /// Set the candidates per k-means++ step (0: `2 + ln k`; 1: plain k-means++).
+        local_trials: usize,
     }
 
     /// Check the parameters: `k >= 1`, `n_init >= 1`, `max_iter >= 1`, `tol` finite and
@@ -203,7 +209,7 @@ pub fn kmeans(data: &[f64], dim: usize, params: &KMeansParams) -> Result<KMeansR
         .into_par_iter()
         .map(|r| {
             let mut rng = rng_for(params.seed, 1000 + r as u64);
-            let centers = plus_plus(work, dim, k, &mut rng);
+            let centers = plus_plus(work, dim, k, params.local_trials, &mut rng);
             lloyd(work, dim, centers, params.max_iter, tol, margin)
         })
         .collect();
@@ -236,13 +242,19 @@ fn mean_variance(data: &[f64], dim: usize) -> (f64, f64) {
     (var / (n * dim as f64), far.sqrt())
 }
 
-/// Greedy k-means++ seeding (2 + ln k candidates per step, as scikit-learn).
+/// Greedy k-means++ seeding (`trials` candidates per step; 0: 2 + ln k, as scikit-learn).
 ///
 /// The squared distance of every point to its nearest chosen centre is kept with that centre's
 /// index; a candidate `c` cannot be closer to point `x` than its nearest centre `o` when
 /// `d(c, o) >= 2 d(x, o)`, and then `x` is skipped (the same potentials as computing it). The
 /// candidates of a step are evaluated in one pass over the data.
-fn plus_plus(data: &[f64], dim: usize, k: usize, rng: &mut crate::util::Rng) -> Vec<f64> {
+fn plus_plus(
+    data: &[f64],
+    dim: usize,
+    k: usize,
+    trials: usize,
+    rng: &mut crate::util::Rng,
+) -> Vec<f64> {
     let n = data.len() / dim;
     let mut centers = Vec::with_capacity(k * dim);
     let first = rng.random_range(0..n);
@@ -253,7 +265,11 @@ fn plus_plus(data: &[f64], dim: usize, k: usize, rng: &mut crate::util::Rng) -> 
         .map(|x| dist2(x, &centers[..dim]))
         .collect();
     let mut owner = vec![0u32; n];
-    let trials = 2 + (k as f64).ln() as usize;
+    let trials = if trials == 0 {
+        2 + (k as f64).ln() as usize
+    } else {
+        trials
+    };
     // Point-major: the potentials of point i under the candidates are at i * trials..
     let mut trial_d = vec![0.0; n * trials];
     let mut cands = vec![0usize; trials];
