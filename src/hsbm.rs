@@ -220,6 +220,38 @@ impl HsbmParams {
         Ok((sizes, p))
     }
 
+    /// Expected number of edges and bytes of memory [`HsbmParams::generate`] needs: `(edges,
+    /// bytes)`, about 56 bytes per edge (sampled triples, their concatenation, the CSR) and 64
+    /// per node. O(K^2) for K communities.
+    pub fn estimate(&self) -> Result<(f64, f64)> {
+        let (sizes, p) = self.resolve()?;
+        Ok(estimate_of(&sizes, &p, self.branching, self.depth))
+    }
+
+    /// Refuse a model whose graph cannot fit: more than 2^32 - 1 nodes, or an estimate above
+    /// `available` bytes (the message gives the estimate).
+    fn check_size(&self, sizes: &[usize], p: &[f64], available: Option<u64>) -> Result<()> {
+        let n: usize = sizes.iter().sum();
+        let (edges, bytes) = estimate_of(sizes, p, self.branching, self.depth);
+        if n as u64 >= u32::MAX as u64 {
+            return Err(Error::param(
+                "HsbmParams.sizes",
+                format!("{n} nodes: at most 2^32 - 2 are supported"),
+            ));
+        }
+        if let Some(avail) = available {
+            if bytes > avail as f64 {
+                return Err(Error::Input(format!(
+                    "the model would have about {edges:.3e} edges on {n} nodes and need about {:.3e} bytes ({:.1} GB) of memory, more than the {:.1} GB available; use fewer nodes or smaller probabilities",
+                    bytes,
+                    bytes / 1e9,
+                    avail as f64 / 1e9
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Sample a graph with its planted hierarchy.
     ///
     /// # Complexity
@@ -227,6 +259,7 @@ impl HsbmParams {
     /// over the `K(K+1)/2` block pairs.
     pub fn generate(&self) -> Result<Hsbm> {
         let (sizes, p) = self.resolve()?;
+        self.check_size(&sizes, &p, crate::util::available_memory())?;
         let (branching, depth) = (self.branching, self.depth);
         let (graph, leaf) = sample_blocks(&sizes, self.seed, |a, b| {
             p[lca_depth(a, b, branching, depth)]
@@ -385,6 +418,27 @@ impl Hsbm {
     }
 }
 
+/// `(expected edges, bytes)` of a model with these community sizes and per-depth
+/// probabilities (see [`HsbmParams::estimate`]).
+fn estimate_of(sizes: &[usize], p: &[f64], branching: usize, depth: usize) -> (f64, f64) {
+    let k = sizes.len();
+    let mut edges = 0.0f64;
+    for a in 0..k {
+        for b in a..k {
+            let pr = p[lca_depth(a, b, branching, depth)];
+            let (sa, sb) = (sizes[a] as f64, sizes[b] as f64);
+            let pairs = if a == b {
+                sa * (sa - 1.0) / 2.0
+            } else {
+                sa * sb
+            };
+            edges += pr * pairs;
+        }
+    }
+    let n: usize = sizes.iter().sum();
+    (edges, 56.0 * edges + 64.0 * n as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -495,5 +549,31 @@ mod tests {
         p.probs = EdgeProbs::P(vec![0.1, 0.2, 0.5]);
         p.sizes = Sizes::Explicit(vec![1, 2, 3]);
         assert!(p.generate().unwrap_err().to_string().contains("sizes"));
+    }
+
+    /// Issue 13, defect 11: a model that cannot fit is refused with the estimate, before any
+    /// allocation.
+    #[test]
+    fn size_guard_gives_the_estimate() {
+        let h = HsbmParams {
+            depth: 1,
+            branching: 2,
+            probs: EdgeProbs::P(vec![1.0, 1.0]),
+            sizes: Sizes::Equal(1_000_000_000),
+            seed: 0,
+        };
+        let (edges, bytes) = h.estimate().unwrap();
+        assert!((edges - 5e17).abs() < 1e15, "{edges}");
+        assert!(bytes > 2e19);
+        let (sizes, p) = h.resolve().unwrap();
+        let e = h
+            .check_size(&sizes, &p, Some(16 << 30))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("5.000e17 edges") && e.contains("GB"), "{e}");
+        if crate::util::available_memory().is_some() {
+            let e = h.generate().unwrap_err().to_string();
+            assert!(e.contains("edges"), "{e}");
+        }
     }
 }

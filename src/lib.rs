@@ -31,6 +31,7 @@ pub mod graph;
 pub mod hierarchy;
 pub mod hsbm;
 pub mod metrics;
+pub mod output;
 pub mod plot;
 pub mod spectral;
 pub mod util;

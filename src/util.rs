@@ -1,40 +1,19 @@
-//! Small shared helpers: atomic file output, a fast non-cryptographic hasher, seeded RNGs.
+//! Small shared helpers: the atomic file output (re-exported from [`crate::output`]), a fast non-cryptographic hasher, seeded RNGs.
 
 use crate::error::{Error, Result};
-use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// Write a file atomically: the closure writes into a temporary file in the same folder, which
-/// is renamed over `path` only if the closure succeeds. A failed run leaves no partial file.
-pub fn write_atomic<F>(path: &Path, f: F) -> Result<()>
-where
-    F: FnOnce(&mut BufWriter<File>) -> Result<()>,
-{
-    let tmp = tmp_path(path);
-    let file = File::create(&tmp).map_err(|e| Error::io(path, e))?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
-    let res = f(&mut w).and_then(|_| w.flush().map_err(|e| Error::io(path, e)));
-    drop(w);
-    match res {
-        Ok(()) => std::fs::rename(&tmp, path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::io(path, e)
-        }),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
-}
+/// Write one file through the crate's output mechanism; see [`crate::output`].
+pub use crate::output::write_atomic;
 
-fn tmp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp{}", std::process::id()))
+/// Memory available to a new allocation, in bytes: `MemAvailable` of `/proc/meminfo` on
+/// Linux; `None` where it cannot be told.
+pub fn available_memory() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = s.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// Map an `std::io::Error` raised while writing `path` into the crate error.
@@ -133,11 +112,17 @@ fn stream_mix(stream: u64) -> u64 {
 }
 
 /// Parse a comma-separated list of values for a CLI flag, naming the flag on error.
+/// An empty item (`2,,4`, a trailing comma) is refused; a blank string is the empty list.
 pub fn parse_list<T: std::str::FromStr>(flag: &str, s: &str) -> Result<Vec<T>> {
+    if s.trim().is_empty() {
+        return Ok(Vec::new());
+    }
     s.split(',')
         .map(|t| t.trim())
-        .filter(|t| !t.is_empty())
         .map(|t| {
+            if t.is_empty() {
+                return Err(Error::param(flag, format!("empty value in `{s}`")));
+            }
             t.parse::<T>()
                 .map_err(|_| Error::param(flag, format!("cannot parse `{t}` in `{s}`")))
         })

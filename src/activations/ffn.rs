@@ -45,6 +45,19 @@ pub(crate) fn par() -> Par {
     Par::rayon(0)
 }
 
+/// A layer file must be safetensors: a `.npy` holds one array, so every named tensor would be
+/// that array (and the errors would be about shapes of tensors that do not exist).
+fn require_safetensors(path: &Path) -> Result<()> {
+    if !crate::activations::is_safetensors(path)? {
+        return Err(Error::parse(
+            path,
+            0,
+            "a layer file is a safetensors file with tensors w_in, b_in, w_out, b_out (and ffn_in); this is a .npy file",
+        ));
+    }
+    Ok(())
+}
+
 impl FfnLayer {
     /// Build from weights; checks that the four shapes agree (`w_in [N, d]`, `b_in [N]`,
     /// `w_out [d, N]`, `b_out [d]`) and that every value is finite.
@@ -95,6 +108,7 @@ impl FfnLayer {
     /// # Errors
     /// Missing tensors, wrong ranks or inconsistent shapes, naming the file and tensor.
     pub fn load(path: &Path) -> Result<Self> {
+        require_safetensors(path)?;
         let (s_in, w_in) = read_tensor_f32(path, "w_in")?;
         let (s_bin, b_in) = read_tensor_f32(path, "b_in")?;
         let (s_out, w_out) = read_tensor_f32(path, "w_out")?;
@@ -183,6 +197,7 @@ impl FfnLayer {
     /// As [`load_inputs`] and [`FfnLayer::load`]; inputs whose width is not the layer's (the
     /// error names the file).
     pub fn read_activations(path: &Path) -> Result<(FfnLayer, TokenMatrix)> {
+        require_safetensors(path)?;
         let x = load_inputs(path, "ffn_in")?;
         let ffn = FfnLayer::load(path)?;
         let a = ffn

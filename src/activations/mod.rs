@@ -83,14 +83,66 @@ pub struct ActivationFile {
     offset: u64,
 }
 
-/// Is `path` a `.npy` file (by its magic bytes, falling back to the extension)?
-fn is_npy(path: &Path) -> Result<bool> {
-    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut magic = [0u8; 6];
-    match f.read_exact(&mut magic) {
-        Ok(()) => Ok(&magic == b"\x93NUMPY"),
-        Err(_) => Ok(path.extension().is_some_and(|e| e == "npy")),
+/// The format of an activation file, told from its first bytes.
+#[derive(Debug, PartialEq)]
+enum Format {
+    Npy,
+    Safetensors,
+}
+
+/// Tell `.npy` (the `\x93NUMPY` magic) from safetensors (an 8-byte little-endian header
+/// length that fits the file, then `{`); anything else is an error that says what the file
+/// is not (a directory, an empty file, neither format), never "name the tensor".
+fn format_of(path: &Path) -> Result<Format> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(Error::io(
+            path,
+            std::io::Error::other("is a directory, not an activation file"),
+        ));
     }
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut head = [0u8; 9];
+    let mut got = 0;
+    while got < head.len() {
+        match f.read(&mut head[got..]).map_err(|e| Error::io(path, e))? {
+            0 => break,
+            k => got += k,
+        }
+    }
+    if got == 0 {
+        return Err(Error::parse(
+            path,
+            0,
+            "empty file (0 bytes): not a .npy or safetensors file",
+        ));
+    }
+    if got >= 6 && &head[..6] == b"\x93NUMPY" {
+        return Ok(Format::Npy);
+    }
+    if got == 9 {
+        let hlen = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
+        if hlen >= 2 && hlen <= meta.len() - 8 && head[8] == b'{' {
+            return Ok(Format::Safetensors);
+        }
+    }
+    if path.extension().is_some_and(|e| e == "npy") {
+        // Let the .npy reader say what is wrong with the header.
+        return Ok(Format::Npy);
+    }
+    Err(Error::parse(
+        path,
+        0,
+        format!(
+            "neither a .npy file (no \\x93NUMPY magic) nor a safetensors file (no 8-byte header length followed by `{{`); the file starts with {:02x?}",
+            &head[..got]
+        ),
+    ))
+}
+
+/// Whether `path` is a safetensors file (else a `.npy` file); an error if it is neither.
+pub(crate) fn is_safetensors(path: &Path) -> Result<bool> {
+    Ok(format_of(path)? == Format::Safetensors)
 }
 
 /// Number of bytes of an array of `shape` and element size `size`, or an error naming `path`.
@@ -219,7 +271,7 @@ impl ActivationFile {
     /// I/O errors, a malformed or truncated file, a wrong dtype or rank, a missing tensor name
     /// (the error lists the available names), or a safetensors file without `tensor`.
     pub fn open(path: &Path, tensor: Option<&str>) -> Result<Self> {
-        let loc = if is_npy(path)? {
+        let loc = if format_of(path)? == Format::Npy {
             locate_npy(path)?
         } else {
             let name = tensor.ok_or_else(|| {
@@ -676,7 +728,7 @@ impl ActivationSource for TokenMatrix {
 /// # Cost
 /// Memory and time linear in the tensor size; intended for weights and small tensors.
 pub fn read_tensor_f32(path: &Path, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
-    let loc = if is_npy(path)? {
+    let loc = if format_of(path)? == Format::Npy {
         locate_npy(path)?
     } else {
         locate_safetensors(path, name)?
@@ -730,7 +782,7 @@ pub fn read_tensor_f32(path: &Path, name: &str) -> Result<(Vec<usize>, Vec<f32>)
 /// I/O errors; an empty line inside the file; a number of labels different from `tokens`
 /// (the error names the file and both counts).
 pub fn read_domains(path: &Path, tokens: usize) -> Result<(Vec<u32>, Vec<String>)> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::graph::io::read_to_string(path)?;
     let mut names: Vec<String> = Vec::new();
     let mut index = crate::util::FxHashMap::default();
     let mut out = Vec::with_capacity(tokens);

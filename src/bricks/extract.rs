@@ -11,10 +11,11 @@ use crate::activations::ffn::FfnLayer;
 use crate::activations::TokenMatrix;
 use crate::error::{Error, Result};
 use crate::hierarchy::Dendrogram;
-use crate::util::{wio, write_atomic};
+use crate::output::Outputs;
+use crate::util::wio;
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A partition of the N neurons of one layer into bricks.
 #[derive(Debug, Clone, PartialEq)]
@@ -244,10 +245,24 @@ impl Bricks {
     /// Export every brick of `ffn` as `dir/brick_NNN.safetensors` (f32 `w_in [m, d]`, `b_in [m]`,
     /// `w_out [d, m]`, i64 `neurons [m]`, metadata `brick`, `set_aside`), plus
     /// `dir/layer.safetensors` with `b_out` and `dir/bricks.json`, an index (file, size, set-aside
-    /// flag, neuron list per brick). Files are written atomically. Cost O(N d).
-    pub fn export(&self, ffn: &FfnLayer, dir: &Path) -> Result<()> {
+    /// flag, neuron list per brick). All files or none: they are renamed together after the
+    /// last one is written ([`crate::output`]), and `brick_*.safetensors` files of an earlier
+    /// export into `dir` that this one does not write are removed with the commit (returned, so
+    /// that a caller can say so). Cost O(N d).
+    pub fn export(&self, ffn: &FfnLayer, dir: &Path) -> Result<Vec<PathBuf>> {
         self.check_layer(ffn)?;
+        let made = !dir.exists();
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let res = self.export_into(ffn, dir);
+        if res.is_err() && made {
+            // The folder this call made, now empty again (its temporaries are gone).
+            let _ = std::fs::remove_dir(dir);
+        }
+        res
+    }
+
+    fn export_into(&self, ffn: &FfnLayer, dir: &Path) -> Result<Vec<PathBuf>> {
+        let mut out = Outputs::new();
         let mut index = Vec::new();
         for b in 0..self.len() {
             let sub = self.sub_ffn(ffn, b)?;
@@ -271,6 +286,7 @@ impl Bricks {
                 .collect();
             let idx: Vec<i64> = sub.neurons.iter().map(|&i| i as i64).collect();
             write_safetensors(
+                &mut out,
                 &dir.join(&name),
                 vec![
                     (
@@ -301,6 +317,7 @@ impl Bricks {
             }));
         }
         write_safetensors(
+            &mut out,
             &dir.join("layer.safetensors"),
             vec![(
                 "b_out",
@@ -317,10 +334,16 @@ impl Bricks {
             "bricks": index,
         });
         let p = dir.join("bricks.json");
-        write_atomic(&p, |w| {
+        out.write(&p, |w| {
             w.write_all(serde_json::to_string_pretty(&j).expect("json").as_bytes())
                 .map_err(wio(&p))
-        })
+        })?;
+        let stale = stale_bricks(dir, self.len())?;
+        for s in &stale {
+            out.remove_on_commit(s);
+        }
+        out.commit()?;
+        Ok(stale)
     }
 }
 
@@ -379,7 +402,34 @@ fn i64_bytes(v: &[i64]) -> Vec<u8> {
 
 type NamedTensor<'a> = (&'a str, Vec<u8>, Vec<usize>, safetensors::Dtype);
 
+/// `brick_NNN.safetensors` files in `dir` with `NNN >= n` (left by an earlier export).
+fn stale_bricks(dir: &Path, n: usize) -> Result<Vec<PathBuf>> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .flatten()
+    {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(num) = name
+            .strip_prefix("brick_")
+            .and_then(|r| r.strip_suffix(".safetensors"))
+        else {
+            continue;
+        };
+        if !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) {
+            let b: usize = num.parse().unwrap_or(usize::MAX);
+            if b >= n || format!("{b:03}") != num {
+                v.push(e.path());
+            }
+        }
+    }
+    v.sort();
+    Ok(v)
+}
+
 fn write_safetensors(
+    out: &mut Outputs,
     path: &Path,
     tensors: Vec<NamedTensor<'_>>,
     meta: HashMap<String, String>,
@@ -394,7 +444,7 @@ fn write_safetensors(
         .collect::<Result<_>>()?;
     let bytes = safetensors::serialize(views, Some(meta))
         .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
-    write_atomic(path, |w| w.write_all(&bytes).map_err(wio(path)))
+    out.write(path, |w| w.write_all(&bytes).map_err(wio(path)))
 }
 
 #[cfg(test)]
@@ -434,6 +484,7 @@ mod tests {
         let b = Bricks::from_dendrogram(&d, 12, Cut::Size { min: 2, max: 5 }).unwrap();
         assert_eq!(b.sizes(), vec![5, 5, 2]);
         assert!(Bricks::from_dendrogram(&d, 12, Cut::Size { min: 3, max: 2 }).is_err());
+
         assert!(Bricks::from_dendrogram(&d, 12, Cut::K(9)).is_err());
     }
 

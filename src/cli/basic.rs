@@ -1,11 +1,12 @@
 //! `hsbm`, `cut`, `evaluate` and `export`.
 
 use clap::{Args, ValueEnum};
-use neurobricks::graph::{read_labels, write_edge_list, write_labels};
+use neurobricks::graph::{read_labels, write_edge_list_to, write_labels_to};
 use neurobricks::hierarchy::{Level, Partitions};
 use neurobricks::hsbm::tree::{bounded_degree_probs, Tree};
 use neurobricks::hsbm::{EdgeProbs, HsbmParams, Sizes};
 use neurobricks::metrics::evaluate_levels;
+use neurobricks::output::Outputs;
 use neurobricks::util::{parse_list, wio, write_atomic};
 use neurobricks::{Dendrogram, Error, Result};
 use std::io::Write;
@@ -58,7 +59,8 @@ pub struct HsbmArgs {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Output prefix: writes PREFIX.edges.tsv and PREFIX.labels.tsv.
+    /// Output prefix: writes PREFIX.edges.tsv and PREFIX.labels.tsv, both or neither (renamed
+    /// together after both are written; README, "Outputs").
     #[arg(long)]
     out: PathBuf,
 }
@@ -101,12 +103,16 @@ pub fn hsbm(a: HsbmArgs) -> Result<()> {
         .probs(probs)
         .sizes(sizes)
         .seed(a.seed);
-    let h = params.generate()?;
     let prefix = a.out.to_string_lossy().into_owned();
     let edges = PathBuf::from(format!("{prefix}.edges.tsv"));
     let labels = PathBuf::from(format!("{prefix}.labels.tsv"));
-    write_edge_list(&h.graph, &edges)?;
-    write_labels(&h.labels(), &labels)?;
+    Outputs::check(&[&edges, &labels])?;
+    let h = params.generate()?;
+    // Both files or neither.
+    let mut out = Outputs::new();
+    write_edge_list_to(&mut out, &h.graph, &edges)?;
+    write_labels_to(&mut out, &h.labels(), &labels)?;
+    out.commit()?;
     eprintln!(
         "hsbm: {} nodes, {} edges, {} communities -> {}, {}",
         h.graph.n(),
@@ -155,7 +161,7 @@ pub struct CutArgs {
     /// Tree depths, comma separated (cut by depth from the root).
     #[arg(long, value_name = "L1,L2,..", conflicts_with = "k")]
     depth: Option<String>,
-    /// Output partitions TSV.
+    /// Output partitions TSV, the only file written. Written through the output rule (README, "Outputs"): a temporary in the same folder renamed at the end, links followed, FIFOs and devices written through, `-` = stdout.
     #[arg(long)]
     out: PathBuf,
 }
@@ -189,7 +195,8 @@ pub fn cut(a: CutArgs) -> Result<()> {
   neurobricks evaluate --pred parts.tsv --truth g.labels.tsv
   neurobricks evaluate --pred parts.tsv --truth g.labels.tsv --json
 The i-th level column of --pred is compared with the i-th level column of --truth; rows are
-joined by node id and both files must list the same nodes.")]
+joined by node id and both files must list the same nodes.
+Writes no file: the scores go to the standard output.")]
 pub struct EvaluateArgs {
     /// Predicted partitions TSV (e.g. from `cut`).
     #[arg(long)]
@@ -212,6 +219,15 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
             a.truth.display()
         ))
     })?;
+    let (np, nt) = (pred.columns.len(), truth.columns.len());
+    if np != nt {
+        eprintln!(
+            "warning: {} has {np} level column(s) and {} has {nt}: only the first {} of each are compared",
+            a.pred.display(),
+            a.truth.display(),
+            np.min(nt)
+        );
+    }
     if a.json {
         println!("{}", serde_json::json!({ "levels": scores }));
     } else {
@@ -260,7 +276,7 @@ pub struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum)]
     format: Format,
-    /// Output file.
+    /// Output file, the only file written. Written through the output rule (README, "Outputs"): a temporary in the same folder renamed at the end, links followed, FIFOs and devices written through, `-` = stdout.
     #[arg(long)]
     out: PathBuf,
 }

@@ -128,7 +128,9 @@ fn load(s: &Source) -> Result<Loaded> {
 #[command(after_help = "Examples:
   neurobricks bricks extract --layer data/minilm-l6/layer5.safetensors --k 32 --out out/bricks5
   neurobricks bricks extract --layer data/minilm-l6/layer5.safetensors --tree tree.json --cut-k 8 --out out/b8
-Writes brick_NNN.safetensors (w_in, b_in, w_out, neurons), layer.safetensors (b_out), bricks.json.")]
+Writes into --out (all files or none, renamed together after the last is written; brick_*.safetensors
+of an earlier export that this one does not write are removed): brick_NNN.safetensors (w_in, b_in,
+w_out, neurons), layer.safetensors (b_out), bricks.json.")]
 struct ExtractArgs {
     #[command(flatten)]
     src: Source,
@@ -141,10 +143,10 @@ struct ExtractArgs {
     /// Size bounds: largest brick (with --min-size).
     #[arg(long)]
     max_size: Option<usize>,
-    /// Size bounds: smallest brick.
-    #[arg(long, default_value_t = 0)]
-    min_size: usize,
-    /// Output folder.
+    /// Size bounds: smallest brick (needs --max-size).
+    #[arg(long, requires = "max_size")]
+    min_size: Option<usize>,
+    /// Output folder (created if missing).
     #[arg(long)]
     out: PathBuf,
 }
@@ -155,13 +157,33 @@ fn extract(a: ExtractArgs) -> Result<()> {
         (Some(k), _, _) => Cut::K(k),
         (_, Some(d), _) => Cut::Depth(d),
         (_, _, Some(max)) => Cut::Size {
-            min: a.min_size,
+            min: a.min_size.unwrap_or(0),
             max,
         },
         _ => Cut::Leaves,
     };
+    if let Some(max) = a.max_size {
+        // The tree's leaves cannot be split: a bound below the largest would not hold.
+        let largest = l.tree.leaves.iter().map(|x| x.len()).max().unwrap_or(0);
+        if max < largest {
+            return Err(Error::param(
+                "--max-size",
+                format!(
+                    "{max} is below the largest leaf of the tree ({largest} neurons), which cannot be split; give --max-size >= {largest}"
+                ),
+            ));
+        }
+    }
     let b = Bricks::from_dendrogram(&l.tree, l.split.ffn.n_neurons, cut)?;
-    b.export(&l.split.ffn, &a.out)?;
+    let stale = b.export(&l.split.ffn, &a.out)?;
+    if !stale.is_empty() {
+        eprintln!(
+            "bricks extract: removed {} brick file(s) of an earlier export into {} ({} ...)",
+            stale.len(),
+            a.out.display(),
+            stale[0].display()
+        );
+    }
     let sizes = b.sizes();
     eprintln!(
         "extract: {} bricks ({}; sizes min {} max {}; set-aside brick: {}) -> {}",
@@ -198,7 +220,8 @@ fn router_of(r: RouterArg, m: usize) -> Router {
 #[derive(Args)]
 #[command(after_help = "Examples:
   neurobricks bricks route --router centroid --budget 0.25
-  neurobricks bricks route --layer data/minilm-l6/layer2.safetensors --router oracle --budget 0.1 --json")]
+  neurobricks bricks route --layer data/minilm-l6/layer2.safetensors --router oracle --budget 0.1 --json
+Writes no file: the metrics go to the standard output.")]
 struct RouteArgs {
     #[command(flatten)]
     src: Source,
@@ -249,7 +272,8 @@ fn route(a: RouteArgs) -> Result<()> {
 #[derive(Args)]
 #[command(after_help = "Examples:
   neurobricks bricks merge --to 16 --budget 0.25 --keep 0.5
-  neurobricks bricks merge --layer data/minilm-l6/layer2.safetensors --json")]
+  neurobricks bricks merge --layer data/minilm-l6/layer2.safetensors --json
+Writes no file: the table goes to the standard output.")]
 struct MergeArgs {
     #[command(flatten)]
     src: Source,
@@ -362,7 +386,8 @@ fn print_fold(rows: &[neurobricks::bricks::merge::FoldRow]) {
 #[command(after_help = "Examples:
   neurobricks bricks                      (= report on data/minilm-l6 layers 2 and 5)
   neurobricks bricks report --json
-  neurobricks bricks report --layers 5 --tree tree5.json --budgets 0.1,0.25")]
+  neurobricks bricks report --layers 5 --tree tree5.json --budgets 0.1,0.25
+Writes no file: the table goes to the standard output.")]
 struct ReportArgs {
     /// Folder with layerN.safetensors and tokens.safetensors.
     #[arg(long, default_value = "data/minilm-l6")]
@@ -400,6 +425,14 @@ struct ReportArgs {
 
 fn report(a: ReportArgs) -> Result<()> {
     let layers: Vec<usize> = parse_list("--layers", &a.layers)?;
+    for (i, l) in layers.iter().enumerate() {
+        if layers[..i].contains(l) {
+            return Err(Error::param(
+                "--layers",
+                format!("layer {l} is listed twice in `{}`", a.layers),
+            ));
+        }
+    }
     if a.tree.is_some() && layers.len() != 1 {
         return Err(Error::param(
             "--tree",

@@ -54,7 +54,7 @@ pub struct ClusterArgs {
     /// Ignore a weight column.
     #[arg(long)]
     unweighted: bool,
-    /// Output dendrogram JSON.
+    /// Output dendrogram JSON, the only file written. Written through the output rule (README, "Outputs"): a temporary in the same folder renamed at the end, links followed, FIFOs and devices written through, `-` = stdout.
     #[arg(long)]
     out: PathBuf,
 }
@@ -110,6 +110,7 @@ pub fn run(a: ClusterArgs) -> Result<()> {
                 .tau(a.tau)
                 .seed(a.seed)
                 .max_depth(a.max_depth)
+                .n_init(a.n_init)
                 .fit(&g)?;
             let i = &fit.info;
             (

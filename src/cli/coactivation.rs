@@ -7,7 +7,8 @@ use neurobricks::activations::{read_domains, ActivationSource, Activations};
 use neurobricks::coactivation::{
     files, Binarize, CoactivationParams, DomainCounts, Kernel, PairCounts, Sparsify, Weight,
 };
-use neurobricks::graph::write_edge_list;
+use neurobricks::graph::write_edge_list_to;
+use neurobricks::output::Outputs;
 use neurobricks::{Error, Result};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -15,7 +16,8 @@ use std::time::Instant;
 
 /// Build a neuron co-activation graph from activations (tokens x neurons).
 #[derive(Args)]
-#[command(after_help = "Outputs:
+#[command(
+    after_help = "Writes (all or none, renamed together after every part is written; see README \"Outputs\"):
   GRAPH.tsv                 weighted edge list `u v w` (node ids = neuron indices), read by `cluster`
   GRAPH.tsv.setaside.tsv    dead and resident neurons (kept out of the graph): neuron, group, active_fraction
   GRAPH.tsv.neurons.tsv     every neuron: status (kept/dead/resident), active fraction, and with
@@ -37,7 +39,8 @@ Examples:
   neurobricks coactivation --activations acts.npy --binarize positive --weight jaccard --out g.tsv
   neurobricks coactivation --activations a.safetensors --tensor mlp.act --binarize quantile:0.9 --out g.tsv
   neurobricks coactivation --activations s1.npy --binarize topk:100 --counts-out s1.counts.npy --out s1.tsv
-  neurobricks coactivation --counts s1.counts.npy s2.counts.npy --weight npmi --out all.tsv")]
+  neurobricks coactivation --counts s1.counts.npy s2.counts.npy --weight npmi --out all.tsv"
+)]
 pub struct CoactivationArgs {
     /// Activation files `[tokens, neurons]` (.npy or safetensors), read in order as shards.
     #[arg(long, num_args = 1.., value_name = "FILE", required_unless_present_any = ["ffn_layer", "counts"])]
@@ -63,7 +66,7 @@ pub struct CoactivationArgs {
     /// Neurons active on more than this fraction of tokens are resident (set aside).
     #[arg(long, default_value_t = 0.9)]
     resident: f64,
-    /// Output edge list.
+    /// Output edge list GRAPH.tsv; its side files are named after it (see "Writes" below).
     #[arg(long)]
     out: PathBuf,
     /// Also save the N x N uint32 count matrix (and COUNTS.npy.json).
@@ -89,6 +92,22 @@ enum KernelArg {
 
 pub fn coactivation(a: CoactivationArgs) -> Result<()> {
     let start = Instant::now();
+    if a.out.as_os_str() == "-" {
+        return Err(Error::param(
+            "--out",
+            "`-` cannot name the side files GRAPH.tsv.setaside.tsv and GRAPH.tsv.neurons.tsv; give a file name",
+        ));
+    }
+    // Every output, checked before the work: no directory, no missing folder, no file twice.
+    let setaside_path = files::sidecar_path(&a.out, files::SETASIDE_SUFFIX);
+    let neurons_path = files::sidecar_path(&a.out, files::NEURONS_SUFFIX);
+    let mut outputs: Vec<PathBuf> =
+        vec![a.out.clone(), setaside_path.clone(), neurons_path.clone()];
+    if let Some(c) = &a.counts_out {
+        outputs.push(c.clone());
+        outputs.push(neurobricks::coactivation::count::sidecar(c));
+    }
+    Outputs::check(&outputs.iter().map(|p| p.as_path()).collect::<Vec<_>>())?;
     let weight: Weight = a.weight.parse()?;
     let sparsify: Sparsify = a.sparsify.parse()?;
     let mut binarize: Binarize = a.binarize.parse()?;
@@ -159,25 +178,32 @@ pub fn coactivation(a: CoactivationArgs) -> Result<()> {
     let binarize = binarize.resolve(counts.neurons());
     let params = params_base.binarize(binarize);
     let (graph, report) = params.graph(&counts)?;
+    // All outputs or none: every part is renamed only after the last one is written.
+    let mut out = Outputs::new();
     if let Some(path) = &a.counts_out {
-        counts.write_npy(
+        counts.write_npy_to(
+            &mut out,
             path,
             &binarize.resolve(counts.neurons()).to_string(),
             &sources,
         )?;
     }
-    write_edge_list(&graph, &a.out)?;
-    files::write_setaside(
-        &files::sidecar_path(&a.out, files::SETASIDE_SUFFIX),
-        &counts,
-        &report,
-    )?;
-    files::write_neurons(
-        &files::sidecar_path(&a.out, files::NEURONS_SUFFIX),
+    write_edge_list_to(&mut out, &graph, &a.out)?;
+    files::write_setaside_to(&mut out, &setaside_path, &counts, &report)?;
+    files::write_neurons_to(
+        &mut out,
+        &neurons_path,
         &counts,
         &report,
         dom.as_ref().map(|d| (d, domain_names.as_slice())),
     )?;
+    out.commit()?;
+    if report.edges == 0 {
+        eprintln!(
+            "warning: the co-activation graph has no edges ({} kept neurons); `cluster` cannot use it — try a looser --sparsify or --binarize",
+            report.kept.len()
+        );
+    }
     eprintln!(
         "coactivation: {} tokens x {} neurons, rule {binarize}, active fraction {:.4}; dead {}, resident {}, kept {}; weight {weight}, {sparsify}: {} edges{} in {} component(s) ({} kept neurons without edges) -> {} [{:.2} s]",
         report.tokens,

@@ -41,6 +41,10 @@ enum Command {
 /// Parse arguments, run the command, report errors; returns the exit code.
 pub fn run() -> i32 {
     let cli = Cli::parse();
+    // SIGINT/SIGTERM/SIGHUP remove this run's temporary outputs (see `neurobricks::output`).
+    if let Err(e) = neurobricks::output::remove_temporaries_on_signal() {
+        eprintln!("warning: {e}");
+    }
     let res = match cli.cmd {
         Command::Hsbm(a) => basic::hsbm(a),
         Command::Cluster(a) => cluster::run(a),
@@ -70,6 +74,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("BottomUp.split", "--split"),
     ("BottomUp.n_init", "--n-init"),
     ("TopDown.tau", "--tau"),
+    ("TopDown.n_init", "--n-init"),
     ("TopDown.max_depth", "--max-depth"),
     ("HsbmParams.depth", "--depth"),
     ("HsbmParams.branching", "--branching"),

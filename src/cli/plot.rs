@@ -42,7 +42,7 @@ pub struct DendrogramArgs {
     /// Dendrogram JSON.
     #[arg(long)]
     tree: PathBuf,
-    /// Output image (.png or .svg).
+    /// Output image (.png or .svg), the only file written. Written through the output rule (README, "Outputs"): a temporary in the same folder renamed at the end, links followed, FIFOs and devices written through.
     #[arg(long)]
     out: PathBuf,
     /// Labels TSV (node id, then one column per level) to colour leaves by majority label.
@@ -99,7 +99,7 @@ pub struct HeatmapArgs {
     /// Dendrogram JSON.
     #[arg(long)]
     tree: PathBuf,
-    /// Output image (.png or .svg).
+    /// Output image (.png or .svg), the only file written. Written through the output rule (README, "Outputs"): a temporary in the same folder renamed at the end, links followed, FIFOs and devices written through.
     #[arg(long)]
     out: PathBuf,
     /// Labels TSV: colour strips along the matrix by the majority label of each leaf.

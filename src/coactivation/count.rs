@@ -24,7 +24,8 @@ use super::rules::Binarizer;
 use crate::activations::npy;
 use crate::activations::Chunk;
 use crate::error::{Error, Result};
-use crate::util::{wio, write_atomic};
+use crate::output::Outputs;
+use crate::util::wio;
 use rayon::prelude::*;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -188,8 +189,21 @@ impl PairCounts {
     }
 
     /// Save as an `N x N` `uint32` `.npy` (C order) plus the sidecar `PATH.json`
-    /// ([`CountsMeta`]). Both files are written atomically.
+    /// ([`CountsMeta`]). Both files or neither are written ([`crate::output`]).
     pub fn write_npy(&self, path: &Path, binarize: &str, sources: &[String]) -> Result<()> {
+        let mut out = Outputs::new();
+        self.write_npy_to(&mut out, path, binarize, sources)?;
+        out.commit()
+    }
+
+    /// [`PairCounts::write_npy`] as two parts of an output transaction (renamed at its commit).
+    pub fn write_npy_to(
+        &self,
+        out: &mut Outputs,
+        path: &Path,
+        binarize: &str,
+        sources: &[String],
+    ) -> Result<()> {
         let meta = CountsMeta {
             format: "neurobricks-pair-counts".into(),
             version: 1,
@@ -198,7 +212,7 @@ impl PairCounts {
             binarize: binarize.into(),
             sources: sources.to_vec(),
         };
-        write_atomic(path, |w| {
+        out.write(path, |w| {
             let e = wio(path);
             npy::write_header(w, "<u4", &[self.neurons, self.neurons]).map_err(&e)?;
             let mut buf = Vec::with_capacity(self.neurons * 4);
@@ -212,7 +226,7 @@ impl PairCounts {
             Ok(())
         })?;
         let side = sidecar(path);
-        write_atomic(&side, |w| {
+        out.write(&side, |w| {
             serde_json::to_writer_pretty(&mut *w, &meta)
                 .map_err(|e| Error::io(&side, std::io::Error::other(e)))?;
             writeln!(w).map_err(wio(&side))
@@ -222,7 +236,7 @@ impl PairCounts {
     /// Read counts saved by [`PairCounts::write_npy`] (the sidecar `PATH.json` is required).
     pub fn read_npy(path: &Path) -> Result<(Self, CountsMeta)> {
         let side = sidecar(path);
-        let text = std::fs::read_to_string(&side).map_err(|e| Error::io(&side, e))?;
+        let text = crate::graph::io::read_to_string(&side)?;
         let meta: CountsMeta = serde_json::from_str(&text)
             .map_err(|e| Error::parse(&side, e.line(), format!("bad counts sidecar: {e}")))?;
         if meta.format != "neurobricks-pair-counts" {
@@ -245,7 +259,25 @@ impl PairCounts {
                 ),
             ));
         }
-        let mut bytes = vec![0u8; n * n * 4];
+        // The allocation is bounded by the file's size, never by a header value alone.
+        let len = n
+            .checked_mul(n)
+            .and_then(|x| x.checked_mul(4))
+            .ok_or_else(|| {
+                Error::parse(path, 0, format!("{n} neurons: {n} x {n} counts overflow"))
+            })?;
+        let have = f.metadata().map_err(|e| Error::io(path, e))?.len();
+        if have < h.data_offset + len as u64 {
+            return Err(Error::parse(
+                path,
+                0,
+                format!(
+                    "truncated file: {n} x {n} uint32 counts need {len} bytes after the header, the file has {}",
+                    have.saturating_sub(h.data_offset)
+                ),
+            ));
+        }
+        let mut bytes = vec![0u8; len];
         f.read_exact(&mut bytes).map_err(|_| {
             Error::parse(
                 path,

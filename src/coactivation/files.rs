@@ -33,7 +33,8 @@
 use super::count::sidecar;
 use super::{Binarize, DomainCounts, PairCounts, Report};
 use crate::error::{Error, Result};
-use crate::util::{wio, write_atomic};
+use crate::output::Outputs;
+use crate::util::wio;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -188,7 +189,19 @@ pub struct SetAside {
 /// Write the set-aside table `neuron, group, active_fraction` (dead neurons first, then
 /// resident ones, each in index order), atomically.
 pub fn write_setaside(path: &Path, counts: &PairCounts, r: &Report) -> Result<()> {
-    write_atomic(path, |w| {
+    let mut out = Outputs::new();
+    write_setaside_to(&mut out, path, counts, r)?;
+    out.commit()
+}
+
+/// [`write_setaside`] as one part of an output transaction (renamed at its commit).
+pub fn write_setaside_to(
+    out: &mut Outputs,
+    path: &Path,
+    counts: &PairCounts,
+    r: &Report,
+) -> Result<()> {
+    out.write(path, |w| {
         let e = wio(path);
         writeln!(w, "neuron\tgroup\tactive_fraction").map_err(&e)?;
         let t = counts.tokens() as f64;
@@ -252,9 +265,22 @@ pub fn write_neurons(
     r: &Report,
     domains: Option<(&DomainCounts, &[String])>,
 ) -> Result<()> {
+    let mut out = Outputs::new();
+    write_neurons_to(&mut out, path, counts, r, domains)?;
+    out.commit()
+}
+
+/// [`write_neurons`] as one part of an output transaction (renamed at its commit).
+pub fn write_neurons_to(
+    out: &mut Outputs,
+    path: &Path,
+    counts: &PairCounts,
+    r: &Report,
+    domains: Option<(&DomainCounts, &[String])>,
+) -> Result<()> {
     let n = r.neurons;
     let status = neuron_groups(r);
-    write_atomic(path, |w| {
+    out.write(path, |w| {
         let e = wio(path);
         write!(w, "neuron\tstatus\tactive_fraction").map_err(&e)?;
         if let Some((_, names)) = domains {

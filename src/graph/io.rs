@@ -6,7 +6,8 @@
 
 use super::Graph;
 use crate::error::{Error, Result};
-use crate::util::{wio, write_atomic, FxHashMap};
+use crate::output::Outputs;
+use crate::util::{wio, FxHashMap};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -128,8 +129,38 @@ fn fields(line: &[u8]) -> ([&[u8]; 4], usize) {
     (out, k)
 }
 
+/// A field or line for an error message: lossy UTF-8, at most 80 characters.
 fn show(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    let s = String::from_utf8_lossy(b);
+    if s.chars().count() <= 80 {
+        return s.into_owned();
+    }
+    let cut: String = s.chars().take(80).collect();
+    format!("{cut}... ({} bytes)", b.len())
+}
+
+/// Largest accepted edge weight: sums and squares of weights must stay finite.
+pub const MAX_WEIGHT: f64 = 1e150;
+
+/// Why `t` cannot be a node id: invalid UTF-8 (a lossy conversion could merge distinct ids), a
+/// NUL byte, or a byte-order mark inside the file.
+pub(crate) fn bad_id(t: &[u8]) -> Option<String> {
+    match std::str::from_utf8(t) {
+        Err(_) => Some(format!(
+            "node id `{}` is not valid UTF-8 (bytes {:02x?})",
+            show(t),
+            &t[..t.len().min(16)]
+        )),
+        Ok(s) if s.contains('\0') => Some(format!(
+            "node id `{}` contains a NUL byte",
+            s.escape_debug()
+        )),
+        Ok(s) if s.contains('\u{feff}') => Some(format!(
+            "node id `{}` contains a byte-order mark (U+FEFF)",
+            s.escape_debug()
+        )),
+        Ok(_) => None,
+    }
 }
 
 fn parse_weight(b: &[u8]) -> Option<f64> {
@@ -300,7 +331,7 @@ fn parse_chunk<'a>(
         if k == 0 {
             continue; // blank or comment line
         }
-        if k != ncols {
+        if k != ncols || !(2..=3).contains(&k) {
             let line = clean(&chunk[start..i]);
             let msg = if k < 2 {
                 format!(
@@ -323,7 +354,17 @@ fn parse_chunk<'a>(
         }
         if weighted {
             match parse_weight(f[2]) {
-                Some(w) => out.weights.push(w),
+                Some(w) if (0.0..=MAX_WEIGHT).contains(&w) => out.weights.push(w),
+                Some(w) => {
+                    out.error = Some((
+                        li,
+                        format!(
+                            "weight `{}` = {w:e} is outside [0, {MAX_WEIGHT:e}]: weights are non-negative similarities (larger values overflow the spectral products)",
+                            show(f[2])
+                        ),
+                    ));
+                    return out;
+                }
                 None => {
                     out.error = Some((
                         li,
@@ -333,8 +374,14 @@ fn parse_chunk<'a>(
                 }
             }
         }
+        let before = out.tokens.len();
         let u = key(f[0], values[0], &mut out.tokens);
         let v = key(f[1], values[1], &mut out.tokens);
+        // Ids seen for the first time in this chunk: text without NUL bytes.
+        if let Some(msg) = out.tokens[before..].iter().find_map(|t| bad_id(t)) {
+            out.error = Some((li, msg));
+            return out;
+        }
         out.ends.push(u);
         out.ends.push(v);
         out.data_lines += 1;
@@ -552,6 +599,10 @@ fn read_with<R: Read>(
         }
         let mut block: &[u8] = &buf[..cut];
         let mut skipped_lines = 0usize;
+        if first && line_base == 0 && block.starts_with(b"\xEF\xBB\xBF") {
+            // A UTF-8 byte-order mark at the start is not part of the first id.
+            block = &block[3..];
+        }
         if first {
             // Header detection on the first data lines.
             let mut data: Vec<(usize, usize, &[u8])> = Vec::new(); // (line index, byte end, line)
@@ -656,9 +707,17 @@ fn read_with<R: Read>(
 }
 
 /// Write a graph as a tab-separated edge list `u v w` (or `u v` when unweighted) with its
-/// original node ids, each edge once (`u` before `v` in index order). Written atomically.
+/// original node ids, each edge once (`u` before `v` in index order). Written atomically
+/// ([`crate::output`]).
 pub fn write_edge_list(g: &Graph, path: &Path) -> Result<()> {
-    write_atomic(path, |w| {
+    let mut out = Outputs::new();
+    write_edge_list_to(&mut out, g, path)?;
+    out.commit()
+}
+
+/// [`write_edge_list`] as one part of an output transaction (renamed at its commit).
+pub fn write_edge_list_to(out: &mut Outputs, g: &Graph, path: &Path) -> Result<()> {
+    out.write(path, |w| {
         let e = wio(path);
         let ids = g.ids();
         if g.is_weighted() {
@@ -678,12 +737,33 @@ pub fn write_edge_list(g: &Graph, path: &Path) -> Result<()> {
 }
 
 /// Read a whole (small) file as text, naming it on error.
+/// Read a text file (labels, domains, tree JSON, sidecars): a leading UTF-8 byte-order mark is
+/// dropped; invalid UTF-8 and NUL bytes are refused with their line (a lossy conversion could
+/// merge distinct ids).
 pub(crate) fn read_to_string(path: &Path) -> Result<String> {
-    let mut s = String::new();
+    let mut b = Vec::new();
     File::open(path)
-        .and_then(|mut f| f.read_to_string(&mut s))
+        .and_then(|mut f| f.read_to_end(&mut b))
         .map_err(|e| Error::io(path, e))?;
-    Ok(s)
+    if b.starts_with(b"\xEF\xBB\xBF") {
+        b.drain(..3);
+    }
+    let line_of = |b: &[u8], at: usize| 1 + b[..at].iter().filter(|&&c| c == b'\n').count();
+    if let Some(at) = b.iter().position(|&c| c == 0) {
+        return Err(Error::parse(
+            path,
+            line_of(&b, at),
+            "NUL byte: not a text file",
+        ));
+    }
+    String::from_utf8(b).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        Error::parse(
+            path,
+            line_of(e.as_bytes(), at),
+            "invalid UTF-8: not a UTF-8 text file",
+        )
+    })
 }
 
 #[cfg(test)]
@@ -896,6 +976,11 @@ mod tests {
             // Short lines take the byte-by-byte scan, long ones the 8-byte one.
             for line in [format!("{t} x\n"), format!("{t}\tx          \n")] {
                 let p = parse_chunk(line.as_bytes(), 2, &EdgeListOptions::default(), true);
+                if t.contains('\0') {
+                    // A NUL byte in an id is refused (issue 13).
+                    assert!(p.error.as_ref().is_some_and(|e| e.1.contains("NUL")));
+                    continue;
+                }
                 let got = (p.ends[0] & LOCAL == 0).then_some(p.ends[0]);
                 assert_eq!(got, want, "{t}");
             }
@@ -1034,5 +1119,54 @@ mod tests {
         assert_eq!(h.ids(), g.ids());
         assert_eq!(h.adjacency(), g.adjacency());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn read_bytes(b: &[u8]) -> Result<(Graph, ReadReport)> {
+        read_edge_list_from(b, Path::new("t.tsv"), &EdgeListOptions::default())
+    }
+
+    /// Issue 13, defect 3: a wrong number of columns is refused on the line that has it.
+    #[test]
+    fn wrong_column_counts_are_refused_on_their_line() {
+        let e = read("7\n8\n9\n").unwrap_err().to_string();
+        assert!(e.contains("t.tsv:1") && e.contains("missing column"), "{e}");
+        for s in ["1 2 3 4\n2 3 4 5\n", "1 2 3 4 5\n2 3 4 5 6\n"] {
+            let e = read(s).unwrap_err().to_string();
+            assert!(
+                e.contains("t.tsv:1") && e.contains("too many columns"),
+                "{e}"
+            );
+        }
+        // A first line of one token is the line blamed, not the valid line 2.
+        let e = read("7\n1 2\n").unwrap_err().to_string();
+        assert!(e.contains("t.tsv:1:"), "{e}");
+    }
+
+    /// Issue 13, defect 4: negative and overflowing weights are refused with file and line.
+    #[test]
+    fn negative_and_huge_weights_are_refused() {
+        let e = read("1 2 0.5\n2 3 -1\n").unwrap_err().to_string();
+        assert!(e.contains("t.tsv:2") && e.contains("outside [0"), "{e}");
+        let e = read("1 2 1e308\n2 3 1\n").unwrap_err().to_string();
+        assert!(e.contains("t.tsv:1") && e.contains("1e308"), "{e}");
+        assert!(read("1 2 0\n2 3 1e150\n").is_ok());
+    }
+
+    /// Issue 13, defect 10: a byte-order mark is not part of the first id; NUL bytes and
+    /// invalid UTF-8 in ids are refused (a lossy conversion could merge distinct ids).
+    #[test]
+    fn bom_nul_and_invalid_utf8_ids() {
+        let (g, _) = read_bytes(b"\xEF\xBB\xBFa b\nb c\n").unwrap();
+        assert_eq!(g.ids()[0], "a");
+        let e = read_bytes(b"a b\nb\x00x c\n").unwrap_err().to_string();
+        assert!(e.contains("t.tsv:2") && e.contains("NUL"), "{e}");
+        let e = read_bytes(b"a b\n\xff c\n\xfe c\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("t.tsv:2") && e.contains("UTF-8"), "{e}");
+        // A long bad line is cut in the message.
+        let long = format!("1 2 3 {}\n", "x".repeat(5000));
+        let e = read(&long).unwrap_err().to_string();
+        assert!(e.len() < 400, "{} bytes", e.len());
     }
 }

@@ -3,7 +3,8 @@
 
 use super::io::read_to_string;
 use crate::error::{Error, Result};
-use crate::util::{wio, write_atomic, FxHashMap};
+use crate::output::Outputs;
+use crate::util::{wio, FxHashMap};
 use std::io::Write;
 use std::path::Path;
 
@@ -161,7 +162,7 @@ pub fn read_labels(path: &Path) -> Result<Labels> {
                     return Err(Error::parse(
                         path,
                         lineno,
-                        format!("the header needs a node column and at least one level column, got `{t}`"),
+                        format!("the header needs a node column and at least one level column, got `{}`", excerpt(t)),
                     ));
                 }
                 raw = vec![Vec::new(); cols.len() - 1];
@@ -173,15 +174,19 @@ pub fn read_labels(path: &Path) -> Result<Labels> {
                         path,
                         lineno,
                         format!(
-                            "expected {} columns as in the header, got {}: `{t}`",
+                            "expected {} columns as in the header, got {}: `{}`",
                             h.len(),
-                            cols.len()
+                            cols.len(),
+                            excerpt(t)
                         ),
                     ));
                 }
                 let id = cols[0].trim().to_string();
                 if id.is_empty() {
                     return Err(Error::parse(path, lineno, "empty node id"));
+                }
+                if let Some(msg) = crate::graph::io::bad_id(id.as_bytes()) {
+                    return Err(Error::parse(path, lineno, msg));
                 }
                 if let Some(prev) = seen.insert(id.clone(), lineno) {
                     return Err(Error::parse(
@@ -220,9 +225,25 @@ pub fn read_labels(path: &Path) -> Result<Labels> {
     })
 }
 
-/// Write labels as TSV with header `node<TAB>col1...` (atomically).
+/// At most 80 characters of a line for an error message (a long line is cut, with its length).
+fn excerpt(t: &str) -> String {
+    if t.chars().count() <= 80 {
+        return t.to_string();
+    }
+    let cut: String = t.chars().take(80).collect();
+    format!("{cut}... ({} bytes)", t.len())
+}
+
+/// Write labels as TSV with header `node<TAB>col1...` (atomically, [`crate::output`]).
 pub fn write_labels(labels: &Labels, path: &Path) -> Result<()> {
-    write_atomic(path, |w| {
+    let mut out = Outputs::new();
+    write_labels_to(&mut out, labels, path)?;
+    out.commit()
+}
+
+/// [`write_labels`] as one part of an output transaction (renamed at its commit).
+pub fn write_labels_to(out: &mut Outputs, labels: &Labels, path: &Path) -> Result<()> {
+    out.write(path, |w| {
         let e = wio(path);
         write!(w, "node").map_err(&e)?;
         for c in &labels.columns {
@@ -292,5 +313,28 @@ mod tests {
         let ids = vec!["1".to_string()];
         let e = l.aligned(0, &ids, "the graph").unwrap_err().to_string();
         assert!(e.contains("`2`"), "{e}");
+    }
+
+    /// Issue 13, defects 9 and 10: BOM dropped, NUL / invalid UTF-8 refused with the line, a
+    /// long bad line cut in the message.
+    #[test]
+    fn bom_nul_utf8_and_long_lines() {
+        let d = std::env::temp_dir().join(format!("nb-labels-bytes-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join("bom.tsv");
+        std::fs::write(&p, b"\xEF\xBB\xBFnode\tk2\na\t0\n").unwrap();
+        let l = read_labels(&p).unwrap();
+        assert_eq!(l.columns, ["k2"]);
+        std::fs::write(&p, b"node\tk2\na\t0\nb\x00\t1\n").unwrap();
+        let e = read_labels(&p).unwrap_err().to_string();
+        assert!(e.contains(":3") && e.contains("NUL"), "{e}");
+        std::fs::write(&p, b"node\tk2\na\t0\n\xff\t1\n").unwrap();
+        let e = read_labels(&p).unwrap_err().to_string();
+        assert!(e.contains(":3") && e.contains("UTF-8"), "{e}");
+        let long = format!("node\tk2\na\t0\n{}\n", "x\t".repeat(3000));
+        std::fs::write(&p, long).unwrap();
+        let e = read_labels(&p).unwrap_err().to_string();
+        assert!(e.len() < 400, "{} bytes: {e}", e.len());
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }

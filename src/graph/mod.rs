@@ -5,11 +5,14 @@
 //! every output names nodes as the input did. Graphs are built straight from edge lists
 //! ([`Graph::from_edges`]) without a dense intermediate.
 
-mod io;
+pub(crate) mod io;
 mod labels;
 
-pub use io::{read_edge_list, read_edge_list_from, write_edge_list, EdgeListOptions, Header};
-pub use labels::{read_labels, write_labels, Labels};
+pub use io::{
+    read_edge_list, read_edge_list_from, write_edge_list, write_edge_list_to, EdgeListOptions,
+    Header,
+};
+pub use labels::{read_labels, write_labels, write_labels_to, Labels};
 
 use crate::error::{Error, Result};
 use petgraph::graph::{NodeIndex, UnGraph};

@@ -225,6 +225,21 @@ impl BottomUp {
         let (cluster_graph, link_graph) = match self.split {
             Some(q) => {
                 let (a, b) = sub.split_edges(q, self.seed);
+                // A clustering part where most nodes have no edge (a tiny q) gives leaves of
+                // one node; a linkage part without edges gives a tree of zero similarities.
+                let lonely = a.unweighted_degrees().iter().filter(|&&d| d == 0).count();
+                if 2 * lonely > a.n() || b.num_edges() == 0 {
+                    return Err(Error::param(
+                        "BottomUp.split",
+                        format!(
+                            "{q} keeps {} of {} edges for clustering ({lonely} of {} nodes without an edge there) and {} for the linkage; the clustering part may leave at most half of the nodes without an edge and the linkage part needs edges; use a q nearer 0.5",
+                            a.num_edges(),
+                            sub.num_edges(),
+                            a.n(),
+                            b.num_edges()
+                        ),
+                    ));
+                }
                 (Cow::Owned(a), Some(b))
             }
             None => (sub, None),

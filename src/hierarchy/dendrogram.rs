@@ -363,14 +363,17 @@ impl Dendrogram {
         let k = self.num_leaves();
         let depth = self.depths();
         let parent = self.parents();
+        // Cluster of each node at depth `l`, root first (a parent's id is above its
+        // children's): O(K), whatever the tree's depth.
+        let mut top = vec![0usize; 2 * k - 1];
+        for c in (0..2 * k - 1).rev() {
+            top[c] = if depth[c] <= l { c } else { top[parent[c]] };
+        }
         let mut label = vec![u32::MAX; 2 * k - 1];
         let mut next = 0u32;
         (0..k)
             .map(|leaf| {
-                let mut c = leaf;
-                while depth[c] > l {
-                    c = parent[c];
-                }
+                let c = top[leaf];
                 if label[c] == u32::MAX {
                     label[c] = next;
                     next += 1;
@@ -499,15 +502,21 @@ impl Dendrogram {
                 }
             }
         }
-        // Label leaves by their chosen ancestor.
+        // Label leaves by their chosen ancestor, found root first (a parent's id is above its
+        // children's): O(K), not a parent walk per leaf.
+        let mut top = vec![usize::MAX; 2 * k - 1];
+        for c in (0..2 * k - 1).rev() {
+            top[c] = if is_chosen[c] || parent[c] == usize::MAX {
+                c
+            } else {
+                top[parent[c]]
+            };
+        }
         let mut label = vec![u32::MAX; 2 * k - 1];
         let mut next = 0u32;
         Ok((0..k)
             .map(|leaf| {
-                let mut c = leaf;
-                while !is_chosen[c] {
-                    c = parent[c];
-                }
+                let c = top[leaf];
                 if label[c] == u32::MAX {
                     label[c] = next;
                     next += 1;
@@ -587,24 +596,38 @@ impl Dendrogram {
                 self.merges[c - k].height
             }
         };
-        fn rec(d: &Dendrogram, c: usize, k: usize, h: &dyn Fn(usize) -> f64, out: &mut String) {
-            if c < k {
-                out.push_str(&format!("L{c}"));
-            } else {
-                let m = &d.merges[c - k];
-                out.push('(');
-                for (i, ch) in [m.left, m.right].into_iter().enumerate() {
-                    if i == 1 {
-                        out.push(',');
-                    }
-                    rec(d, ch, k, h, out);
-                    out.push_str(&format!(":{}", (m.height - h(ch)).max(0.0)));
-                }
-                out.push(')');
-            }
+        // Iterative (an explicit stack): a caterpillar tree of any depth cannot overflow the
+        // call stack. O(K).
+        enum Item {
+            Node(usize),
+            Text(char),
+            Len(f64),
         }
         let mut s = String::new();
-        rec(self, 2 * k - 2, k, &height, &mut s);
+        let mut stack = vec![Item::Node(2 * k - 2)];
+        while let Some(it) = stack.pop() {
+            match it {
+                Item::Text(ch) => s.push(ch),
+                Item::Len(x) => {
+                    use std::fmt::Write;
+                    let _ = write!(s, ":{x}");
+                }
+                Item::Node(c) if c < k => {
+                    use std::fmt::Write;
+                    let _ = write!(s, "L{c}");
+                }
+                Item::Node(c) => {
+                    let m = &self.merges[c - k];
+                    s.push('(');
+                    stack.push(Item::Text(')'));
+                    stack.push(Item::Len((m.height - height(m.right)).max(0.0)));
+                    stack.push(Item::Node(m.right));
+                    stack.push(Item::Text(','));
+                    stack.push(Item::Len((m.height - height(m.left)).max(0.0)));
+                    stack.push(Item::Node(m.left));
+                }
+            }
+        }
         s.push(';');
         s
     }
@@ -687,12 +710,49 @@ impl Dendrogram {
         };
         d.validate()
             .map_err(|e| Error::parse(path, 0, e.to_string()))?;
+        // Heights of a file must be what the height map makes of the similarities, in the
+        // map's range: [0, 2] for `1 - s` (s a density in [0, 1] or a correlation in [-1, 1]),
+        // (0, 1] for `1 / (1 + s)` (s >= 0).
+        let (lo, hi) = match d.height_map {
+            HeightMap::OneMinus => (-1.0, 1.0),
+            HeightMap::Reciprocal => (0.0, f64::MAX),
+        };
+        for (t, m) in d.merges.iter().enumerate() {
+            // (a rounding margin: a correlation computed as 1 + 1 ulp is still fine)
+            if !(lo - 1e-9..=hi + 1e-9).contains(&m.similarity) {
+                return Err(Error::parse(
+                    path,
+                    0,
+                    format!(
+                        "merge {t}: similarity {} is outside [{lo}, {}] for height map {:?}",
+                        m.similarity,
+                        if hi == f64::MAX {
+                            "inf".to_string()
+                        } else {
+                            hi.to_string()
+                        },
+                        d.height_map
+                    ),
+                ));
+            }
+            let h = d.height_map.height(m.similarity);
+            if (m.height - h).abs() > 1e-9 * h.abs().max(1.0) {
+                return Err(Error::parse(
+                    path,
+                    0,
+                    format!(
+                        "merge {t}: height {} does not match similarity {} (height map {:?} gives {h})",
+                        m.height, m.similarity, d.height_map
+                    ),
+                ));
+            }
+        }
         Ok(d)
     }
 
     /// Read a dendrogram JSON file.
     pub fn read(path: &Path) -> Result<Self> {
-        let s = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let s = crate::graph::io::read_to_string(path)?;
         Self::from_json(&s, path)
     }
 
@@ -816,5 +876,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("merge 0"), "{e}");
+    }
+
+    /// Issue 13, defect 5: a 100,000-deep caterpillar tree exports to Newick without
+    /// recursion and cuts by depth in linear time (the old per-leaf walk took minutes).
+    #[test]
+    fn deep_caterpillar_newick_and_depth_cut() {
+        let k = 100_000;
+        let ids: Vec<String> = (0..k).map(|i| i.to_string()).collect();
+        let leaves: Vec<Vec<u32>> = (0..k as u32).map(|i| vec![i]).collect();
+        // K + 0 = (0, 1); K + t = (K + t - 1, t + 1): every merge deepens the tree.
+        let internal: Vec<(usize, usize, f64)> = (0..k - 1)
+            .map(|t| {
+                let a = if t == 0 { 0 } else { k + t - 1 };
+                (a, t + 1, 0.5 * (1.0 - t as f64 / k as f64))
+            })
+            .collect();
+        let d = Dendrogram::from_tree(ids, leaves, &internal, HeightMap::OneMinus, "t").unwrap();
+        let start = std::time::Instant::now();
+        let nw = d.to_newick();
+        assert!(nw.ends_with(';') && nw.matches('(').count() == k - 1);
+        let cut = d.cut_depth(k / 2);
+        let distinct: std::collections::HashSet<u32> = cut.iter().copied().collect();
+        assert_eq!(distinct.len(), k / 2 + 1);
+        assert!(
+            start.elapsed().as_secs_f64() < 10.0,
+            "{:?}",
+            start.elapsed()
+        );
     }
 }

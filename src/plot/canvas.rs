@@ -433,11 +433,14 @@ impl Axis {
     /// decades, plus 2x and 5x below three decades and every 1x..9x below one decade (log).
     pub fn ticks(&self) -> Vec<(f64, String)> {
         if self.log {
-            let (a, b) = (
-                self.lo.log10().floor() as i32,
-                self.hi.log10().ceil() as i32,
-            );
-            let ratio = self.hi / self.lo;
+            // An axis end that overflowed (a height near f64::MAX times a margin) or is not
+            // positive would give billions of decades: clamp to the finite range first.
+            let (lo, hi) = (self.lo.max(f64::MIN_POSITIVE), self.hi.min(f64::MAX));
+            if !(lo.is_finite() && hi.is_finite() && hi > lo) {
+                return vec![(self.lo, fmt_log_tick(self.lo))];
+            }
+            let (a, b) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+            let ratio = hi / lo;
             let mantissas: &[f64] = if ratio < 10.0 {
                 &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
             } else if ratio < 1e3 {
@@ -445,11 +448,13 @@ impl Axis {
             } else {
                 &[1.0]
             };
+            // At most about 12 decade ticks: every `step`-th decade on a wide axis.
+            let step = ((b - a) as usize).div_ceil(12).max(1);
             let mut out = Vec::new();
-            for e in a..=b {
+            for e in (a..=b).step_by(step) {
                 for &m in mantissas {
                     let v = m * 10f64.powi(e);
-                    if v >= self.lo * (1.0 - 1e-9) && v <= self.hi * (1.0 + 1e-9) {
+                    if v >= lo * (1.0 - 1e-9) && v <= hi * (1.0 + 1e-9) {
                         out.push((v, fmt_log_tick(v)));
                     }
                 }
@@ -651,5 +656,32 @@ mod tests {
         assert_eq!(Colormap::Greys.at(0.0), Rgb(0xd9, 0xd9, 0xd9));
         assert_eq!(Colormap::Greys.at(1.0), Rgb(0, 0, 0));
         assert_eq!(Colormap::Viridis.at(f64::NAN), Rgb(0xfd, 0xe7, 0x25));
+    }
+
+    /// Issue 13, defect 2: a log axis whose end overflowed (a merge height of 1e300 times a
+    /// margin) gives a handful of ticks, not one per decade of 2^31.
+    #[test]
+    fn log_ticks_of_a_huge_or_overflowed_axis_are_bounded() {
+        for (lo, hi) in [
+            (1e-300, 1e300),
+            (0.5, f64::INFINITY),
+            (1e-3, 1e308),
+            (0.0, 1.0),
+        ] {
+            let t = Axis { lo, hi, log: true }.ticks();
+            assert!(
+                !t.is_empty() && t.len() <= 40,
+                "{lo} {hi}: {} ticks",
+                t.len()
+            );
+            assert!(t.iter().all(|(v, _)| v.is_finite()));
+        }
+        let t = Axis {
+            lo: 1e-3,
+            hi: 1e3,
+            log: true,
+        }
+        .ticks();
+        assert_eq!(t.len(), 7);
     }
 }

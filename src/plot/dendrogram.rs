@@ -442,7 +442,11 @@ impl<'a> DendroFig<'a> {
                 let r = (hmax / hmin).powf(0.06);
                 (hmin / r.max(1.1), hmax * r)
             };
-            Axis { lo, hi, log: true }
+            Axis {
+                lo,
+                hi: hi.min(f64::MAX),
+                log: true,
+            }
         } else {
             let spread = hmax - hmin;
             let lo = match p.y_min {
