@@ -127,12 +127,16 @@ pub fn hsbm(a: HsbmArgs) -> Result<()> {
 /// `hsbm --tree`: sample from a general tree spec.
 fn hsbm_tree(spec: &std::path::Path, seed: u64, out: &std::path::Path) -> Result<()> {
     let tree = Tree::read(spec)?;
-    let h = tree.generate(seed)?;
     let prefix = out.to_string_lossy().into_owned();
     let edges = PathBuf::from(format!("{prefix}.edges.tsv"));
     let labels = PathBuf::from(format!("{prefix}.labels.tsv"));
-    write_edge_list(&h.graph, &edges)?;
-    write_labels(&h.labels(), &labels)?;
+    Outputs::check(&[&edges, &labels])?;
+    let h = tree.generate(seed)?;
+    // Both files or neither.
+    let mut files = Outputs::new();
+    write_edge_list_to(&mut files, &h.graph, &edges)?;
+    write_labels_to(&mut files, &h.labels(), &labels)?;
+    files.commit()?;
     eprintln!(
         "hsbm: {} nodes, {} edges, {} communities (tree {}) -> {}, {}",
         h.graph.n(),
