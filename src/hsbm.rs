@@ -20,6 +20,8 @@ use rand::seq::SliceRandom;
 use rand::Rng as _;
 use rayon::prelude::*;
 
+pub mod tree;
+
 /// How edge probabilities are given.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EdgeProbs {
@@ -257,52 +259,11 @@ impl HsbmParams {
     /// over the `K(K+1)/2` block pairs.
     pub fn generate(&self) -> Result<Hsbm> {
         let (sizes, p) = self.resolve()?;
-        let k = sizes.len();
-        let n: usize = sizes.iter().sum();
         self.check_size(&sizes, &p, crate::util::available_memory())?;
-        let mut start = vec![0usize; k + 1];
-        for a in 0..k {
-            start[a + 1] = start[a] + sizes[a];
-        }
-        let mut perm: Vec<u32> = (0..n as u32).collect();
-        perm.shuffle(&mut rng_for(self.seed, u64::MAX));
-        let pairs: Vec<(usize, usize)> = (0..k).flat_map(|a| (a..k).map(move |b| (a, b))).collect();
-        let blocks: Vec<Vec<(u32, u32, f64)>> = pairs
-            .par_iter()
-            .map(|&(a, b)| {
-                let pr = p[lca_depth(a, b, self.branching, self.depth)];
-                let mut rng = rng_for(self.seed, (a * k + b) as u64);
-                let mut out = Vec::new();
-                let (sa, sb) = (start[a], start[b]);
-                if a == b {
-                    let m = sizes[a];
-                    let total = (m as u64) * (m as u64 - 1) / 2;
-                    sample_indices(total, pr, &mut rng, |t| {
-                        let (i, j) = tri_index(t);
-                        out.push((perm[sa + i], perm[sa + j], 1.0));
-                    });
-                } else {
-                    let nb = sizes[b] as u64;
-                    let total = sizes[a] as u64 * nb;
-                    sample_indices(total, pr, &mut rng, |t| {
-                        out.push((
-                            perm[sa + (t / nb) as usize],
-                            perm[sb + (t % nb) as usize],
-                            1.0,
-                        ));
-                    });
-                }
-                out
-            })
-            .collect();
-        let edges: Vec<(u32, u32, f64)> = blocks.concat();
-        let graph = Graph::from_edges(n, &edges, Duplicates::One)?;
-        let mut leaf = vec![0u32; n];
-        for a in 0..k {
-            for i in start[a]..start[a + 1] {
-                leaf[perm[i] as usize] = a as u32;
-            }
-        }
+        let (branching, depth) = (self.branching, self.depth);
+        let (graph, leaf) = sample_blocks(&sizes, self.seed, |a, b| {
+            p[lca_depth(a, b, branching, depth)]
+        })?;
         Ok(Hsbm {
             graph,
             leaf,
@@ -311,6 +272,66 @@ impl HsbmParams {
             probs: p,
         })
     }
+}
+
+/// Sample a block graph: leaf `a` holds `sizes[a]` nodes, and each pair of nodes in leaves `a`,
+/// `b` (`a <= b`) is joined independently with probability `prob(a, b)`. Returns the graph and
+/// the leaf of every node; node ids are shuffled by a permutation drawn from `seed`.
+///
+/// # Complexity
+/// O(N + M) time and memory for M sampled edges, parallel over the `K(K+1)/2` block pairs, each
+/// from its own seeded stream.
+pub(crate) fn sample_blocks(
+    sizes: &[usize],
+    seed: u64,
+    prob: impl Fn(usize, usize) -> f64 + Sync,
+) -> Result<(Graph, Vec<u32>)> {
+    let k = sizes.len();
+    let n: usize = sizes.iter().sum();
+    let mut start = vec![0usize; k + 1];
+    for a in 0..k {
+        start[a + 1] = start[a] + sizes[a];
+    }
+    let mut perm: Vec<u32> = (0..n as u32).collect();
+    perm.shuffle(&mut rng_for(seed, u64::MAX));
+    let pairs: Vec<(usize, usize)> = (0..k).flat_map(|a| (a..k).map(move |b| (a, b))).collect();
+    let blocks: Vec<Vec<(u32, u32, f64)>> = pairs
+        .par_iter()
+        .map(|&(a, b)| {
+            let pr = prob(a, b);
+            let mut rng = rng_for(seed, (a * k + b) as u64);
+            let mut out = Vec::new();
+            let (sa, sb) = (start[a], start[b]);
+            if a == b {
+                let m = sizes[a];
+                let total = (m as u64) * (m as u64 - 1) / 2;
+                sample_indices(total, pr, &mut rng, |t| {
+                    let (i, j) = tri_index(t);
+                    out.push((perm[sa + i], perm[sa + j], 1.0));
+                });
+            } else {
+                let nb = sizes[b] as u64;
+                let total = sizes[a] as u64 * nb;
+                sample_indices(total, pr, &mut rng, |t| {
+                    out.push((
+                        perm[sa + (t / nb) as usize],
+                        perm[sb + (t % nb) as usize],
+                        1.0,
+                    ));
+                });
+            }
+            out
+        })
+        .collect();
+    let edges: Vec<(u32, u32, f64)> = blocks.concat();
+    let graph = Graph::from_edges(n, &edges, Duplicates::One)?;
+    let mut leaf = vec![0u32; n];
+    for a in 0..k {
+        for i in start[a]..start[a + 1] {
+            leaf[perm[i] as usize] = a as u32;
+        }
+    }
+    Ok((graph, leaf))
 }
 
 /// Depth of the lowest common ancestor of leaves `a` and `b` (the common prefix length of their

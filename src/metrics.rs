@@ -12,6 +12,8 @@ use crate::graph::Labels;
 use crate::util::FxHashMap;
 use serde::Serialize;
 
+pub mod tree;
+
 /// Sparse contingency table between two labelings of the same items.
 #[derive(Debug, Clone)]
 pub struct Contingency {

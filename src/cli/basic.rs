@@ -3,6 +3,7 @@
 use clap::{Args, ValueEnum};
 use neurobricks::graph::{read_labels, write_edge_list_to, write_labels_to};
 use neurobricks::hierarchy::{Level, Partitions};
+use neurobricks::hsbm::tree::{bounded_degree_probs, Tree};
 use neurobricks::hsbm::{EdgeProbs, HsbmParams, Sizes};
 use neurobricks::metrics::evaluate_levels;
 use neurobricks::output::Outputs;
@@ -16,17 +17,36 @@ use std::path::PathBuf;
 #[command(after_help = "Examples:
   neurobricks hsbm --nodes 1600 --depth 3 --a 40,41,45,100 --seed 1 --out out/btsbm
       writes out/btsbm.edges.tsv and out/btsbm.labels.tsv (header: node depth1 depth2 depth3)
-  neurobricks hsbm --nodes 400 --depth 2 --p 0.01,0.05,0.3 --sizes 50,150,100,100 --seed 2 --out g")]
+  neurobricks hsbm --nodes 400 --depth 2 --p 0.01,0.05,0.3 --sizes 50,150,100,100 --seed 2 --out g
+  neurobricks hsbm --nodes 1600 --depth 3 --degree 10 --beta 0.3 --seed 3 --out g
+      bounded-degree regime: p_l = p_d beta^(d-l), p_d set for expected degree 10
+  neurobricks hsbm --tree data/hsbm-trees/appendix-example1.json --seed 4 --out g
+      any rooted tree from a JSON spec; labels have one column per depth 1..max leaf depth
+
+Tree spec (JSON): {\"scale\": \"log\" or \"p\", \"levels\": [v0, v1, ..],
+  \"tree\": {\"level\": 0, \"children\": [ {\"value\": 0.3, \"size\": 100}, .. ]}}
+  every node gives \"value\" or \"level\" (an index into levels): for an internal node the
+  probability between its children's communities, for a leaf (with \"size\" nodes) the
+  probability within; scale \"log\" means p = value ln N / N. Leaves are numbered depth first.")]
 pub struct HsbmArgs {
     /// Total number of nodes (split evenly over the branching^depth communities unless --sizes).
     #[arg(long)]
     nodes: Option<usize>,
     /// Tree depth d (>= 1); the model has branching^d primitive communities.
-    #[arg(long)]
-    depth: usize,
+    #[arg(long, required_unless_present = "tree")]
+    depth: Option<usize>,
     /// Edge probability per LCA depth, p0 (across the root) .. pd (within a community).
-    #[arg(long, value_name = "P0,..,PD", conflicts_with = "a")]
+    #[arg(long, value_name = "P0,..,PD", conflicts_with_all = ["a", "degree"])]
     p: Option<String>,
+    /// Bounded-degree regime: expected degree c (with --beta): p_l = p_d beta^(d-l).
+    #[arg(long, value_name = "C", requires = "beta", conflicts_with = "a")]
+    degree: Option<f64>,
+    /// Ratio between consecutive levels in the bounded-degree regime.
+    #[arg(long, value_name = "B", requires = "degree")]
+    beta: Option<f64>,
+    /// A general tree spec (JSON, format below) instead of a complete tree.
+    #[arg(long, conflicts_with_all = ["depth", "p", "a", "degree", "sizes", "nodes", "branching"])]
+    tree: Option<PathBuf>,
     /// Log-degree form: p[k] = a[k] ln N / N.
     #[arg(long, value_name = "A0,..,AD")]
     a: Option<String>,
@@ -46,10 +66,31 @@ pub struct HsbmArgs {
 }
 
 pub fn hsbm(a: HsbmArgs) -> Result<()> {
-    let probs = match (&a.p, &a.a) {
-        (Some(p), None) => EdgeProbs::P(parse_list("--p", p)?),
-        (None, Some(x)) => EdgeProbs::LogDegree(parse_list("--a", x)?),
-        _ => return Err(Error::param("--p/--a", "give exactly one of --p or --a")),
+    if let Some(t) = &a.tree {
+        return hsbm_tree(t, a.seed, &a.out);
+    }
+    let depth = a.depth.unwrap_or_default();
+    let probs = match (&a.p, &a.a, a.degree, a.beta) {
+        (Some(p), None, None, None) => EdgeProbs::P(parse_list("--p", p)?),
+        (None, Some(x), None, None) => EdgeProbs::LogDegree(parse_list("--a", x)?),
+        (None, None, Some(c), Some(beta)) => {
+            let n = match (&a.sizes, a.nodes) {
+                (None, Some(n)) => n,
+                _ => {
+                    return Err(Error::param(
+                        "--degree",
+                        "needs --nodes (equal communities)",
+                    ))
+                }
+            };
+            EdgeProbs::P(bounded_degree_probs(depth, a.branching, n, c, beta)?)
+        }
+        _ => {
+            return Err(Error::param(
+                "--p/--a/--degree",
+                "give exactly one of --p, --a or --degree with --beta",
+            ))
+        }
     };
     let sizes = match (&a.sizes, a.nodes) {
         (Some(s), _) => Sizes::Explicit(parse_list("--sizes", s)?),
@@ -57,7 +98,7 @@ pub fn hsbm(a: HsbmArgs) -> Result<()> {
         (None, None) => return Err(Error::param("--nodes", "give --nodes or --sizes")),
     };
     let params = HsbmParams::default()
-        .depth(a.depth)
+        .depth(depth)
         .branching(a.branching)
         .probs(probs)
         .sizes(sizes)
@@ -77,6 +118,31 @@ pub fn hsbm(a: HsbmArgs) -> Result<()> {
         h.graph.n(),
         h.graph.num_edges(),
         params.num_leaves(),
+        edges.display(),
+        labels.display()
+    );
+    Ok(())
+}
+
+/// `hsbm --tree`: sample from a general tree spec.
+fn hsbm_tree(spec: &std::path::Path, seed: u64, out: &std::path::Path) -> Result<()> {
+    let tree = Tree::read(spec)?;
+    let prefix = out.to_string_lossy().into_owned();
+    let edges = PathBuf::from(format!("{prefix}.edges.tsv"));
+    let labels = PathBuf::from(format!("{prefix}.labels.tsv"));
+    Outputs::check(&[&edges, &labels])?;
+    let h = tree.generate(seed)?;
+    // Both files or neither.
+    let mut files = Outputs::new();
+    write_edge_list_to(&mut files, &h.graph, &edges)?;
+    write_labels_to(&mut files, &h.labels(), &labels)?;
+    files.commit()?;
+    eprintln!(
+        "hsbm: {} nodes, {} edges, {} communities (tree {}) -> {}, {}",
+        h.graph.n(),
+        h.graph.num_edges(),
+        tree.num_leaves(),
+        spec.display(),
         edges.display(),
         labels.display()
     );

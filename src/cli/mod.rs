@@ -7,6 +7,7 @@ mod bricks;
 mod cluster;
 mod coactivation;
 mod plot;
+mod theory;
 
 use clap::{Parser, Subcommand};
 use neurobricks::Error;
@@ -34,6 +35,7 @@ enum Command {
     Bricks(bricks::BricksArgs),
     Coactivation(coactivation::CoactivationArgs),
     Plot(plot::PlotArgs),
+    Theory(theory::TheoryArgs),
 }
 
 /// Parse arguments, run the command, report errors; returns the exit code.
@@ -52,6 +54,7 @@ pub fn run() -> i32 {
         Command::Bricks(a) => bricks::run(a),
         Command::Coactivation(a) => coactivation::coactivation(a),
         Command::Plot(a) => plot::plot(a),
+        Command::Theory(a) => theory::run(a),
     };
     match res.map_err(flag_names) {
         Ok(()) => 0,
@@ -78,6 +81,10 @@ const FLAGS: &[(&str, &str)] = &[
     ("HsbmParams.branching", "--branching"),
     ("HsbmParams.sizes", "--nodes/--sizes"),
     ("HsbmParams.probs", "--p/--a"),
+    ("bounded_degree_probs.depth", "--depth"),
+    ("bounded_degree_probs.degree", "--degree"),
+    ("bounded_degree_probs.beta", "--beta"),
+    ("bounded_degree_probs.nodes", "--nodes"),
     ("CoactivationParams.binarize", "--binarize"),
     ("CoactivationParams.weight", "--weight"),
     ("CoactivationParams.sparsify", "--sparsify"),

@@ -10,6 +10,7 @@
 mod eigen;
 mod kmeans;
 mod mixed;
+pub mod nonbacktracking;
 mod operators;
 
 pub use eigen::{
