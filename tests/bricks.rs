@@ -110,6 +110,18 @@ fn export_writes_readable_subffns() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("bricks.json")).unwrap()).unwrap();
     assert_eq!(index["bricks"][2]["set_aside"], true);
     assert_eq!(index["bricks"].as_array().unwrap().len(), 3);
+    // Same bricks, same bytes: the metadata is written with sorted keys, not in the per-process
+    // random order of a HashMap (each file's header has its own map, so all three files being in
+    // order by chance has probability 1/216).
+    for b in 0..3 {
+        let bytes = std::fs::read(dir.join(format!("brick_{b:03}.safetensors"))).unwrap();
+        let head = String::from_utf8_lossy(&bytes[8..120]).to_string();
+        let want = format!(
+            "{{\"__metadata__\":{{\"brick\":\"{b}\",\"n_neurons_layer\":\"1536\",\"set_aside\":\"{}\"}},",
+            b == 2
+        );
+        assert!(head.starts_with(&want), "brick {b}: {head}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

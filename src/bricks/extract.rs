@@ -442,9 +442,47 @@ fn write_safetensors(
                 .map_err(|e| Error::Input(format!("{}: tensor `{n}`: {e}", path.display())))
         })
         .collect::<Result<_>>()?;
-    let bytes = safetensors::serialize(views, Some(meta))
+    let sorted: std::collections::BTreeMap<&str, &str> =
+        meta.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut bytes = safetensors::serialize(views, Some(meta.clone()))
+        .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+    sort_header_metadata(&mut bytes, &sorted)
         .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
     out.write(path, |w| w.write_all(&bytes).map_err(wio(path)))
+}
+
+/// Rewrites the `__metadata__` object of a serialised safetensors file with its keys in sorted
+/// order, so that the same bricks give the same bytes in every run (the safetensors crate takes
+/// the metadata as a `HashMap` and writes it in the map's per-process random order). The crate
+/// writes `{"__metadata__":{...},` first; the sorted object has the same entries and therefore
+/// the same length, so the header length and the tensor offsets are unchanged. Cost O(header).
+fn sort_header_metadata(
+    bytes: &mut [u8],
+    sorted: &std::collections::BTreeMap<&str, &str>,
+) -> std::result::Result<(), String> {
+    const PREFIX: &[u8] = b"{\"__metadata__\":";
+    let text = serde_json::to_string(sorted).map_err(|e| e.to_string())?;
+    let start = 8 + PREFIX.len();
+    let end = start + text.len();
+    let header_len = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+        .ok_or("safetensors header shorter than 8 bytes")?;
+    if bytes.len() < 8 + header_len || end > 8 + header_len || &bytes[8..start] != PREFIX {
+        return Err("unexpected safetensors header layout (metadata not first)".into());
+    }
+    // The slice being replaced must be the same map, just in another order.
+    let old: std::collections::BTreeMap<String, String> =
+        serde_json::from_slice(&bytes[start..end]).map_err(|e| format!("metadata: {e}"))?;
+    if old.len() != sorted.len()
+        || old
+            .iter()
+            .any(|(k, v)| sorted.get(k.as_str()) != Some(&v.as_str()))
+    {
+        return Err("safetensors metadata changed while sorting".into());
+    }
+    bytes[start..end].copy_from_slice(text.as_bytes());
+    Ok(())
 }
 
 #[cfg(test)]
