@@ -99,6 +99,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("out", "--out"),
     ("DendrogramPlot.cut", "--cut"),
     ("DendrogramPlot.log", "--log"),
+    ("DendrogramPlot.scale", "--scale"),
     ("DendrogramPlot.max_leaves", "--max-leaves"),
     ("DendrogramPlot.y_min", "--y-min"),
     ("HeatmapPlot.bins", "--bins"),

@@ -261,6 +261,7 @@ impl CurvesPlot {
                     lo,
                     hi,
                     log: self.log_x,
+                    reversed: false,
                 }
             }
             None => {
@@ -276,6 +277,7 @@ impl CurvesPlot {
                         lo: lo / r,
                         hi: hi * r,
                         log: true,
+                        reversed: false,
                     }
                 } else {
                     let span = if hi > lo { hi - lo } else { lo.abs().max(1.0) };
@@ -283,6 +285,7 @@ impl CurvesPlot {
                         lo: lo - 0.04 * span,
                         hi: hi + 0.04 * span,
                         log: false,
+                        reversed: false,
                     }
                 }
             }
@@ -301,6 +304,7 @@ impl CurvesPlot {
                     lo: lo - 0.03 * span,
                     hi: hi + 0.03 * span,
                     log: false,
+                    reversed: false,
                 }
             }
             None => {
@@ -313,6 +317,7 @@ impl CurvesPlot {
                     lo: ymin - 0.06 * span,
                     hi: ymax + 0.06 * span,
                     log: false,
+                    reversed: false,
                 }
             }
         };

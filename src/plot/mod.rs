@@ -37,7 +37,7 @@ mod heatmap;
 
 pub use canvas::Colormap;
 pub use curves::{CurvesPlot, Marker, Series};
-pub use dendrogram::{DendrogramPlot, LeafClasses};
+pub use dendrogram::{DendrogramPlot, HeightScale, LeafClasses, MergePositions};
 pub use grid::GridPlot;
 pub use heatmap::{Aggregate, ColorScale, HeatmapPlot};
 
