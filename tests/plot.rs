@@ -927,3 +927,76 @@ fn default_scale_spreads_the_merges_of_real_bricks() {
     let first = &tree.leaves[0];
     assert!(s.contains(&format!("L0 ({}) tag0", first.len())));
 }
+
+/// The HTML page (issue 14, item 3): one tree and one card per leaf per layer, leaves linking
+/// to existing cards, text escaped, nothing fetched, the figures inline; bad input is an error
+/// naming the parameter and writes nothing.
+#[test]
+fn html_report_structure() {
+    use neurobricks::plot::html::{BrickCardView, CardContext, HtmlReport, LayerView};
+    let t = small_tree();
+    let k = t.num_leaves();
+    let cards = |layer: usize| -> Vec<BrickCardView> {
+        (0..k)
+            .map(|b| {
+                let mut c = BrickCardView::new(b, t.leaves[b].len());
+                c.headline = format!("<b>{layer}-{b}</b>");
+                c.contexts.push(CardContext {
+                    left: "if a ".into(),
+                    token: "<".into(),
+                    right: " b:".into(),
+                    mass: 1.5,
+                    domain: "code".into(),
+                });
+                c.domains = vec![("code".into(), 0.6, Some(0.25))];
+                c
+            })
+            .collect()
+    };
+    let (g, pt) = planted(2, 20, 9);
+    let mut l0 = LayerView::new(0, &t, cards(0));
+    l0.curves = vec![Series::new("bricks", vec![(0.1, 0.5), (0.25, 0.3)])];
+    let mut l1 = LayerView::new(1, &pt, {
+        (0..pt.num_leaves())
+            .map(|b| BrickCardView::new(b, pt.leaves[b].len()))
+            .collect()
+    });
+    l1.graph = Some(&g);
+    let page = HtmlReport::new("Atlas & test").layer(l0).layer(l1);
+    let html = page.render().unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    assert!(html.contains("<title>Atlas &amp; test</title>"));
+    assert!(!html.contains("http://") && !html.contains("https://"));
+    assert_eq!(html.matches("<svg class=\"tree\"").count(), 2);
+    assert!(html.contains("data:image/png;base64,") && html.contains("data:image/svg+xml;base64,"));
+    for (layer, kk) in [(0, k), (1, pt.num_leaves())] {
+        for b in 0..kk {
+            let id = format!("card-{layer}-{b}");
+            assert_eq!(html.matches(&format!("id=\"{id}\"")).count(), 1, "{id}");
+            assert!(html.contains(&format!("data-card=\"{id}\"")), "{id}");
+        }
+    }
+    // Caller text is escaped.
+    assert!(!html.contains("<b>0-1</b>") && html.contains("&lt;b&gt;0-1&lt;/b&gt;"));
+    assert!(html.contains("<mark>&lt;</mark>"));
+    // Errors: wrong card count, a layer twice; the writer refuses a folder and leaves nothing.
+    let bad = HtmlReport::new("x").layer(LayerView::new(0, &t, cards(0)[1..].to_vec()));
+    let e = bad.render().unwrap_err();
+    assert!(
+        matches!(e, Error::Param { ref name, .. } if name == "LayerView.cards"),
+        "{e}"
+    );
+    let twice = HtmlReport::new("x")
+        .layer(LayerView::new(3, &t, cards(3)))
+        .layer(LayerView::new(3, &t, cards(3)));
+    assert!(twice.render().is_err());
+    let dir = std::env::temp_dir().join(format!("nb-html-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    assert!(page.write(&dir).is_err());
+    let out = dir.join("r.html");
+    bad.write(&out).unwrap_err();
+    assert!(!out.exists());
+    page.write(&out).unwrap();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), html);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

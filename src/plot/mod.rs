@@ -34,6 +34,7 @@ mod curves;
 mod dendrogram;
 mod grid;
 mod heatmap;
+pub mod html;
 
 pub use canvas::Colormap;
 pub use curves::{CurvesPlot, Marker, Series};
