@@ -710,13 +710,13 @@ def verify(model_dir, shipped, roots):
     try:
         new = extract(model_dir, tmp, roots, log=lambda m: print("       " + m))
         # source drift (image version changes)
-        old_src = {s["path"]: s["sha256"] for s in old["sources"]}
-        for s in new["sources"]:
+        old_src = {s["path"]: s["sha256"] for s in old["sources"] + old.get("heldout_sources", [])}
+        for s in new["sources"] + new["heldout_sources"]:
             if old_src.get(s["path"]) != s["sha256"]:
                 problems.append(f"source drift: {s['path']} ({s['resolved_path']}) sha256 {s['sha256']} "
                                 f"!= manifest {old_src.get(s['path'])}")
         if not any(p.startswith("source drift") for p in problems):
-            print("[ok]   all 12 source documents have the manifest sha256")
+            print(f"[ok]   all {len(new['sources']) + len(new['heldout_sources'])} source documents have the manifest sha256")
 
         ta, tb = load_st(shipped / "tokens.safetensors"), load_st(tmp / "tokens.safetensors")
         for k in ("ids", "domain", "window"):
@@ -741,6 +741,21 @@ def verify(model_dir, shipped, roots):
                     problems.append(f"{name}:{k}: {int((~close).sum())} values differ by more than 1 f16 ulp")
                 print(f"       {name}:{k} {tuple(a[k].shape)}: {exact}/{a[k].size} bit-identical, "
                       f"{int(close.sum())}/{a[k].size} within 1 f16 ulp")
+
+        ha, hb = load_st(shipped / "heldout.safetensors"), load_st(tmp / "heldout.safetensors")
+        for k in ("ids", "domain", "window"):
+            if ha[k].shape != hb[k].shape or not np.array_equal(ha[k], hb[k]):
+                problems.append(f"heldout.{k} differs")
+        for L in LAYERS:
+            k = f"ffn_in.layer{L}"
+            if ha[k].shape != hb[k].shape or not f16_close(ha[k], hb[k]).all():
+                problems.append(f"heldout.safetensors:{k} differs by more than 1 f16 ulp")
+        for name in ("vocab.txt", "vocab-LICENSE.txt", "contexts.json"):
+            if (shipped / name).read_bytes() != (tmp / name).read_bytes():
+                problems.append(f"{name} differs")
+        if not any(p.startswith(("heldout", "vocab", "contexts")) for p in problems):
+            print("[ok]   heldout ids exact and inputs within 1 f16 ulp; vocab.txt, vocab-LICENSE.txt, "
+                  "contexts.json identical")
 
         for L in LAYERS:
             so, sn = old["activation_stats_from_f16_files"][f"layer{L}"], new["activation_stats_from_f16_files"][f"layer{L}"]
