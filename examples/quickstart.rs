@@ -10,10 +10,10 @@
 
 use neurobricks::activations::ffn::FfnLayer;
 use neurobricks::activations::read_domains;
-use neurobricks::atlas::minilm::load_heldout;
+use neurobricks::atlas::minilm::{layer_atlas, load_heldout};
 use neurobricks::atlas::{AtlasParams, Vocab};
 use neurobricks::coactivation::CoactivationParams;
-use neurobricks::experiments::html_report::{build_layer, html_report};
+use neurobricks::experiments::html_report::{html_report, layer_report};
 use neurobricks::hierarchy::BottomUp;
 use neurobricks::plot::{DendrogramPlot, LeafClasses};
 use neurobricks::{Error, Result};
@@ -99,7 +99,12 @@ fn main() -> Result<()> {
     let data = root.join("data/minilm-l6");
     let vocab = Vocab::load(&data.join("vocab.txt"))?;
     let heldout = load_heldout(&data)?;
-    let layer = build_layer(&data, 5, &vocab, Some(&heldout), &AtlasParams::default())?;
+    let p = AtlasParams::default();
+    let layer = layer_report(
+        &data,
+        layer_atlas(&data, 5, &vocab, Some(&heldout), &p)?,
+        &p,
+    )?;
     let report = out.join("report.html");
     html_report(std::slice::from_ref(&layer)).write(&report)?;
     let s = layer.summary();

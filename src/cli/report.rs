@@ -1,9 +1,9 @@
 //! `report`: the brick atlas of the shipped MiniLM layers as one self-contained HTML page.
 
 use clap::Args;
-use neurobricks::atlas::minilm::load_heldout;
+use neurobricks::atlas::minilm::{layer_atlas, load_heldout};
 use neurobricks::atlas::{AtlasParams, Vocab};
-use neurobricks::experiments::html_report::{build_layer, html_report};
+use neurobricks::experiments::html_report::{html_report, layer_report};
 use neurobricks::output::Outputs;
 use neurobricks::util::parse_list;
 use neurobricks::{Error, Result};
@@ -67,7 +67,8 @@ pub fn run(a: ReportArgs) -> Result<()> {
     let mut built = Vec::new();
     for &l in &layers {
         eprintln!("report: layer {l} ...");
-        built.push(build_layer(&a.data, l, &vocab, heldout.as_ref(), &p)?);
+        let atlas = layer_atlas(&a.data, l, &vocab, heldout.as_ref(), &p)?;
+        built.push(layer_report(&a.data, atlas, &p)?);
     }
     html_report(&built).write(&a.out)?;
     eprintln!(

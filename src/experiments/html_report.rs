@@ -1,5 +1,5 @@
 //! The brick atlas report of the shipped MiniLM layers: for each layer, the brick cards and
-//! summary of [`crate::atlas::minilm::layer_atlas`], the co-activation graph the bricks were
+//! summary of [`crate::atlas::minilm::layer_atlas`] ([`layer_report`] adds the rest), the co-activation graph the bricks were
 //! built on (for the heat map), and routing-error curves over several budgets beside random
 //! same-size bricks, weight k-means bricks and the per-token top neurons; rendered as one
 //! self-contained HTML page by [`crate::plot::html`].
@@ -12,8 +12,8 @@
 use super::minilm::{SplitLayer, Tokens, MINILM_DOMAINS};
 use super::pipeline::{coactivation_graph, CoactConfig};
 use crate::activations::ffn::{load_inputs, FfnLayer};
-use crate::atlas::minilm::{layer_atlas, routing_comparison};
-use crate::atlas::{AtlasParams, BrickCard, LayerAtlas, Vocab};
+use crate::atlas::minilm::routing_comparison;
+use crate::atlas::{AtlasParams, BrickCard, LayerAtlas};
 use crate::bricks::route::{budget_neurons, evaluate_mask, topk_masks};
 use crate::bricks::Bricks;
 use crate::error::{Error, Result};
@@ -78,23 +78,16 @@ impl LayerReport {
     }
 }
 
-/// Build the report of layer `layer` of the data in `dir` (`layerL.safetensors`,
-/// `tokens.safetensors`): the atlas of [`layer_atlas`] (with `vocab` and the held-out tokens
-/// `heldout`), the co-activation graph of its bricks, and the routing curve over
-/// [`CURVE_BUDGETS`] with the router and random partitions of `p`. Cost: [`layer_atlas`], one
-/// more co-activation count, and `budgets x (2 + p.random_routing) + budgets` routing
-/// evaluations of O(T N d).
+/// Complete the atlas of one layer (from [`layer_atlas`], on the data in `dir`:
+/// `layerL.safetensors`, `tokens.safetensors`) into its report: the co-activation graph of its
+/// bricks, and the routing curve over [`CURVE_BUDGETS`] with the router and random partitions of
+/// `p`. Cost: one more co-activation count and `budgets x (2 + p.random_routing) + budgets`
+/// routing evaluations of O(T N d).
 ///
 /// # Errors
-/// Those of [`layer_atlas`] and of the routing evaluations.
-pub fn build_layer(
-    dir: &Path,
-    layer: usize,
-    vocab: &Vocab,
-    heldout: Option<&Tokens>,
-    p: &AtlasParams,
-) -> Result<LayerReport> {
-    let atlas = layer_atlas(dir, layer, vocab, heldout, p)?;
+/// Missing or malformed files, and the errors of the routing evaluations.
+pub fn layer_report(dir: &Path, atlas: LayerAtlas, p: &AtlasParams) -> Result<LayerReport> {
+    let layer = atlas.layer;
     let file = dir.join(format!("layer{layer}.safetensors"));
     let ffn = FfnLayer::load(&file)?;
     let x = load_inputs(&file, "ffn_in")?;

@@ -497,7 +497,7 @@ fn dendrogram_svg(h: &mut String, l: &LayerView<'_>) -> Result<()> {
             x[b] - 0.5 * slot,
             bottom - 8.0,
             slot,
-            label_h + 20.0,
+            24.0,
             x[b] + 3.0,
             bottom + 20.0,
             esc(&label)
