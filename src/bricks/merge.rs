@@ -442,6 +442,7 @@ pub fn output_error(full: &FfnLayer, approx: &FfnLayer, x: &TokenMatrix) -> Resu
 
 /// One row of the folding comparison.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct FoldRow {
     /// Method (serialised as its description).
     pub method: FoldMethod,
@@ -470,22 +471,14 @@ pub enum FoldMethod {
     Prune,
 }
 
-impl FoldMethod {
+crate::util::enum_names!(FoldMethod,
     /// The description printed and serialised.
-    pub fn description(self) -> &'static str {
-        match self {
-            FoldMethod::FoldCorrelation => "fold within bricks by activation correlation",
-            FoldMethod::FoldRandom => "fold within bricks, random groups",
-            FoldMethod::Prune => "structured pruning by mean contribution",
-        }
+    description {
+        FoldCorrelation => "fold within bricks by activation correlation",
+        FoldRandom => "fold within bricks, random groups",
+        Prune => "structured pruning by mean contribution",
     }
-}
-
-impl std::fmt::Display for FoldMethod {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.description())
-    }
-}
+);
 
 impl Serialize for FoldMethod {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {

@@ -103,6 +103,8 @@ const FLAGS: &[(&str, &str)] = &[
     ("DendrogramPlot.y_min", "--y-min"),
     ("HeatmapPlot.bins", "--bins"),
     ("HeatmapPlot.boundary_k", "--boundary-k"),
+    ("max", "--max-size"),
+    ("min", "--min-size"),
 ];
 
 /// Spell a library parameter name as the CLI flag that sets it ([`FLAGS`]).

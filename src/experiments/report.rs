@@ -37,22 +37,14 @@ pub enum BrickMethod {
     Tree,
 }
 
-impl BrickMethod {
+crate::util::enum_names!(BrickMethod,
     /// The name printed and serialised.
-    pub fn name(self) -> &'static str {
-        match self {
-            BrickMethod::Coactivation => "coactivation",
-            BrickMethod::Standin => "standin-phi",
-            BrickMethod::Tree => "tree",
-        }
+    name {
+        Coactivation => "coactivation",
+        Standin => "standin-phi",
+        Tree => "tree",
     }
-}
-
-impl std::fmt::Display for BrickMethod {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.name())
-    }
-}
+);
 
 /// What [`evaluate_layer`] evaluates: the bricks of one layer and the data they are measured on.
 #[derive(Debug, Clone, Copy)]
@@ -110,6 +102,7 @@ impl Default for ReportParams {
 
 /// One budget and router: the method's bricks beside the baselines.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct RoutingRow {
     /// Budget fraction.
     pub budget: f64,
