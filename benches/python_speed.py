@@ -10,6 +10,7 @@
    reading the .npy included; the graph step on 3,072 neurons is small).
 
     python3 benches/python_speed.py [--neurobricks target/release/neurobricks] [--workdir DIR] [--repeat 3]
+        [--skip cluster,count] [--nodes 200000] [--tokens 100000]
 """
 
 import argparse
@@ -42,6 +43,8 @@ def main():
     ap.add_argument("--workdir")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip", default="", help="cluster and/or count")
+    ap.add_argument("--nodes", type=int, default=200_000, help="BTSBM nodes (smaller: smoke test only)")
+    ap.add_argument("--tokens", type=int, default=100_000, help="activation rows (smaller: smoke test only)")
     args = ap.parse_args()
     wd = args.workdir or tempfile.mkdtemp(prefix="nb-pyspeed-")
     os.makedirs(wd, exist_ok=True)
@@ -49,9 +52,9 @@ def main():
     skip = set(filter(None, args.skip.split(",")))
 
     if "cluster" not in skip:
-        g = os.path.join(wd, "g")
+        g = os.path.join(wd, f"g{args.nodes}")
         if not os.path.exists(g + ".edges.tsv"):
-            run([cli, "hsbm", "--nodes", "200000", "--depth", "5", "--p", P200K, "--seed", "0", "--out", g])
+            run([cli, "hsbm", "--nodes", str(args.nodes), "--depth", "5", "--p", P200K, "--seed", "0", "--out", g])
         a, names = nb.read_edge_list(g + ".edges.tsv")
         for i in range(args.repeat):
             _, err = run([cli, "cluster", "--graph", g + ".edges.tsv", "--k", "32", "--seed", "0",
@@ -68,14 +71,16 @@ def main():
                   f"ratio {py_s / cli_s:.3f}, same tree JSON: {same}", flush=True)
 
     if "count" not in skip:
-        path = os.path.join(wd, "acts_f16.npy")
+        t_n = args.tokens
+        path = os.path.join(wd, f"acts_f16_{t_n}.npy")
         if not os.path.exists(path):
             rng = np.random.default_rng(0)
-            x = np.empty((100_000, 3072), dtype=np.float16)
-            z = rng.standard_normal((100_000, 48)).astype(np.float32)
+            x = np.empty((t_n, 3072), dtype=np.float16)
+            z = rng.standard_normal((t_n, 48)).astype(np.float32)
             w = rng.standard_normal((48, 3072)).astype(np.float32) * (rng.random((48, 3072)) < 0.05)
-            for lo in range(0, 100_000, 10_000):
-                x[lo:lo + 10_000] = z[lo:lo + 10_000] @ w + rng.standard_normal((10_000, 3072), dtype=np.float32)
+            for lo in range(0, t_n, 10_000):
+                hi = min(lo + 10_000, t_n)
+                x[lo:hi] = z[lo:hi] @ w + rng.standard_normal((hi - lo, 3072), dtype=np.float32)
             np.save(path, x)
         x = np.load(path, mmap_mode="r")
         x = np.ascontiguousarray(x)  # in memory, as activations from a model
