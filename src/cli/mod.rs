@@ -105,6 +105,13 @@ const FLAGS: &[(&str, &str)] = &[
     ("HeatmapPlot.boundary_k", "--boundary-k"),
     ("max", "--max-size"),
     ("min", "--min-size"),
+    ("SiblingMergeParams.k_to", "--to"),
+    ("SiblingMergeParams.budget", "--budget"),
+    ("FoldParams.keep", "--keep"),
+    ("ReportParams.budgets", "--budgets"),
+    ("ReportParams.random_seeds", "--seeds"),
+    ("ReportParams.fold_keep", "--fold-keep"),
+    ("Router::Representative.m", "--m"),
 ];
 
 /// Spell a library parameter name as the CLI flag that sets it ([`FLAGS`]).
