@@ -649,7 +649,7 @@ fn sort_and_combine(idx: &mut [u32], dat: &mut [f64], dup: Duplicates) -> usize 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::Rng as _;
+    use rand::Rng;
     use std::collections::BTreeMap;
 
     /// Naive reference: an ordered map of pairs.
@@ -675,21 +675,30 @@ mod tests {
         m
     }
 
+    /// A random edge list: `1..max_n` nodes, then `0..max_m` edges, each drawn by `edge`.
+    fn random_edges<R: Rng>(
+        rng: &mut R,
+        max_n: usize,
+        max_m: usize,
+        mut edge: impl FnMut(&mut R, usize) -> (u32, u32, f64),
+    ) -> (usize, Vec<(u32, u32, f64)>) {
+        let n = rng.random_range(1..max_n);
+        let m = rng.random_range(0..max_m);
+        let edges = (0..m).map(|_| edge(rng, n)).collect();
+        (n, edges)
+    }
+
     #[test]
     fn csr_matches_naive_adjacency_on_random_edge_lists() {
         let mut rng = crate::util::rng_for(7, 0);
         for trial in 0..200 {
-            let n = rng.random_range(1..40usize);
-            let m = rng.random_range(0..200usize);
-            let edges: Vec<(u32, u32, f64)> = (0..m)
-                .map(|_| {
-                    (
-                        rng.random_range(0..n as u32),
-                        rng.random_range(0..n as u32),
-                        rng.random_range(1..5) as f64,
-                    )
-                })
-                .collect();
+            let (n, edges) = random_edges(&mut rng, 40, 200, |rng, n| {
+                (
+                    rng.random_range(0..n as u32),
+                    rng.random_range(0..n as u32),
+                    rng.random_range(1..5) as f64,
+                )
+            });
             for dup in [Duplicates::Sum, Duplicates::One] {
                 let g = Graph::from_edges(n, &edges, dup).unwrap();
                 let reference = naive(n, &edges, dup);
@@ -753,20 +762,16 @@ mod tests {
     fn builder_is_bit_identical_to_reference_for_any_thread_count() {
         let mut rng = crate::util::rng_for(11, 0);
         for trial in 0..60 {
-            let n = rng.random_range(1..300usize);
-            let m = rng.random_range(0..3000usize);
-            let edges: Vec<(u32, u32, f64)> = (0..m)
-                .map(|_| {
-                    let u = rng.random_range(0..n as u32);
-                    // Few distinct pairs: many repeats, whose float sums depend on order.
-                    let v = if rng.random::<f64>() < 0.05 {
-                        u
-                    } else {
-                        rng.random_range(0..(n as u32).min(12))
-                    };
-                    (u, v, rng.random::<f64>() * 10.0)
-                })
-                .collect();
+            let (n, edges) = random_edges(&mut rng, 300, 3000, |rng, n| {
+                let u = rng.random_range(0..n as u32);
+                // Few distinct pairs: many repeats, whose float sums depend on order.
+                let v = if rng.random::<f64>() < 0.05 {
+                    u
+                } else {
+                    rng.random_range(0..(n as u32).min(12))
+                };
+                (u, v, rng.random::<f64>() * 10.0)
+            });
             for dup in [Duplicates::Sum, Duplicates::One] {
                 let (want, want_loops) = reference_csr(n, &edges, dup);
                 for threads in [1, 2, 3, 7] {
