@@ -52,7 +52,7 @@ impl HighSchool {
             .edges()
             .map(|(u, v, w)| (u as u32, v as u32, (w.exp() - 1.0).round().ln()))
             .collect();
-        Graph::from_edges(self.graph.n(), &e, Duplicates::One)?.with_ids(self.graph.ids().to_vec())
+        Graph::from_edges(self.graph.n(), &e, Duplicates::Sum)?.with_ids(self.graph.ids().to_vec())
     }
 }
 

@@ -69,3 +69,36 @@ impl Error {
 
 /// Result alias used throughout the crate.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// The range checks that every params struct's `validate()` shares, so each message reads the
+/// same everywhere. Each returns [`Error::Param`] naming `name` (a `Type.field`).
+pub(crate) mod check {
+    use super::{Error, Result};
+
+    /// `v >= 1`, else "must be at least 1".
+    pub(crate) fn at_least_one(name: &str, v: usize) -> Result<()> {
+        if v == 0 {
+            return Err(Error::param(name, "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// `v` in the open interval (0, 1), else "`v` is not in (0, 1)".
+    pub(crate) fn open_unit(name: &str, v: f64) -> Result<()> {
+        if !(v > 0.0 && v < 1.0) {
+            return Err(Error::param(name, format!("{v} is not in (0, 1)")));
+        }
+        Ok(())
+    }
+
+    /// `v` a fraction in (0, 1], else "`v` is not a fraction in (0, 1]".
+    pub(crate) fn fraction(name: &str, v: f64) -> Result<()> {
+        if !(v > 0.0 && v <= 1.0) {
+            return Err(Error::param(
+                name,
+                format!("{v} is not a fraction in (0, 1]"),
+            ));
+        }
+        Ok(())
+    }
+}

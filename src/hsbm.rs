@@ -439,6 +439,15 @@ fn estimate_of(sizes: &[usize], p: &[f64], branching: usize, depth: usize) -> (f
     (edges, 56.0 * edges + 64.0 * n as f64)
 }
 
+/// A BTSBM graph for unit tests across the crate (one line instead of a builder chain at every
+/// test; panics on a bad setting, which only a test can pass).
+#[cfg(test)]
+pub(crate) fn test_btsbm(depth: usize, n_per_leaf: usize, a: &[f64], seed: u64) -> Hsbm {
+    HsbmParams::btsbm_log(depth, n_per_leaf, a.to_vec(), seed)
+        .generate()
+        .expect("a valid test BTSBM")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -356,6 +356,12 @@ fn high_school_both_weightings() {
         hs.graph.edges().map(|e| e.2).sum(),
     );
     assert!(w1 < w0, "ln(count) weighs {w1}, ln(1 + count) {w0}");
+    // Edge by edge: the weight is ln(count), with count read back from ln(1 + count).
+    assert!(g_ln.is_weighted());
+    for ((u, v, w), (u0, v0, w0)) in g_ln.edges().zip(hs.graph.edges()) {
+        assert_eq!((u, v), (u0, v0));
+        assert!((w - (w0.exp() - 1.0).round().ln()).abs() < 1e-12, "({u}, {v}): {w}");
+    }
     let groups: [&[&str]; 3] = [
         &["2BIO1", "2BIO2", "2BIO3"],
         &["MP", "MP*1", "MP*2"],

@@ -39,7 +39,7 @@ pub use cards::{brick_cards, CardInput};
 pub use vocab::Vocab;
 
 use crate::bricks::Router;
-use crate::error::{Error, Result};
+use crate::error::{check, Error, Result};
 use crate::hierarchy::Dendrogram;
 use crate::util::setters;
 use serde::Serialize;
@@ -129,36 +129,11 @@ impl AtlasParams {
     /// # Errors
     /// [`Error::Param`] naming the parameter, e.g. `AtlasParams.budget`.
     pub fn validate(&self) -> Result<()> {
-        if self.lift_occurrences == 0 {
-            return Err(Error::param(
-                "AtlasParams.lift_occurrences",
-                "must be at least 1",
-            ));
-        }
-        if !(self.budget > 0.0 && self.budget <= 1.0) {
-            return Err(Error::param(
-                "AtlasParams.budget",
-                format!("{} is not a fraction in (0, 1]", self.budget),
-            ));
-        }
-        if self.random_bricks == 0 {
-            return Err(Error::param(
-                "AtlasParams.random_bricks",
-                "must be at least 1",
-            ));
-        }
-        if self.random_routing == 0 {
-            return Err(Error::param(
-                "AtlasParams.random_routing",
-                "must be at least 1",
-            ));
-        }
-        if !(self.alpha > 0.0 && self.alpha < 1.0) {
-            return Err(Error::param(
-                "AtlasParams.alpha",
-                format!("{} is not in (0, 1)", self.alpha),
-            ));
-        }
+        check::at_least_one("AtlasParams.lift_occurrences", self.lift_occurrences)?;
+        check::fraction("AtlasParams.budget", self.budget)?;
+        check::at_least_one("AtlasParams.random_bricks", self.random_bricks)?;
+        check::at_least_one("AtlasParams.random_routing", self.random_routing)?;
+        check::open_unit("AtlasParams.alpha", self.alpha)?;
         if let Router::Representative { m: 0 } = self.router {
             return Err(Error::param(
                 "AtlasParams.router",

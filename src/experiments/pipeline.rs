@@ -12,7 +12,7 @@
 
 use crate::bricks::{Bricks, Cut, EvalSet};
 use crate::coactivation::{Binarize, CoactivationParams, Report, Sparsify, Weight};
-use crate::error::{Error, Result};
+use crate::error::{check, Result};
 use crate::graph::Graph;
 use crate::hierarchy::{BottomUp, Dendrogram};
 use serde::Serialize;
@@ -36,21 +36,11 @@ impl CoactConfig {
     /// Check the settings before any work.
     ///
     /// # Errors
-    /// [`Error::Param`] naming `CoactConfig.top_frac` (outside (0, 1)) or `CoactConfig.knn`
+    /// [`Error::Param`](crate::Error::Param) naming `CoactConfig.top_frac` (outside (0, 1)) or `CoactConfig.knn`
     /// (0).
     pub fn validate(&self) -> Result<()> {
-        if !(self.top_frac > 0.0 && self.top_frac < 1.0) {
-            return Err(Error::param(
-                "CoactConfig.top_frac",
-                format!("must be in (0, 1), got {}", self.top_frac),
-            ));
-        }
-        if self.knn == 0 {
-            return Err(Error::param(
-                "CoactConfig.knn",
-                "need at least one neighbour",
-            ));
-        }
+        check::open_unit("CoactConfig.top_frac", self.top_frac)?;
+        check::at_least_one("CoactConfig.knn", self.knn)?;
         Ok(())
     }
 }

@@ -18,7 +18,7 @@ use crate::bricks::route::{
     topk_masks, BrickSpecialisation, RouteMetrics, Router, RouterModel,
 };
 use crate::bricks::{Bricks, Cut};
-use crate::error::{Error, Result};
+use crate::error::{check, Error, Result};
 use crate::hierarchy::Dendrogram;
 use serde::Serialize;
 
@@ -95,21 +95,11 @@ impl ReportParams {
                 "need at least one seed",
             ));
         }
-        let fraction = |name: &str, v: f64| {
-            if v.is_finite() && v > 0.0 && v <= 1.0 {
-                Ok(())
-            } else {
-                Err(Error::param(
-                    name,
-                    format!("{v} is not a fraction in (0, 1]"),
-                ))
-            }
-        };
         for &b in &self.budgets {
-            fraction("ReportParams.budgets", b)?;
+            check::fraction("ReportParams.budgets", b)?;
         }
         for &k in &self.fold_keep {
-            fraction("ReportParams.fold_keep", k)?;
+            check::fraction("ReportParams.fold_keep", k)?;
         }
         Ok(())
     }

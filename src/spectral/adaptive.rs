@@ -208,9 +208,7 @@ mod tests {
     /// the eigenvectors of `H(zeta_i)` (residual small).
     #[test]
     fn zeta_zeroes_the_ith_eigenvalue() {
-        let h = crate::hsbm::HsbmParams::btsbm_log(2, 60, vec![1.5, 4.0, 14.0], 9)
-            .generate()
-            .unwrap();
+        let h = crate::hsbm::test_btsbm(2, 60, &[1.5, 4.0, 14.0], 9);
         let g = &h.graph;
         let rho = nonbacktracking_radius(g, 1e-10, 100_000, 1).unwrap();
         let params = EigenParams::default().tol(1e-9);
@@ -235,9 +233,7 @@ mod tests {
 
     #[test]
     fn bad_k_and_forests_are_errors() {
-        let h = crate::hsbm::HsbmParams::btsbm_log(1, 30, vec![2.0, 10.0], 3)
-            .generate()
-            .unwrap();
+        let h = crate::hsbm::test_btsbm(1, 30, &[2.0, 10.0], 3);
         let rho = nonbacktracking_radius(&h.graph, 1e-10, 100_000, 1).unwrap();
         let p = EigenParams::default();
         assert!(adaptive_embedding(&h.graph, 1, &rho, &p).is_err());
