@@ -6,10 +6,12 @@ mod bottom_up;
 mod dendrogram;
 pub mod linkage;
 mod partitions;
+mod progress;
 pub mod theory;
 mod top_down;
 
 pub use bottom_up::{estimate_k, BottomUp, BottomUpFit, SpectralInfo};
 pub use dendrogram::{Dendrogram, HeightMap, Merge};
 pub use partitions::{Level, Partitions};
+pub use progress::Stage;
 pub use top_down::{TopDown, TopDownFit, TopDownInfo};
