@@ -514,15 +514,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn sampler_emits_no_duplicate_pairs() {
-        let params = HsbmParams {
+    /// A depth-1 binary model: two blocks with edge probabilities `p` (`[root, leaf]`).
+    fn two_blocks(p: Vec<f64>, sizes: Sizes, seed: u64) -> HsbmParams {
+        HsbmParams {
             depth: 1,
             branching: 2,
-            probs: EdgeProbs::P(vec![0.3, 0.9]),
-            sizes: Sizes::Explicit(vec![40, 25]),
-            seed: 5,
-        };
+            probs: EdgeProbs::P(p),
+            sizes,
+            seed,
+        }
+    }
+
+    #[test]
+    fn sampler_emits_no_duplicate_pairs() {
+        let params = two_blocks(vec![0.3, 0.9], Sizes::Explicit(vec![40, 25]), 5);
         let (sizes, p) = params.resolve().unwrap();
         let mut rng = rng_for(1, 1);
         let mut seen = std::collections::HashSet::new();
@@ -555,13 +560,7 @@ mod tests {
     /// allocation.
     #[test]
     fn size_guard_gives_the_estimate() {
-        let h = HsbmParams {
-            depth: 1,
-            branching: 2,
-            probs: EdgeProbs::P(vec![1.0, 1.0]),
-            sizes: Sizes::Equal(1_000_000_000),
-            seed: 0,
-        };
+        let h = two_blocks(vec![1.0, 1.0], Sizes::Equal(1_000_000_000), 0);
         let (edges, bytes) = h.estimate().unwrap();
         assert!((edges - 5e17).abs() < 1e15, "{edges}");
         assert!(bytes > 2e19);

@@ -175,6 +175,15 @@ impl Outputs {
         Self::default()
     }
 
+    /// Run `parts` (writes into a fresh transaction) and commit it: the one-call form of the
+    /// `write_*_to` functions (`write_labels(l, p)` is `Outputs::run(|o| write_labels_to(o, l,
+    /// p))`). Nothing is renamed when `parts` fails.
+    pub fn run(parts: impl FnOnce(&mut Outputs) -> Result<()>) -> Result<()> {
+        let mut out = Outputs::new();
+        parts(&mut out)?;
+        out.commit()
+    }
+
     /// Check output paths before any work: each resolves ([`Target::resolve`]: no directory,
     /// no missing folder) and no file is named twice. Call it with every output of a command.
     pub fn check(paths: &[&Path]) -> Result<()> {
@@ -419,9 +428,7 @@ pub fn write_atomic<F>(path: &Path, f: F) -> Result<()>
 where
     F: FnOnce(&mut Sink) -> Result<()>,
 {
-    let mut out = Outputs::new();
-    out.write(path, f)?;
-    out.commit()
+    Outputs::run(|out| out.write(path, f))
 }
 
 /// Install the handler that removes this process's temporaries on SIGINT, SIGTERM and SIGHUP,
@@ -469,6 +476,15 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    /// A fresh folder `dir(name)` holding `file` with the text `old`: (folder, file path).
+    #[cfg(unix)]
+    fn dir_with_old_file(name: &str, file: &str) -> (PathBuf, PathBuf) {
+        let d = dir(name);
+        let t = d.join(file);
+        std::fs::write(&t, "old").unwrap();
+        (d, t)
     }
 
     fn names(d: &Path) -> Vec<String> {
@@ -526,9 +542,7 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn links_are_followed_and_special_files_written_through() {
-        let d = dir("special");
-        let t = d.join("target.json");
-        std::fs::write(&t, "old").unwrap();
+        let (d, t) = dir_with_old_file("special", "target.json");
         let l = d.join("link.json");
         std::os::unix::fs::symlink("target.json", &l).unwrap();
         write_atomic(&l, |w| put(w, "new")).unwrap();
@@ -608,9 +622,7 @@ mod tests {
     #[test]
     fn permissions_of_a_replaced_file_are_kept() {
         use std::os::unix::fs::PermissionsExt;
-        let d = dir("perms");
-        let t = d.join("x.tsv");
-        std::fs::write(&t, "old").unwrap();
+        let (_, t) = dir_with_old_file("perms", "x.tsv");
         std::fs::set_permissions(&t, Permissions::from_mode(0o640)).unwrap();
         write_atomic(&t, |w| put(w, "new")).unwrap();
         let m = std::fs::metadata(&t).unwrap().permissions().mode() & 0o777;

@@ -152,20 +152,60 @@ macro_rules! with_avx {
 pub(crate) use with_avx;
 
 /// Builder setters for the fields of a params struct: each `field: Type` with its doc comment
-/// becomes `pub fn field(mut self, v: Type) -> Self`. The one way params structs get their
-/// setters, so that every field has one and they all look alike.
+/// becomes `pub fn field(mut self, v: Type) -> Self`; `field: Some(Type)` sets an `Option` field
+/// to `Some(v)`, and `field: Into<Type>` takes any `impl Into<Type>`. The one way params
+/// structs get their setters, so that every field has one and they all look alike.
 macro_rules! setters {
-    ($($(#[$doc:meta])* $field:ident: $ty:ty),* $(,)?) => {
-        $(
-            $(#[$doc])*
-            pub fn $field(mut self, v: $ty) -> Self {
-                self.$field = v;
-                self
-            }
-        )*
+    () => {};
+    ($(#[$doc:meta])* $field:ident: Some($ty:ty) $(, $($rest:tt)*)?) => {
+        $(#[$doc])*
+        pub fn $field(mut self, v: $ty) -> Self {
+            self.$field = Some(v);
+            self
+        }
+        $($crate::util::setters! { $($rest)* })?
+    };
+    ($(#[$doc:meta])* $field:ident: Into<$ty:ty> $(, $($rest:tt)*)?) => {
+        $(#[$doc])*
+        pub fn $field(mut self, v: impl Into<$ty>) -> Self {
+            self.$field = v.into();
+            self
+        }
+        $($crate::util::setters! { $($rest)* })?
+    };
+    ($(#[$doc:meta])* $field:ident: $ty:ty $(, $($rest:tt)*)?) => {
+        $(#[$doc])*
+        pub fn $field(mut self, v: $ty) -> Self {
+            self.$field = v;
+            self
+        }
+        $($crate::util::setters! { $($rest)* })?
     };
 }
 pub(crate) use setters;
+
+/// The name of each variant of a fieldless enum: `impl Type { pub fn method(self) -> &str }`
+/// from `Variant => "name"` pairs, and `Display` writing that name (padded to the formatter's
+/// width, so tables can align it). The one way an enum names itself in tables and reports.
+macro_rules! enum_names {
+    ($ty:ident, $(#[$doc:meta])* $method:ident { $($variant:ident => $name:expr),+ $(,)? }) => {
+        impl $ty {
+            $(#[$doc])*
+            pub fn $method(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.$method())
+            }
+        }
+    };
+}
+pub(crate) use enum_names;
 
 #[cfg(test)]
 mod tests {

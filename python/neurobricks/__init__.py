@@ -4,7 +4,8 @@ Build co-activation graphs from activations (:class:`CoactivationCounter`), clus
 hierarchically with the bottom-up and top-down algorithms studied on hierarchical stochastic
 block models (:class:`BottomUp`, :class:`TopDown`), read the results as SciPy linkage matrices
 or the CLI's tree JSON (:class:`Tree`), sample HSBMs (:func:`hsbm`) and check recovery
-thresholds (:func:`ch`, :func:`td`). The computations run in Rust with the GIL released.
+thresholds (:func:`ch`, :func:`td`), extract and route bricks of FFN layers held as NumPy
+arrays (:class:`Bricks`, :class:`FfnLayer`). The computations run in Rust with the GIL released.
 
 Optional modules: :mod:`neurobricks.torch` (forward hooks; needs PyTorch) and
 :mod:`neurobricks.distributed` (shard counting on Dask; needs ``dask[distributed]``).
@@ -12,6 +13,7 @@ Optional modules: :mod:`neurobricks.torch` (forward hooks; needs PyTorch) and
 
 from ._native import __version__
 from .activations import read_ffn_layer
+from .bricks import Bricks, FfnLayer, SubFfn, read_tokens
 from .cluster import BottomUp, TopDown, Tree, load_tree, read_edge_list
 from .coactivation import CoactivationCounter, CoactivationGraph
 from .hsbm import (
@@ -49,4 +51,8 @@ __all__ = [
     "matched_accuracy",
     "plot_dendrogram",
     "read_ffn_layer",
+    "read_tokens",
+    "FfnLayer",
+    "SubFfn",
+    "Bricks",
 ]

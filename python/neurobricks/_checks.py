@@ -57,8 +57,14 @@ def as_adjacency(adjacency: Any, name: str = "adjacency") -> Tuple[sp.csr_matrix
             raise ValueError(f"{name}: not symmetric at ({i}, {j})")
         csr = sp.csr_matrix(a)
     else:
-        csr = sp.csr_matrix(a, dtype=np.float64, copy=True)
-        csr.sum_duplicates()
+        # No copy of a CSR float64 matrix that needs no change (the library copies the arrays
+        # anyway); the caller's matrix is never modified: a copy is made before any change.
+        csr = sp.csr_matrix(a)
+        if csr.dtype != np.float64:
+            csr = csr.astype(np.float64)
+        if not csr.has_canonical_format:
+            csr = _own(csr, a)
+            csr.sum_duplicates()
         if not np.all(np.isfinite(csr.data)):
             raise ValueError(f"{name}: contains NaN or infinite values")
         if np.any(csr.data < 0):
@@ -67,16 +73,28 @@ def as_adjacency(adjacency: Any, name: str = "adjacency") -> Tuple[sp.csr_matrix
             raise ValueError(
                 f"{name}: negative weight {csr.data[k]} at ({i}, {csr.indices[k]})"
             )
-    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(csr.indptr))
-    diag = rows == csr.indices
-    loops = int(np.count_nonzero(diag & (csr.data != 0)))
-    if diag.any():
-        csr.data[diag] = 0.0
-    csr.eliminate_zeros()
-    csr.sort_indices()
+    # Self-loops (counted and dropped), explicit zeros (dropped), unsorted rows.
+    loops = int(np.count_nonzero(csr.diagonal()))
+    if loops or not np.all(csr.data) or not csr.has_sorted_indices:
+        csr = _own(csr, a)
+        if loops:
+            rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(csr.indptr))
+            csr.data[rows == csr.indices] = 0.0
+        csr.eliminate_zeros()
+        csr.sort_indices()
     if csr.nnz >= 2**31:
         raise ValueError(f"{name}: at most 2^31 - 1 stored entries are supported")
     return csr, loops
+
+
+def _own(csr: sp.csr_matrix, source: Any) -> sp.csr_matrix:
+    """``csr``, or a copy of it when it shares an array with ``source`` (the caller's matrix)."""
+    theirs = [getattr(source, k, None) for k in ("data", "indices", "indptr", "row", "col")]
+    theirs = [x for x in theirs if isinstance(x, np.ndarray)]
+    mine = (csr.data, csr.indices, csr.indptr)
+    if any(np.may_share_memory(x, y) for x in mine for y in theirs):
+        return csr.copy()
+    return csr
 
 
 def csr_parts(csr: sp.csr_matrix) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:

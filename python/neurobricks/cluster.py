@@ -273,7 +273,7 @@ class BottomUp(_Estimator):
         n_init = check_int(self.n_init, "n_init", 1)
         k_max = check_int(self.k_max, "k_max", 1)
         n, ip, ix, d, nm, weighted, loops = self._prepare(adjacency, names)
-        res = _native.bottom_up_fit(n, ip, ix, d, nm, weighted, k, k_max, seed, split, n_init)
+        res = _native.bottom_up_fit((n, ip, ix, d, nm, weighted), k, k_max, seed, split, n_init)
         self._finish(res, t0, loops, weighted)
         return self
 
@@ -299,6 +299,8 @@ class TopDown(_Estimator):
         Communities smaller than this are not split.
     max_depth : int or None
         Maximum tree depth (None: unlimited).
+    n_init : int
+        2-means restarts per split (the CLI's ``--n-init``, default 10).
 
     Attributes (after :meth:`fit`): as :class:`BottomUp`; ``inversions_`` counts merges whose
     similarity is below their parent's (top-down trees may have some).
@@ -311,11 +313,13 @@ class TopDown(_Estimator):
         *,
         min_size: int = 2,
         max_depth: Optional[int] = None,
+        n_init: int = 10,
     ) -> None:
         self.tau = tau
         self.seed = seed
         self.min_size = min_size
         self.max_depth = max_depth
+        self.n_init = n_init
 
     def fit(self, adjacency: Any, names: Optional[Sequence[Any]] = None) -> "TopDown":
         """Fit on a symmetric, non-negative adjacency matrix (see :meth:`BottomUp.fit`).
@@ -327,13 +331,14 @@ class TopDown(_Estimator):
         seed = check_int(self.seed, "seed", 0)
         min_size = check_int(self.min_size, "min_size", 1)
         max_depth = check_int(self.max_depth, "max_depth", 0, allow_none=True)
+        n_init = check_int(self.n_init, "n_init", 1)
         n, ip, ix, d, nm, weighted, loops = self._prepare(adjacency, names)
-        res = _native.top_down_fit(n, ip, ix, d, nm, weighted, tau, seed, min_size, max_depth)
+        res = _native.top_down_fit((n, ip, ix, d, nm, weighted), tau, seed, min_size, max_depth, n_init)
         self._finish(res, t0, loops, weighted)
         return self
 
     def __repr__(self) -> str:
         return (
             f"TopDown(tau={self.tau!r}, seed={self.seed!r}, min_size={self.min_size!r}, "
-            f"max_depth={self.max_depth!r})"
+            f"max_depth={self.max_depth!r}, n_init={self.n_init!r})"
         )

@@ -10,7 +10,12 @@
 
 use neurobricks::activations::ffn::{load_inputs, FfnLayer};
 use neurobricks::activations::{Chunk, TokenMatrix};
+use neurobricks::bricks::baselines::random_same_sizes;
+use neurobricks::bricks::merge::mean_std;
+use neurobricks::bricks::route::{budget_neurons, firing_rate, route_and_evaluate};
+use neurobricks::bricks::{Bricks, Cut, EvalSet, RouteMetrics, Router, RouterModel};
 use neurobricks::coactivation::{Binarize, Binarizer, CoactivationParams, Kernel, PairCounts};
+use neurobricks::experiments::minilm::Tokens;
 use neurobricks::graph::{read_edge_list, Csr, EdgeListOptions, Graph};
 use neurobricks::hierarchy::{theory, BottomUp, Dendrogram, TopDown};
 use neurobricks::hsbm::{EdgeProbs, HsbmParams, Sizes};
@@ -61,9 +66,12 @@ fn graph_from_csr(
     names: Option<Vec<String>>,
     weighted: bool,
 ) -> PyResult<Graph> {
+    use rayon::prelude::*;
+    // Copies into the library's types; out-of-range values are refused by `try_new`.
     let ip: Vec<usize> = indptr.iter().map(|&x| x as usize).collect();
-    let ix: Vec<u32> = indices.iter().map(|&x| x as u32).collect();
-    let csr = Csr::try_new((n, n), ip, ix, data.to_vec()).map_err(|(_, _, _, e)| {
+    let ix: Vec<u32> = indices.par_iter().map(|&x| x as u32).collect();
+    let dv: Vec<f64> = data.par_iter().copied().collect();
+    let csr = Csr::try_new((n, n), ip, ix, dv).map_err(|(_, _, _, e)| {
         PyValueError::new_err(format!("adjacency: not a valid CSR matrix: {e}"))
     })?;
     let ids = names.unwrap_or_else(|| (0..n).map(|i| i.to_string()).collect());
@@ -246,93 +254,75 @@ impl PyDendrogram {
     }
 }
 
-fn fit_result<'py>(
+/// A graph handed over by the Python package: (n, indptr, indices, data, names, weighted).
+type PyGraph<'py> = (
+    usize,
+    PyReadonlyArray1<'py, i64>,
+    PyReadonlyArray1<'py, i32>,
+    PyReadonlyArray1<'py, f64>,
+    Option<Vec<String>>,
+    bool,
+);
+
+/// Build the graph from CSR arrays and run `fit` on it with the GIL released; returns the dict
+/// `{"tree", "info_json", "seconds", "build_seconds"}` (`seconds`: the fit alone,
+/// `build_seconds`: the checked copy of the arrays into the library's graph).
+fn fit_on_csr<'py, I: serde::Serialize + Send>(
     py: Python<'py>,
-    d: Dendrogram,
-    info: serde_json::Value,
-    seconds: f64,
+    graph: PyGraph<'py>,
+    fit: impl FnOnce(&Graph) -> neurobricks::Result<(Dendrogram, I)> + Send,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let (n, indptr, indices, data, names, weighted) = graph;
+    let (ip, ix, dv) = (indptr.as_slice()?, indices.as_slice()?, data.as_slice()?);
+    let ((d, info), build, secs) = py.detach(|| -> PyResult<_> {
+        let t0 = Instant::now();
+        let g = graph_from_csr(n, ip, ix, dv, names, weighted)?;
+        let build = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let res = fit(&g).map_err(|e| err("", e))?;
+        Ok((res, build, t1.elapsed().as_secs_f64()))
+    })?;
     let out = PyDict::new(py);
+    let info = serde_json::to_value(&info).expect("serialisable");
     out.set_item("info_json", info.to_string())?;
-    out.set_item("seconds", seconds)?;
+    out.set_item("seconds", secs)?;
+    out.set_item("build_seconds", build)?;
     out.set_item("tree", PyDendrogram { d })?;
     Ok(out)
 }
 
-/// Bottom-up fit on CSR arrays; returns {"tree", "info_json", "seconds", "build_seconds"}.
+/// Bottom-up fit; returns the dict of [`fit_on_csr`].
 #[pyfunction]
-#[pyo3(signature = (n, indptr, indices, data, names, weighted, k, k_max, seed, split, n_init))]
+#[pyo3(signature = (graph, k, k_max, seed, split, n_init))]
 fn bottom_up_fit<'py>(
     py: Python<'py>,
-    n: usize,
-    indptr: PyReadonlyArray1<'py, i64>,
-    indices: PyReadonlyArray1<'py, i32>,
-    data: PyReadonlyArray1<'py, f64>,
-    names: Option<Vec<String>>,
-    weighted: bool,
+    graph: PyGraph<'py>,
     k: Option<usize>,
     k_max: usize,
     seed: u64,
     split: Option<f64>,
     n_init: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let (ip, ix, dv) = (indptr.as_slice()?, indices.as_slice()?, data.as_slice()?);
-    let (res, build, secs) = py.detach(|| -> PyResult<_> {
-        let t0 = Instant::now();
-        let g = graph_from_csr(n, ip, ix, dv, names, weighted)?;
-        let build = t0.elapsed().as_secs_f64();
-        let t1 = Instant::now();
-        let fit = BottomUp::new()
-            .k(k)
-            .k_max(k_max)
-            .seed(seed)
-            .split(split)
-            .n_init(n_init)
-            .fit(&g)
-            .map_err(|e| err("", e))?;
-        Ok((fit, build, t1.elapsed().as_secs_f64()))
-    })?;
-    let info = serde_json::to_value(&res.info).expect("serialisable");
-    let out = fit_result(py, res.dendrogram, info, secs)?;
-    out.set_item("build_seconds", build)?;
-    Ok(out)
+    let est = BottomUp::new().k(k).k_max(k_max).seed(seed).split(split);
+    let est = est.n_init(n_init);
+    fit_on_csr(py, graph, |g| est.fit(g).map(|f| (f.dendrogram, f.info)))
 }
 
-/// Top-down fit on CSR arrays; same result dict as [`bottom_up_fit`].
+/// Top-down fit; returns the dict of [`fit_on_csr`].
 #[pyfunction]
-#[pyo3(signature = (n, indptr, indices, data, names, weighted, tau, seed, min_size, max_depth))]
+#[pyo3(signature = (graph, tau, seed, min_size, max_depth, n_init))]
 fn top_down_fit<'py>(
     py: Python<'py>,
-    n: usize,
-    indptr: PyReadonlyArray1<'py, i64>,
-    indices: PyReadonlyArray1<'py, i32>,
-    data: PyReadonlyArray1<'py, f64>,
-    names: Option<Vec<String>>,
-    weighted: bool,
+    graph: PyGraph<'py>,
     tau: f64,
     seed: u64,
     min_size: usize,
     max_depth: Option<usize>,
+    n_init: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let (ip, ix, dv) = (indptr.as_slice()?, indices.as_slice()?, data.as_slice()?);
-    let (res, build, secs) = py.detach(|| -> PyResult<_> {
-        let t0 = Instant::now();
-        let g = graph_from_csr(n, ip, ix, dv, names, weighted)?;
-        let build = t0.elapsed().as_secs_f64();
-        let t1 = Instant::now();
-        let fit = TopDown::new()
-            .tau(tau)
-            .seed(seed)
-            .min_size(min_size)
-            .max_depth(max_depth)
-            .fit(&g)
-            .map_err(|e| err("", e))?;
-        Ok((fit, build, t1.elapsed().as_secs_f64()))
-    })?;
-    let info = serde_json::to_value(&res.info).expect("serialisable");
-    let out = fit_result(py, res.dendrogram, info, secs)?;
-    out.set_item("build_seconds", build)?;
-    Ok(out)
+    let est = TopDown::new().tau(tau).seed(seed).min_size(min_size);
+    let est = est.max_depth(max_depth).n_init(n_init);
+    fit_on_csr(py, graph, |g| est.fit(g).map(|f| (f.dendrogram, f.info)))
 }
 
 /// Read an FFN layer file (safetensors with `ffn_in`, `w_in`, `b_in`, `w_out`, `b_out`, as
@@ -341,8 +331,11 @@ fn top_down_fit<'py>(
 fn read_ffn_layer<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
     let (l, x, acts) = py
         .detach(|| -> neurobricks::Result<_> {
-            let (l, acts) = FfnLayer::read_activations(&path)?;
+            let l = FfnLayer::load(&path)?;
             let x = load_inputs(&path, "ffn_in")?;
+            let acts = l
+                .activations(&x)
+                .map_err(|e| Error::parse(&path, 0, e.to_string()))?;
             Ok((l, x, acts))
         })
         .map_err(|e| err("", e))?;
@@ -357,10 +350,196 @@ fn read_ffn_layer<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, Py
     let out = PyDict::new(py);
     out.set_item("ffn_in", tm(x))?;
     out.set_item("w_in", mat(&l.w_in))?;
-    out.set_item("b_in", l.b_in.clone().into_pyarray(py))?;
     out.set_item("w_out", mat(&l.w_out))?;
-    out.set_item("b_out", l.b_out.clone().into_pyarray(py))?;
+    out.set_item("b_in", l.b_in.into_pyarray(py))?;
+    out.set_item("b_out", l.b_out.into_pyarray(py))?;
     out.set_item("activations", tm(acts))?;
+    Ok(out)
+}
+
+// ---------------------------------------------------------------- bricks
+
+/// A 2-D float32 array (any strides) as a row-major token matrix.
+fn token_matrix(what: &str, a: &PyReadonlyArray2<'_, f32>) -> PyResult<TokenMatrix> {
+    let s = a.shape();
+    TokenMatrix::new(s[0], s[1], a.as_array().iter().copied().collect()).map_err(|e| err(what, e))
+}
+
+/// An FFN layer built from NumPy weights (private; wrapped by `neurobricks.FfnLayer`).
+#[pyclass(module = "neurobricks._native", name = "Ffn", frozen)]
+struct PyFfn {
+    l: FfnLayer,
+}
+
+#[pymethods]
+impl PyFfn {
+    /// `w_in [N, d]`, `b_in [N]`, `w_out [d, N]`, `b_out [d]`, float32 (shapes and finiteness
+    /// checked by the library).
+    #[new]
+    fn new(
+        w_in: PyReadonlyArray2<'_, f32>,
+        b_in: PyReadonlyArray1<'_, f32>,
+        w_out: PyReadonlyArray2<'_, f32>,
+        b_out: PyReadonlyArray1<'_, f32>,
+    ) -> PyResult<Self> {
+        let mat = |a: &PyReadonlyArray2<'_, f32>| {
+            let v = a.as_array();
+            faer::Mat::from_fn(v.nrows(), v.ncols(), |i, j| v[[i, j]])
+        };
+        let vec = |a: &PyReadonlyArray1<'_, f32>| a.as_array().to_vec();
+        FfnLayer::new(mat(&w_in), vec(&b_in), mat(&w_out), vec(&b_out))
+            .map(|l| PyFfn { l })
+            .map_err(|e| err("layer", e))
+    }
+    /// `W_out GELU(W_in x + b_in) + b_out` per token, `[T, d]`, GIL released.
+    fn forward<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'py, f32>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let x = token_matrix("x", &x)?;
+        let y = py.detach(|| self.l.forward(&x)).map_err(|e| err("x", e))?;
+        Ok(Array2::from_shape_vec((y.rows, y.cols), y.data)
+            .expect("shape")
+            .into_pyarray(py))
+    }
+}
+
+/// A partition of a layer's neurons into bricks (private; wrapped by `neurobricks.Bricks`).
+#[pyclass(module = "neurobricks._native", name = "Bricks", frozen)]
+struct PyBricks {
+    b: Bricks,
+}
+
+/// Metrics as JSON (their serde form: the field names of the CLI's `--json`; NaN as null).
+fn metrics_json(m: &RouteMetrics) -> String {
+    serde_json::to_string(m).expect("serialisable")
+}
+
+#[pymethods]
+impl PyBricks {
+    /// From a brick id per neuron (bricks numbered by ascending id); `set_aside`: the id of the
+    /// dead/resident group, if any.
+    #[staticmethod]
+    #[pyo3(signature = (labels, set_aside=None))]
+    fn from_labels(labels: PyReadonlyArray1<'_, u32>, set_aside: Option<u32>) -> PyResult<Self> {
+        Bricks::from_labels(&labels.as_array().to_vec(), set_aside)
+            .map(|b| PyBricks { b })
+            .map_err(|e| err("labels", e))
+    }
+    /// From a cut of a brick dendrogram whose node ids are neuron indices (neurons in no leaf:
+    /// the set-aside brick, last). `cut`: "leaves", "k", "depth" or "size" with `value` (k,
+    /// depth or the largest size) and `min_size` (size cuts).
+    #[staticmethod]
+    #[pyo3(signature = (tree, n_neurons, cut, value=0, min_size=0))]
+    fn from_tree(
+        tree: &PyDendrogram,
+        n_neurons: usize,
+        cut: &str,
+        value: usize,
+        min_size: usize,
+    ) -> PyResult<Self> {
+        let c = match cut {
+            "leaves" => Cut::Leaves,
+            "k" => Cut::K(value),
+            "depth" => Cut::Depth(value),
+            "size" => Cut::Size {
+                min: min_size,
+                max: value,
+            },
+            _ => return Err(PyValueError::new_err(format!("cut: unknown cut `{cut}`"))),
+        };
+        Bricks::from_dendrogram(&tree.d, n_neurons, c)
+            .map(|b| PyBricks { b })
+            .map_err(|e| err("tree", e))
+    }
+    fn n_neurons(&self) -> usize {
+        self.b.n_neurons
+    }
+    /// Neuron indices of each brick (sorted).
+    fn members(&self) -> Vec<Vec<u32>> {
+        self.b.members.clone()
+    }
+    /// Index of the set-aside brick, if any.
+    fn set_aside(&self) -> Option<usize> {
+        self.b.set_aside
+    }
+    /// Write every brick as the CLI's `bricks extract` files into `out`; returns the stale brick
+    /// files of an earlier export that were removed.
+    fn export(&self, py: Python<'_>, ffn: &PyFfn, out: PathBuf) -> PyResult<Vec<PathBuf>> {
+        py.detach(|| self.b.export(&ffn.l, &out))
+            .map_err(|e| err("", e))
+    }
+    /// Route the tokens `x` over the bricks (and over random same-size partitions, one per
+    /// seed) at budget fraction `budget`; dict {"budget_neurons", "method": metrics JSON,
+    /// "random": [metrics JSON per seed], "random_error_mean", "random_error_std" (sample sd, as
+    /// the CLI's report)}. GIL released.
+    #[pyo3(signature = (ffn, x, budget, router, m, degree, random_seeds))]
+    fn route<'py>(
+        &self,
+        py: Python<'py>,
+        ffn: &PyFfn,
+        x: PyReadonlyArray2<'py, f32>,
+        budget: f64,
+        router: &str,
+        m: usize,
+        degree: Option<Vec<f64>>,
+        random_seeds: Vec<u64>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let router = match router {
+            "oracle" => Router::Oracle,
+            "oracle_density" => Router::OracleDensity,
+            "centroid" => Router::Centroid,
+            "representative" => Router::Representative { m },
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "router: unknown router `{router}` (oracle, oracle_density, centroid, representative)"
+                )))
+            }
+        };
+        let x = token_matrix("x", &x)?;
+        let (l, b) = (&ffn.l, &self.b);
+        l.check_inputs(&x).map_err(|e| err("x", e))?;
+        let (n_budget, method, random) = py
+            .detach(|| -> neurobricks::Result<_> {
+                let n_budget = budget_neurons(budget, l.n_neurons)?;
+                let ev = EvalSet::new(l, x)?;
+                let deg = degree.unwrap_or_else(|| firing_rate(&ev.a));
+                let run = |bb: &Bricks| -> neurobricks::Result<RouteMetrics> {
+                    let model = RouterModel::fit(router, bb, l, &deg)?;
+                    route_and_evaluate(l, bb, &model, &ev, budget)
+                };
+                let method = run(b)?;
+                let random = random_seeds
+                    .iter()
+                    .map(|&s| run(&random_same_sizes(b, s)))
+                    .collect::<neurobricks::Result<Vec<_>>>()?;
+                Ok((n_budget, method, random))
+            })
+            .map_err(|e| err("", e))?;
+        let out = PyDict::new(py);
+        out.set_item("budget_neurons", n_budget)?;
+        out.set_item("method", metrics_json(&method))?;
+        out.set_item(
+            "random",
+            random.iter().map(metrics_json).collect::<Vec<_>>(),
+        )?;
+        let errs: Vec<f64> = random.iter().map(|m| m.rel_error).collect();
+        let (mean, std) = mean_std(&errs);
+        out.set_item("random_error_mean", mean)?;
+        out.set_item("random_error_std", std)?;
+        Ok(out)
+    }
+}
+
+/// Read the token metadata of the shipped corpus (`ids`, `domain`, `window`, uint32).
+#[pyfunction]
+fn read_tokens<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
+    let t = py.detach(|| Tokens::load(&path)).map_err(|e| err("", e))?;
+    let out = PyDict::new(py);
+    out.set_item("ids", t.ids.into_pyarray(py))?;
+    out.set_item("domain", t.domain.into_pyarray(py))?;
+    out.set_item("window", t.window.into_pyarray(py))?;
     Ok(out)
 }
 
@@ -801,6 +980,9 @@ impl PyCounter {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyDendrogram>()?;
     m.add_class::<PyCounter>()?;
+    m.add_class::<PyFfn>()?;
+    m.add_class::<PyBricks>()?;
+    m.add_function(wrap_pyfunction!(read_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(read_edge_list_csr, m)?)?;
     m.add_function(wrap_pyfunction!(bottom_up_fit, m)?)?;
     m.add_function(wrap_pyfunction!(top_down_fit, m)?)?;

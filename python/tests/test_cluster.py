@@ -102,6 +102,7 @@ def test_self_loops_dropped(btsbm):
         (lambda: nb.BottomUp(seed=1, k_max=40), ["--seed", "1", "--k-max", "40"]),
         (lambda: nb.BottomUp(n_clusters=8, split=0.8, seed=2), ["--k", "8", "--split", "0.8", "--seed", "2"]),
         (lambda: nb.TopDown(seed=4), ["--method", "top-down", "--seed", "4"]),
+        (lambda: nb.TopDown(seed=5, n_init=2), ["--method", "top-down", "--seed", "5", "--n-init", "2"]),
     ],
 )
 def test_tree_json_byte_identical_to_cli(tmp_path, cli, btsbm, py_est, cli_args):
@@ -150,3 +151,28 @@ def test_unfitted_and_bad_cut(btsbm):
         m.cut(0)
     with pytest.raises(TypeError, match="k"):
         m.cut(2.5)
+
+
+@pytest.mark.filterwarnings("ignore::scipy.sparse.SparseEfficiencyWarning")
+def test_caller_matrix_not_modified(btsbm):
+    """fit may skip the copy of a canonical CSR matrix, but never changes the caller's matrix:
+    here a CSR matrix with a self-loop, an explicit zero and unsorted rows."""
+    a = btsbm.adjacency.tocsr().astype(np.float64)
+    a = sp.csr_matrix((a.data.copy(), a.indices.copy(), a.indptr.copy()), shape=a.shape)
+    a[0, 0] = 3.0
+    a.data[a.indptr[5]] = 0.0  # an explicit zero (and its mirror stays): not symmetric, so fix both
+    r, c = 5, a.indices[a.indptr[5]]
+    a[c, r] = 0.0
+    row = slice(a.indptr[7], a.indptr[8])
+    a.indices[row] = a.indices[row][::-1].copy()
+    a.data[row] = a.data[row][::-1].copy()
+    a.has_sorted_indices = False
+    before = (a.data.copy(), a.indices.copy(), a.indptr.copy())
+    m = nb.BottomUp(n_clusters=8, seed=0).fit(a)
+    assert m.info_["self_loops_dropped"] == 1
+    assert all(np.array_equal(x, y) for x, y in zip(before, (a.data, a.indices, a.indptr)))
+    ref = sp.csr_matrix(a, copy=True)
+    ref.setdiag(0.0)
+    ref.eliminate_zeros()
+    ref.sort_indices()
+    assert m.tree_.to_json() == nb.BottomUp(n_clusters=8, seed=0).fit(ref).tree_.to_json()

@@ -24,6 +24,8 @@ pub fn gelu_erf(z: f32) -> f32 {
 }
 
 /// One FFN layer: `FFN(x) = W_out GELU(W_in x + b_in) + b_out`.
+// Deliberate same-shape pair (`cd src && duplicates`): a plain list of documented fields,
+// alike line by line with `coactivation::Report` only in shape; no logic is shared.
 #[derive(Debug, Clone)]
 pub struct FfnLayer {
     /// Model width d.
@@ -163,16 +165,7 @@ impl FfnLayer {
     /// One `T x d x N` matrix product (faer, rayon-parallel); `T N` floats of memory.
     pub fn pre_activations(&self, x: &TokenMatrix) -> Result<TokenMatrix> {
         self.check_inputs(x)?;
-        let mut z = Mat::<f32>::zeros(self.n_neurons, x.rows);
-        faer::linalg::matmul::matmul(
-            &mut z,
-            Accum::Replace,
-            &self.w_in,
-            x.as_transposed(),
-            1.0,
-            par(),
-        );
-        let mut z = TokenMatrix::from_transposed(&z);
+        let mut z = times_tokens(&self.w_in, x);
         for t in 0..z.rows {
             for (v, b) in z.row_mut(t).iter_mut().zip(&self.b_in) {
                 *v += b;
@@ -209,16 +202,7 @@ impl FfnLayer {
     /// `W_out a` for each token (the FFN output **without** `b_out`), `[T, d]`. Cost O(T N d).
     pub fn project(&self, a: &TokenMatrix) -> Result<TokenMatrix> {
         self.check_activations(a)?;
-        let mut y = Mat::<f32>::zeros(self.d_model, a.rows);
-        faer::linalg::matmul::matmul(
-            &mut y,
-            Accum::Replace,
-            &self.w_out,
-            a.as_transposed(),
-            1.0,
-            par(),
-        );
-        Ok(TokenMatrix::from_transposed(&y))
+        Ok(times_tokens(&self.w_out, a))
     }
 
     /// Full FFN output `W_out a + b_out`, `[T, d]`.
@@ -285,6 +269,13 @@ pub fn load_inputs(path: &Path, name: &str) -> Result<TokenMatrix> {
     })
 }
 
+/// `(w x_tᵀ)ᵀ` for every token row `x_t` of `x`: the `[T, rows(w)]` token matrix of the
+/// product `w xᵀ` (faer, rayon-parallel; `rows(w) x cols(x)` times `T`).
+fn times_tokens(w: &Mat<f32>, x: &TokenMatrix) -> TokenMatrix {
+    let mut z = Mat::<f32>::zeros(w.nrows(), x.rows);
+    faer::linalg::matmul::matmul(&mut z, Accum::Replace, w, x.as_transposed(), 1.0, par());
+    TokenMatrix::from_transposed(&z)
+}
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,11 +57,11 @@ pub trait ActivationSource: Sync {
     /// Number of neurons.
     fn neurons(&self) -> usize;
     /// A fresh pass over all tokens in chunks of at most `chunk_tokens` rows.
-    fn chunks<'a>(
-        &'a self,
-        chunk_tokens: usize,
-    ) -> Result<Box<dyn Iterator<Item = Result<Chunk>> + Send + 'a>>;
+    fn chunks(&self, chunk_tokens: usize) -> Result<Chunks<'_>>;
 }
+
+/// A pass over an [`ActivationSource`]'s tokens, chunk by chunk (each may fail to read).
+pub type Chunks<'a> = Box<dyn Iterator<Item = Result<Chunk>> + Send + 'a>;
 
 /// Memory layout of a 2-D array on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -563,8 +563,6 @@ fn decode_portable(dtype: Dtype, big_endian: bool, bytes: &[u8], out: &mut [f32]
 #[derive(Debug, Clone)]
 pub struct Activations {
     files: Vec<ActivationFile>,
-    tokens: usize,
-    neurons: usize,
 }
 
 impl Activations {
@@ -590,13 +588,7 @@ impl Activations {
             }
             files.push(f);
         }
-        let tokens = files.iter().map(|f| f.tokens).sum();
-        let neurons = files[0].neurons;
-        Ok(Activations {
-            files,
-            tokens,
-            neurons,
-        })
+        Ok(Activations { files })
     }
 
     /// The opened files.
@@ -607,15 +599,13 @@ impl Activations {
 
 impl ActivationSource for Activations {
     fn tokens(&self) -> usize {
-        self.tokens
+        self.files.iter().map(|f| f.tokens).sum()
     }
     fn neurons(&self) -> usize {
-        self.neurons
+        // `open` refuses an empty list and files that disagree.
+        self.files[0].neurons
     }
-    fn chunks<'a>(
-        &'a self,
-        chunk_tokens: usize,
-    ) -> Result<Box<dyn Iterator<Item = Result<Chunk>> + Send + 'a>> {
+    fn chunks(&self, chunk_tokens: usize) -> Result<Chunks<'_>> {
         let mut readers = Vec::with_capacity(self.files.len());
         let mut base = 0;
         for f in &self.files {
@@ -733,10 +723,7 @@ impl ActivationSource for TokenMatrix {
     fn neurons(&self) -> usize {
         self.cols
     }
-    fn chunks<'a>(
-        &'a self,
-        chunk_tokens: usize,
-    ) -> Result<Box<dyn Iterator<Item = Result<Chunk>> + Send + 'a>> {
+    fn chunks(&self, chunk_tokens: usize) -> Result<Chunks<'_>> {
         if self.rows == 0 || self.cols == 0 || self.data.len() != self.rows * self.cols {
             return Err(Error::Input(format!(
                 "activation matrix of {} values does not have shape [{}, {}] (or is empty)",

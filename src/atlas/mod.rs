@@ -262,6 +262,12 @@ pub struct BrickCard {
     pub brick: usize,
     /// Number of neurons.
     pub size: usize,
+    /// The `top_contexts` occurrences of largest brick mass, largest first.
+    pub top_contexts: Vec<ContextWindow>,
+    /// Where the brick's mass goes (vs `random_bricks` random bricks).
+    pub mass: BrickMass,
+    /// Top-context lift (KL, bits) vs random same-size bricks (`random_bricks` of them).
+    pub lift: VsRandom,
     /// True for the set-aside brick (dead / resident / isolated neurons; the last brick, not a
     /// leaf of the dendrogram).
     pub set_aside: bool,
@@ -269,17 +275,11 @@ pub struct BrickCard {
     /// without a tree).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub place: Option<DendrogramPlace>,
-    /// The `top_contexts` occurrences of largest brick mass, largest first.
-    pub top_contexts: Vec<ContextWindow>,
     /// Pieces with at least `min_piece_count` of the top `lift_occurrences` occurrences, by
     /// decreasing lift (ties: count, then id).
     pub top_pieces: Vec<PieceLift>,
-    /// Top-context lift (KL, bits) vs random same-size bricks (`random_bricks` of them).
-    pub lift: VsRandom,
     /// Benjamini–Hochberg decision on `lift.p_value` (false for the set-aside brick).
     pub lift_significant: bool,
-    /// Where the brick's mass goes (vs `random_bricks` random bricks).
-    pub mass: BrickMass,
     /// How the brick is routed at the atlas budget (vs `random_routing` random partitions).
     pub routing: BrickRouting,
 }
@@ -290,10 +290,10 @@ pub struct BrickCard {
 pub struct BrickMass {
     /// Share of the brick's mass on each domain.
     pub domain_share: Vec<f64>,
-    /// Mean of that share over the random bricks.
-    pub random_domain_share: Vec<f64>,
     /// Largest domain share vs random bricks.
     pub top_domain_share: VsRandom,
+    /// Mean of `domain_share` over the random bricks.
+    pub random_domain_share: Vec<f64>,
     /// Share of the layer's contribution mass carried by the brick vs random bricks.
     pub layer_share: VsRandom,
 }

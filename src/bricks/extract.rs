@@ -39,7 +39,8 @@ pub enum Cut {
     Depth(usize),
     /// Size bounds in neurons ([`Dendrogram::cut_size`]): descending from the root, a cluster
     /// larger than `max` is replaced by its two children; a cluster no larger than `max` (or a
-    /// leaf) becomes a brick.
+    /// leaf) becomes a brick; then a brick smaller than `min` is merged with its sibling when
+    /// that sibling is one brick (the union may exceed `max`).
     Size {
         /// Smallest wanted brick (0 = no lower bound).
         min: usize,
@@ -520,6 +521,13 @@ mod tests {
         assert_eq!(b.sizes(), vec![2, 3, 1, 4, 2]);
         // min 2, max 5: the children of the root are bricks.
         let b = Bricks::from_dendrogram(&d, 12, Cut::Size { min: 2, max: 5 }).unwrap();
+        assert_eq!(b.sizes(), vec![5, 5, 2]);
+        // min 2, max 4: the leaves, then leaf 2 (1 neuron) joins its sibling leaf 3 (4): a brick
+        // of 5 > max, as the lower bound wins.
+        let b = Bricks::from_dendrogram(&d, 12, Cut::Size { min: 2, max: 4 }).unwrap();
+        assert_eq!(b.sizes(), vec![2, 3, 5, 2]);
+        // min 3: leaf 0 (2) joins leaf 1 (3), and leaf 2 joins leaf 3.
+        let b = Bricks::from_dendrogram(&d, 12, Cut::Size { min: 3, max: 4 }).unwrap();
         assert_eq!(b.sizes(), vec![5, 5, 2]);
         assert!(Bricks::from_dendrogram(&d, 12, Cut::Size { min: 3, max: 2 }).is_err());
 

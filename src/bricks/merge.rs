@@ -77,6 +77,31 @@ pub struct SiblingMergeParams {
     pub seeds: Vec<u64>,
 }
 
+impl SiblingMergeParams {
+    /// Check the settings that need no tree before any work (`k_to` at most the number of
+    /// leaves is checked against the tree).
+    ///
+    /// # Errors
+    /// [`Error::Param`] naming `SiblingMergeParams.k_to` (0) or `SiblingMergeParams.budget`
+    /// (outside (0, 1]).
+    pub fn validate(&self) -> Result<()> {
+        if self.k_to == 0 {
+            return Err(Error::param(
+                "SiblingMergeParams.k_to",
+                "need at least one cluster",
+            ));
+        }
+        let rho = self.budget;
+        if !(rho.is_finite() && rho > 0.0 && rho <= 1.0) {
+            return Err(Error::param(
+                "SiblingMergeParams.budget",
+                format!("the neuron budget must be a fraction in (0, 1], got {rho}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Merge the dendrogram's leaves into `p.k_to` clusters along the tree (`cut_k`) and, for each
 /// seed, into `k_to` random groups with the same leaf counts per group; route with `p.router`
 /// (degrees from `degree`, see [`RouterModel::fit`]) at budget `p.budget` on `ev` and compare
@@ -91,6 +116,7 @@ pub fn sibling_vs_random(
     ev: &EvalSet,
     p: &SiblingMergeParams,
 ) -> Result<SiblingMerge> {
+    p.validate()?;
     let (k_to, router, rho, seeds) = (p.k_to, p.router, p.budget, &p.seeds);
     let n = ffn.n_neurons;
     let leaves = Bricks::from_dendrogram(d, n, Cut::Leaves)?;
@@ -165,6 +191,23 @@ pub struct FoldParams {
     pub seed: u64,
 }
 
+impl FoldParams {
+    /// Check the settings before any work.
+    ///
+    /// # Errors
+    /// [`Error::Param`] naming `FoldParams.keep` when it is outside (0, 1].
+    pub fn validate(&self) -> Result<()> {
+        let keep = self.keep;
+        if !(keep > 0.0 && keep <= 1.0) {
+            return Err(Error::param(
+                "FoldParams.keep",
+                format!("the kept fraction must be in (0, 1], got {keep}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Fold each brick of `bricks` to `max(1, round(p.keep |S|))` neurons grouped by `grouping`
 /// (see the module docs). `cal_a` are calibration activations `[T, N]`. Returns the folded
 /// layer and its groups (original neuron indices per new neuron). Cost O(iters N m T) for the
@@ -179,15 +222,10 @@ pub fn fold_layer(
     cal_a: &TokenMatrix,
     p: &FoldParams,
 ) -> Result<(FfnLayer, Vec<Vec<u32>>)> {
+    p.validate()?;
     let FoldParams { keep, seed } = *p;
     bricks.check_layer(ffn)?;
     ffn.check_activations(cal_a)?;
-    if !(keep > 0.0 && keep <= 1.0) {
-        return Err(Error::param(
-            "keep",
-            format!("the kept fraction must be in (0, 1], got {keep}"),
-        ));
-    }
     let t_n = cal_a.rows;
     let mut groups: Vec<Vec<u32>> = Vec::new();
     for (b, mem) in bricks.members.iter().enumerate() {
@@ -316,11 +354,11 @@ pub fn refit_output_cv(
     grid: &[f64],
 ) -> Result<(FfnLayer, f64)> {
     check_target(layer, x, target)?;
-    if block == 0 || grid.is_empty() {
-        return Err(Error::param(
-            "ridge grid",
-            "need a block size >= 1 and at least one ridge",
-        ));
+    if block == 0 {
+        return Err(Error::param("block", "need a block size >= 1"));
+    }
+    if grid.is_empty() {
+        return Err(Error::param("grid", "need at least one ridge"));
     }
     let (fit, val): (Vec<usize>, Vec<usize>) =
         (0..x.rows).partition(|&t| (t / block).is_multiple_of(2));
@@ -442,6 +480,7 @@ pub fn output_error(full: &FfnLayer, approx: &FfnLayer, x: &TokenMatrix) -> Resu
 
 /// One row of the folding comparison.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct FoldRow {
     /// Method (serialised as its description).
     pub method: FoldMethod,
@@ -470,22 +509,14 @@ pub enum FoldMethod {
     Prune,
 }
 
-impl FoldMethod {
+crate::util::enum_names!(FoldMethod,
     /// The description printed and serialised.
-    pub fn description(self) -> &'static str {
-        match self {
-            FoldMethod::FoldCorrelation => "fold within bricks by activation correlation",
-            FoldMethod::FoldRandom => "fold within bricks, random groups",
-            FoldMethod::Prune => "structured pruning by mean contribution",
-        }
+    description {
+        FoldCorrelation => "fold within bricks by activation correlation",
+        FoldRandom => "fold within bricks, random groups",
+        Prune => "structured pruning by mean contribution",
     }
-}
-
-impl std::fmt::Display for FoldMethod {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.description())
-    }
-}
+);
 
 impl Serialize for FoldMethod {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {

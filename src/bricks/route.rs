@@ -167,7 +167,10 @@ impl RouterModel {
             }
             Router::Representative { m } => {
                 if m == 0 {
-                    return Err(Error::param("m", "the representative router needs m >= 1"));
+                    return Err(Error::param(
+                        "Router::Representative.m",
+                        "the representative router needs m >= 1",
+                    ));
                 }
                 if degree.len() != ffn.n_neurons {
                     return Err(Error::Input(format!(

@@ -1,14 +1,14 @@
 //! `hsbm`, `cut`, `evaluate` and `export`.
 
 use clap::{Args, ValueEnum};
-use neurobricks::graph::{read_labels, write_edge_list_to, write_labels_to};
+use neurobricks::graph::{read_labels, write_edge_list_to, write_labels_to, Labels};
 use neurobricks::hierarchy::{Level, Partitions};
 use neurobricks::hsbm::tree::{bounded_degree_probs, Tree};
 use neurobricks::hsbm::{EdgeProbs, HsbmParams, Sizes};
 use neurobricks::metrics::evaluate_levels;
 use neurobricks::output::Outputs;
 use neurobricks::util::{parse_list, wio, write_atomic};
-use neurobricks::{Dendrogram, Error, Result};
+use neurobricks::{Dendrogram, Error, Graph, Result};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -103,46 +103,49 @@ pub fn hsbm(a: HsbmArgs) -> Result<()> {
         .probs(probs)
         .sizes(sizes)
         .seed(a.seed);
-    let prefix = a.out.to_string_lossy().into_owned();
-    let edges = PathBuf::from(format!("{prefix}.edges.tsv"));
-    let labels = PathBuf::from(format!("{prefix}.labels.tsv"));
-    Outputs::check(&[&edges, &labels])?;
-    let h = params.generate()?;
-    // Both files or neither.
-    let mut out = Outputs::new();
-    write_edge_list_to(&mut out, &h.graph, &edges)?;
-    write_labels_to(&mut out, &h.labels(), &labels)?;
-    out.commit()?;
-    eprintln!(
-        "hsbm: {} nodes, {} edges, {} communities -> {}, {}",
-        h.graph.n(),
-        h.graph.num_edges(),
-        params.num_leaves(),
-        edges.display(),
-        labels.display()
-    );
-    Ok(())
+    let communities = format!("{} communities", params.num_leaves());
+    write_sample(&a.out, &communities, || {
+        let h = params.generate()?;
+        let labels = h.labels();
+        Ok((h.graph, labels))
+    })
 }
 
 /// `hsbm --tree`: sample from a general tree spec.
 fn hsbm_tree(spec: &std::path::Path, seed: u64, out: &std::path::Path) -> Result<()> {
     let tree = Tree::read(spec)?;
-    let prefix = out.to_string_lossy().into_owned();
+    let communities = format!(
+        "{} communities (tree {})",
+        tree.num_leaves(),
+        spec.display()
+    );
+    write_sample(out, &communities, || {
+        let h = tree.generate(seed)?;
+        let labels = h.labels();
+        Ok((h.graph, labels))
+    })
+}
+
+/// Write a sampled graph and its planted labels as `<prefix>.edges.tsv` and
+/// `<prefix>.labels.tsv` (both files or neither, checked before sampling) and say so.
+fn write_sample(
+    prefix: &std::path::Path,
+    communities: &str,
+    sample: impl FnOnce() -> Result<(Graph, Labels)>,
+) -> Result<()> {
+    let prefix = prefix.to_string_lossy().into_owned();
     let edges = PathBuf::from(format!("{prefix}.edges.tsv"));
     let labels = PathBuf::from(format!("{prefix}.labels.tsv"));
     Outputs::check(&[&edges, &labels])?;
-    let h = tree.generate(seed)?;
-    // Both files or neither.
-    let mut files = Outputs::new();
-    write_edge_list_to(&mut files, &h.graph, &edges)?;
-    write_labels_to(&mut files, &h.labels(), &labels)?;
-    files.commit()?;
+    let (graph, node_labels) = sample()?;
+    let mut out = Outputs::new();
+    write_edge_list_to(&mut out, &graph, &edges)?;
+    write_labels_to(&mut out, &node_labels, &labels)?;
+    out.commit()?;
     eprintln!(
-        "hsbm: {} nodes, {} edges, {} communities (tree {}) -> {}, {}",
-        h.graph.n(),
-        h.graph.num_edges(),
-        tree.num_leaves(),
-        spec.display(),
+        "hsbm: {} nodes, {} edges, {communities} -> {}, {}",
+        graph.n(),
+        graph.num_edges(),
         edges.display(),
         labels.display()
     );

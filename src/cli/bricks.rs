@@ -52,8 +52,20 @@ struct Source {
     /// Token metadata (`ids`, `domain`, `window`); default: tokens.safetensors beside the layer.
     #[arg(long)]
     tokens: Option<PathBuf>,
+    #[command(flatten)]
+    choice: BrickChoice,
+    /// Seed of every random choice (clustering, weight k-means, folding).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// Which bricks: a given dendrogram, or the ones to build (every subcommand; `report` takes
+/// --tree only with a single layer).
+#[derive(Args, Clone, Default)]
+struct BrickChoice {
     /// Brick dendrogram JSON whose node ids are neuron indices (e.g. from the co-activation
-    /// graph + clustering). Without it, the stand-in phi-correlation bricks are built.
+    /// graph + clustering; with `report`, only for a single layer). Without it, the bricks
+    /// chosen by --bricks are built.
     #[arg(long)]
     tree: Option<PathBuf>,
     /// Bricks to build when no --tree is given: `coactivation` (phi kNN co-activation graph on
@@ -63,9 +75,6 @@ struct Source {
     /// Number of leaves (primitive communities) of the built bricks.
     #[arg(long, default_value_t = 32)]
     k: usize,
-    /// Seed of every random choice (clustering, weight k-means, folding).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum, Default)]
@@ -99,16 +108,16 @@ fn load(s: &Source) -> Result<Loaded> {
         .unwrap_or_else(|| s.layer.with_file_name("tokens.safetensors"));
     let tokens = Tokens::load(&tok_path)?;
     let split = SplitLayer::new(ffn, &x, &tokens)?;
-    let (tree, method, degree) = match (&s.tree, s.bricks) {
+    let (tree, method, degree) = match (&s.choice.tree, s.choice.bricks) {
         (Some(p), _) => (Dendrogram::read(p)?, BrickMethod::Tree, None),
         (None, BricksKind::Standin) => (
-            standin_phi_bricks(&split.cal.a, &split.cal.contrib, s.k, s.seed)?,
+            standin_phi_bricks(&split.cal.a, &split.cal.contrib, s.choice.k, s.seed)?,
             BrickMethod::Standin,
             None,
         ),
         (None, BricksKind::Coactivation) => {
             let cfg = CoactConfig {
-                k: s.k,
+                k: s.choice.k,
                 seed: s.seed,
                 ..CoactConfig::default()
             };
@@ -143,7 +152,8 @@ struct ExtractArgs {
     /// Size bounds: largest brick (with --min-size).
     #[arg(long)]
     max_size: Option<usize>,
-    /// Size bounds: smallest brick (needs --max-size).
+    /// Size bounds: smallest brick (needs --max-size); a smaller brick joins its sibling when
+    /// that is one brick, even past --max-size.
     #[arg(long, requires = "max_size")]
     min_size: Option<usize>,
     /// Output folder (created if missing).
@@ -399,17 +409,8 @@ struct ReportArgs {
     /// Budgets (fractions of neurons).
     #[arg(long, default_value = "0.1,0.25,0.5")]
     budgets: String,
-    /// Brick dendrogram JSON whose node ids are neuron indices (only with a single layer);
-    /// default: build the bricks chosen by --bricks.
-    #[arg(long)]
-    tree: Option<PathBuf>,
-    /// Bricks to build without --tree: `coactivation` (co-activation graph + BottomUp) or
-    /// `standin` (phi-correlation k-means, no graph).
-    #[arg(long, value_enum, default_value = "coactivation")]
-    bricks: BricksKind,
-    /// Number of leaves (primitive communities) of the built bricks.
-    #[arg(long, default_value_t = 32)]
-    k: usize,
+    #[command(flatten)]
+    choice: BrickChoice,
     /// Random same-size brick seeds.
     #[arg(long, default_value_t = 5)]
     seeds: u64,
@@ -434,7 +435,7 @@ fn report(a: ReportArgs) -> Result<()> {
             ));
         }
     }
-    if a.tree.is_some() && layers.len() != 1 {
+    if a.choice.tree.is_some() && layers.len() != 1 {
         return Err(Error::param(
             "--tree",
             "a dendrogram belongs to one layer: give exactly one --layers",
@@ -457,9 +458,7 @@ fn report(a: ReportArgs) -> Result<()> {
             inputs: None,
             inputs_name: "ffn_in".into(),
             tokens: Some(a.data.join("tokens.safetensors")),
-            tree: a.tree.clone(),
-            bricks: a.bricks,
-            k: a.k,
+            choice: a.choice.clone(),
             seed: a.seed,
         };
         eprintln!("bricks report: layer {layer} ...");
@@ -653,7 +652,10 @@ pub fn run(a: BricksArgs) -> Result<()> {
             data: "data/minilm-l6".into(),
             layers: "2,5".into(),
             budgets: "0.1,0.25,0.5".into(),
-            k: 32,
+            choice: BrickChoice {
+                k: 32,
+                ..BrickChoice::default()
+            },
             seeds: 5,
             fold_keep: "0.5".into(),
             ..ReportArgs::default()

@@ -159,14 +159,11 @@ pub fn run(a: ClusterArgs) -> Result<()> {
                 .max_depth(a.max_depth)
                 .n_init(a.n_init)
                 .fit_with_progress(&g, &mut |s| lines.report(s))?;
-            let i = &fit.info;
-            (
-                fit.dendrogram,
-                format!(
-                    "{} leaves, {} inversions, isolated nodes {}",
-                    i.leaves, i.inversions, i.isolated_nodes
-                ),
-            )
+            let summary = format!(
+                "{} leaves, {} inversions, isolated nodes {}",
+                fit.info.leaves, fit.info.inversions, fit.info.isolated_nodes
+            );
+            (fit.dendrogram, summary)
         }
     };
     d.write(&a.out)?;

@@ -103,6 +103,15 @@ const FLAGS: &[(&str, &str)] = &[
     ("DendrogramPlot.y_min", "--y-min"),
     ("HeatmapPlot.bins", "--bins"),
     ("HeatmapPlot.boundary_k", "--boundary-k"),
+    ("max", "--max-size"),
+    ("min", "--min-size"),
+    ("SiblingMergeParams.k_to", "--to"),
+    ("SiblingMergeParams.budget", "--budget"),
+    ("FoldParams.keep", "--keep"),
+    ("ReportParams.budgets", "--budgets"),
+    ("ReportParams.random_seeds", "--seeds"),
+    ("ReportParams.fold_keep", "--fold-keep"),
+    ("Router::Representative.m", "--m"),
 ];
 
 /// Spell a library parameter name as the CLI flag that sets it ([`FLAGS`]).

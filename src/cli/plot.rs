@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use neurobricks::graph::{read_edge_list, read_labels, EdgeListOptions};
 use neurobricks::plot::{Aggregate, ColorScale, DendrogramPlot, HeatmapPlot, LeafClasses};
 use neurobricks::{Dendrogram, Error, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Draw dendrograms and reordered heat maps as PNG or SVG.
 #[derive(Args)]
@@ -39,18 +39,8 @@ Reading the plot: links join at the merge height (1 - edge density between the t
 for unweighted graphs). In top-down trees a child can be less dense than its parent (an
 inversion); its link then goes down to the parent, drawn in red.")]
 pub struct DendrogramArgs {
-    /// Dendrogram JSON.
-    #[arg(long)]
-    tree: PathBuf,
-    /// Output image (.png or .svg), the only file written. Written through the output rule (README, "Outputs"): a temporary in the same folder renamed at the end, links followed, FIFOs and devices written through.
-    #[arg(long)]
-    out: PathBuf,
-    /// Labels TSV (node id, then one column per level) to colour leaves by majority label.
-    #[arg(long)]
-    labels: Option<PathBuf>,
-    /// Labels column to colour by (default: the last, finest column).
-    #[arg(long, requires = "labels")]
-    column: Option<String>,
+    #[command(flatten)]
+    io: TreeImageArgs,
     /// Draw the cut line into K clusters (as `neurobricks cut --k K`).
     #[arg(long, value_name = "K")]
     cut: Option<usize>,
@@ -81,6 +71,24 @@ pub struct DendrogramArgs {
     font_size: f64,
 }
 
+/// The tree, output image and leaf colours of both plots.
+#[derive(Args)]
+struct TreeImageArgs {
+    /// Dendrogram JSON.
+    #[arg(long)]
+    tree: PathBuf,
+    /// Output image (.png or .svg), the only file written. Written through the output rule (README, "Outputs"): a temporary in the same folder renamed at the end, links followed, FIFOs and devices written through.
+    #[arg(long)]
+    out: PathBuf,
+    /// Labels TSV (node id, then one column per level): colour the leaves by the majority
+    /// label of their nodes.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Labels column to colour by (default: the last, finest column).
+    #[arg(long, requires = "labels")]
+    column: Option<String>,
+}
+
 /// Draw the adjacency matrix with rows and columns in dendrogram leaf order.
 #[derive(Args)]
 #[command(after_help = "Examples:
@@ -96,18 +104,8 @@ pub struct HeatmapArgs {
     /// Edge list (the graph the tree was built on; nodes matched by id).
     #[arg(long)]
     graph: PathBuf,
-    /// Dendrogram JSON.
-    #[arg(long)]
-    tree: PathBuf,
-    /// Output image (.png or .svg), the only file written. Written through the output rule (README, "Outputs"): a temporary in the same folder renamed at the end, links followed, FIFOs and devices written through.
-    #[arg(long)]
-    out: PathBuf,
-    /// Labels TSV: colour strips along the matrix by the majority label of each leaf.
-    #[arg(long)]
-    labels: Option<PathBuf>,
-    /// Labels column (default: the last, finest column).
-    #[arg(long, requires = "labels")]
-    column: Option<String>,
+    #[command(flatten)]
+    io: TreeImageArgs,
     /// Logarithmic colour scale.
     #[arg(long, conflicts_with = "rank")]
     log: bool,
@@ -145,7 +143,7 @@ pub fn plot(a: PlotArgs) -> Result<()> {
 }
 
 fn dendrogram(a: DendrogramArgs) -> Result<()> {
-    let tree = Dendrogram::read(&a.tree)?;
+    let tree = Dendrogram::read(&a.io.tree)?;
     let title = a.title.unwrap_or_else(|| {
         format!(
             "{} dendrogram, {} leaves, {} nodes",
@@ -162,53 +160,50 @@ fn dendrogram(a: DendrogramArgs) -> Result<()> {
         .width(a.width)
         .height(a.height)
         .font_size(a.font_size);
-    if let Some(k) = a.cut {
-        p = p.cut(k);
-    }
-    if let Some(v) = a.y_min {
-        p = p.y_min(v);
-    }
-    if let Some(path) = &a.labels {
-        p = p.leaf_classes(leaf_classes(&tree, &a.tree, path, a.column.as_deref())?);
-    }
-    p.render(&tree, &a.out)?;
+    p.cut = a.cut;
+    p.y_min = a.y_min;
+    p.leaf_classes = a.io.leaf_classes(&tree)?;
+    p.render(&tree, &a.io.out)?;
     eprintln!(
         "plot dendrogram: {} leaves -> {}",
         tree.num_leaves(),
-        a.out.display()
+        a.io.out.display()
     );
     Ok(())
 }
 
-/// Majority label per leaf from a labels file (default column: the last one).
-fn leaf_classes(
-    tree: &Dendrogram,
-    tree_path: &Path,
-    path: &Path,
-    column: Option<&str>,
-) -> Result<LeafClasses> {
-    let labels = read_labels(path)?;
-    let column = match column {
-        Some(c) => c.to_string(),
-        None => labels
-            .columns
-            .last()
-            .cloned()
-            .ok_or_else(|| Error::parse(path, 1, "the labels file has no label column"))?,
-    };
-    LeafClasses::from_labels(tree, &labels, &column).map_err(|e| match e {
-        Error::Param { msg, .. } => Error::param("--column", format!("{}: {msg}", path.display())),
-        Error::Input(msg) => Error::Input(format!(
-            "{} vs {}: {msg}",
-            tree_path.display(),
-            path.display()
-        )),
-        other => other,
-    })
+impl TreeImageArgs {
+    /// Majority label per leaf from `--labels` (default column: the last one), if given.
+    fn leaf_classes(&self, tree: &Dendrogram) -> Result<Option<LeafClasses>> {
+        let Some(path) = &self.labels else {
+            return Ok(None);
+        };
+        let labels = read_labels(path)?;
+        let column = match &self.column {
+            Some(c) => c.clone(),
+            None => labels
+                .columns
+                .last()
+                .cloned()
+                .ok_or_else(|| Error::parse(path, 1, "the labels file has no label column"))?,
+        };
+        let classes = LeafClasses::from_labels(tree, &labels, &column).map_err(|e| match e {
+            Error::Param { msg, .. } => {
+                Error::param("--column", format!("{}: {msg}", path.display()))
+            }
+            Error::Input(msg) => Error::Input(format!(
+                "{} vs {}: {msg}",
+                self.tree.display(),
+                path.display()
+            )),
+            other => other,
+        })?;
+        Ok(Some(classes))
+    }
 }
 
 fn heatmap(a: HeatmapArgs) -> Result<()> {
-    let tree = Dendrogram::read(&a.tree)?;
+    let tree = Dendrogram::read(&a.io.tree)?;
     let (graph, _) = read_edge_list(&a.graph, &EdgeListOptions::default())?;
     let scale = if a.log {
         ColorScale::Log
@@ -236,19 +231,13 @@ fn heatmap(a: HeatmapArgs) -> Result<()> {
         format!("{name}, in {} leaf order", tree.method)
     });
     p = p.title(title);
-    if let Some(b) = a.bins {
-        p = p.bins(b);
-    }
-    if let Some(k) = a.boundary_k {
-        p = p.boundary_k(k);
-    }
-    if let Some(path) = &a.labels {
-        p = p.leaf_classes(leaf_classes(&tree, &a.tree, path, a.column.as_deref())?);
-    }
-    p.render(&graph, &tree, &a.out).map_err(|e| match e {
+    p.bins = a.bins;
+    p.boundary_k = a.boundary_k;
+    p.leaf_classes = a.io.leaf_classes(&tree)?;
+    p.render(&graph, &tree, &a.io.out).map_err(|e| match e {
         Error::Input(msg) => Error::Input(format!(
             "{} vs {}: {msg}",
-            a.tree.display(),
+            a.io.tree.display(),
             a.graph.display()
         )),
         other => other,
@@ -257,7 +246,7 @@ fn heatmap(a: HeatmapArgs) -> Result<()> {
         "plot heatmap: {} nodes, {} leaves -> {}",
         graph.n(),
         tree.num_leaves(),
-        a.out.display()
+        a.io.out.display()
     );
     Ok(())
 }

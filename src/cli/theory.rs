@@ -127,19 +127,5 @@ fn closed_form(a: &[f64], branching: usize) -> Result<TreeTheory> {
             .map_err(|e| Error::param("--a", e.to_string()))?;
         tree_theory(&tree).td
     };
-    let running = |v: &[f64]| -> Vec<bool> {
-        let mut m = f64::INFINITY;
-        v.iter()
-            .map(|&x| {
-                m = m.min(x);
-                m > 1.0
-            })
-            .collect()
-    };
-    Ok(TreeTheory {
-        bottom_up: running(&ch),
-        top_down: running(&td),
-        ch,
-        td,
-    })
+    Ok(TreeTheory::from_divergences(ch, td))
 }

@@ -519,6 +519,8 @@ impl<'a> Counter<'a> {
     }
 }
 
+// Deliberate same-shape pair with `mark_group_avx512` (`cd src && duplicates`): its
+// `#[target_feature]` twin must repeat this signature (see there).
 /// Mark the active neurons of tokens `t0..t1` (one 64-token word row) in `row`.
 #[inline(always)]
 fn mark_group(

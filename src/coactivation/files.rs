@@ -131,22 +131,14 @@ pub enum NeuronGroup {
     Resident,
 }
 
-impl NeuronGroup {
+crate::util::enum_names!(NeuronGroup,
     /// The name written in the tables: `kept`, `dead` or `resident`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NeuronGroup::Kept => "kept",
-            NeuronGroup::Dead => "dead",
-            NeuronGroup::Resident => "resident",
-        }
+    as_str {
+        Kept => "kept",
+        Dead => "dead",
+        Resident => "resident",
     }
-}
-
-impl std::fmt::Display for NeuronGroup {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+);
 
 impl std::str::FromStr for NeuronGroup {
     type Err = Error;
@@ -189,9 +181,7 @@ pub struct SetAside {
 /// Write the set-aside table `neuron, group, active_fraction` (dead neurons first, then
 /// resident ones, each in index order), atomically.
 pub fn write_setaside(path: &Path, counts: &PairCounts, r: &Report) -> Result<()> {
-    let mut out = Outputs::new();
-    write_setaside_to(&mut out, path, counts, r)?;
-    out.commit()
+    Outputs::run(|out| write_setaside_to(out, path, counts, r))
 }
 
 /// [`write_setaside`] as one part of an output transaction (renamed at its commit).
@@ -265,9 +255,7 @@ pub fn write_neurons(
     r: &Report,
     domains: Option<(&DomainCounts, &[String])>,
 ) -> Result<()> {
-    let mut out = Outputs::new();
-    write_neurons_to(&mut out, path, counts, r, domains)?;
-    out.commit()
+    Outputs::run(|out| write_neurons_to(out, path, counts, r, domains))
 }
 
 /// [`write_neurons`] as one part of an output transaction (renamed at its commit).

@@ -102,6 +102,8 @@ pub struct CoactivationGraph {
 }
 
 /// Summary of a co-activation graph.
+// Deliberate same-shape pair (`cd src && duplicates`): a plain list of documented fields,
+// alike line by line with `FfnLayer` and `EigenResult` only in shape; no logic is shared.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Report {

@@ -38,19 +38,26 @@ pub enum Binarize {
     Quantile(f64),
 }
 
+/// A rule string `name` or `name:arg` for the library parameter `param`, split and trimmed,
+/// with the error for a bad one: `bad(why)` names `param`, quotes `s` and lists the `rules`.
+/// The one parser front of [`Binarize`] and [`Sparsify`](super::weights::Sparsify).
+pub(crate) fn parse_rule<'a>(
+    s: &'a str,
+    param: &'static str,
+    rules: &'static str,
+) -> (&'a str, Option<&'a str>, impl Fn(&str) -> Error + 'a) {
+    let bad = move |m: &str| Error::param(param, format!("`{s}`: {m} (rules: {rules})"));
+    match s.split_once(':') {
+        Some((a, b)) => (a.trim(), Some(b.trim()), bad),
+        None => (s.trim(), None, bad),
+    }
+}
+
 impl FromStr for Binarize {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        let bad = |m: &str| {
-            Error::param(
-                "CoactivationParams.binarize",
-                format!("`{s}`: {m} (rules: positive, threshold:T, topk:K, quantile:Q)"),
-            )
-        };
-        let (name, arg) = match s.split_once(':') {
-            Some((a, b)) => (a.trim(), Some(b.trim())),
-            None => (s.trim(), None),
-        };
+        let rules = "positive, threshold:T, topk:K, quantile:Q";
+        let (name, arg, bad) = parse_rule(s, "CoactivationParams.binarize", rules);
         match (name, arg) {
             ("positive", None) => Ok(Binarize::Positive),
             ("threshold", Some(v)) => {
@@ -91,6 +98,9 @@ impl FromStr for Binarize {
     }
 }
 
+// Deliberate same-shape pair (`cd src && duplicates`): like `Sparsify`, `Display` writes back
+// the rule grammar `FromStr` reads, one arm per variant; the shared part, splitting and
+// error messages, is `rules::parse_rule`.
 impl fmt::Display for Binarize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -16,6 +16,8 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 
 /// Parameters of the generator (see the module docs; [`Default`], a setter per field).
+// Deliberate same-shape pair (`cd src && duplicates`): a plain list of documented fields,
+// alike line by line with `BottomUp` only in shape; no logic is shared.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SyntheticParams {

@@ -108,16 +108,8 @@ pub enum Sparsify {
 impl FromStr for Sparsify {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        let bad = |m: &str| {
-            Error::param(
-                "CoactivationParams.sparsify",
-                format!("`{s}`: {m} (rules: none, knn:K, threshold:W, significance:ALPHA)"),
-            )
-        };
-        let (name, arg) = match s.split_once(':') {
-            Some((a, b)) => (a.trim(), Some(b.trim())),
-            None => (s.trim(), None),
-        };
+        let rules = "none, knn:K, threshold:W, significance:ALPHA";
+        let (name, arg, bad) = super::rules::parse_rule(s, "CoactivationParams.sparsify", rules);
         match (name, arg) {
             ("none", None) => Ok(Sparsify::None),
             ("knn", Some(v)) => match v.parse::<usize>() {
@@ -138,6 +130,9 @@ impl FromStr for Sparsify {
     }
 }
 
+// Deliberate same-shape pair (`cd src && duplicates`): like `Binarize`, `Display` writes back
+// the rule grammar `FromStr` reads, one arm per variant; the shared part, splitting and
+// error messages, is `rules::parse_rule`.
 impl fmt::Display for Sparsify {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

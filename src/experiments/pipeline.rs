@@ -32,6 +32,29 @@ pub struct CoactConfig {
     pub seed: u64,
 }
 
+impl CoactConfig {
+    /// Check the settings before any work.
+    ///
+    /// # Errors
+    /// [`Error::Param`] naming `CoactConfig.top_frac` (outside (0, 1)) or `CoactConfig.knn`
+    /// (0).
+    pub fn validate(&self) -> Result<()> {
+        if !(self.top_frac > 0.0 && self.top_frac < 1.0) {
+            return Err(Error::param(
+                "CoactConfig.top_frac",
+                format!("must be in (0, 1), got {}", self.top_frac),
+            ));
+        }
+        if self.knn == 0 {
+            return Err(Error::param(
+                "CoactConfig.knn",
+                "need at least one neighbour",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for CoactConfig {
     fn default() -> Self {
         CoactConfig {
@@ -64,15 +87,7 @@ pub struct CoactBricks {
 /// `resident` of them set aside. Returns the graph (ids = neuron indices) and the set-aside
 /// neurons. Cost: the co-activation counting, O(T N²/64) popcounts, plus O(N² + N knn log knn).
 pub fn coactivation_graph(cal: &EvalSet, cfg: &CoactConfig) -> Result<(Graph, Vec<u32>, Report)> {
-    if !(cfg.top_frac > 0.0 && cfg.top_frac < 1.0) {
-        return Err(Error::param(
-            "top_frac",
-            format!("must be in (0, 1), got {}", cfg.top_frac),
-        ));
-    }
-    if cfg.knn == 0 {
-        return Err(Error::param("knn", "need at least one neighbour"));
-    }
+    cfg.validate()?;
     let n = cal.contrib.cols;
     let top = ((cfg.top_frac * n as f64).round() as usize).clamp(1, n);
     let cg = CoactivationParams::default()

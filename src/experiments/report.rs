@@ -37,22 +37,14 @@ pub enum BrickMethod {
     Tree,
 }
 
-impl BrickMethod {
+crate::util::enum_names!(BrickMethod,
     /// The name printed and serialised.
-    pub fn name(self) -> &'static str {
-        match self {
-            BrickMethod::Coactivation => "coactivation",
-            BrickMethod::Standin => "standin-phi",
-            BrickMethod::Tree => "tree",
-        }
+    name {
+        Coactivation => "coactivation",
+        Standin => "standin-phi",
+        Tree => "tree",
     }
-}
-
-impl std::fmt::Display for BrickMethod {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.name())
-    }
-}
+);
 
 /// What [`evaluate_layer`] evaluates: the bricks of one layer and the data they are measured on.
 #[derive(Debug, Clone, Copy)]
@@ -90,6 +82,39 @@ pub struct ReportParams {
     pub fold_keep: Vec<f64>,
 }
 
+impl ReportParams {
+    /// Check the settings before any work.
+    ///
+    /// # Errors
+    /// [`Error::Param`] naming `ReportParams.random_seeds` (empty), `ReportParams.budgets` or
+    /// `ReportParams.fold_keep` (a value outside (0, 1]).
+    pub fn validate(&self) -> Result<()> {
+        if self.random_seeds.is_empty() {
+            return Err(Error::param(
+                "ReportParams.random_seeds",
+                "need at least one seed",
+            ));
+        }
+        let fraction = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 && v <= 1.0 {
+                Ok(())
+            } else {
+                Err(Error::param(
+                    name,
+                    format!("{v} is not a fraction in (0, 1]"),
+                ))
+            }
+        };
+        for &b in &self.budgets {
+            fraction("ReportParams.budgets", b)?;
+        }
+        for &k in &self.fold_keep {
+            fraction("ReportParams.fold_keep", k)?;
+        }
+        Ok(())
+    }
+}
+
 impl Default for ReportParams {
     fn default() -> Self {
         ReportParams {
@@ -110,6 +135,7 @@ impl Default for ReportParams {
 
 /// One budget and router: the method's bricks beside the baselines.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct RoutingRow {
     /// Budget fraction.
     pub budget: f64,
@@ -214,9 +240,7 @@ pub fn evaluate_layer(input: &LayerInput<'_>, p: &ReportParams) -> Result<LayerR
         degree,
         domains,
     } = *input;
-    if p.random_seeds.is_empty() {
-        return Err(Error::param("random_seeds", "need at least one seed"));
-    }
+    p.validate()?;
     let ffn = &split.ffn;
     let n = ffn.n_neurons;
     for &b in &p.budgets {
@@ -365,4 +389,57 @@ pub fn evaluate_layer(input: &LayerInput<'_>, p: &ReportParams) -> Result<LayerR
         sibling_merge,
         folding,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bricks::merge::{FoldParams, SiblingMergeParams};
+    use crate::experiments::pipeline::CoactConfig;
+
+    /// Issue 11: every experiment and bricks settings struct names its field as `Type.field`
+    /// before any work, and accepts its defaults.
+    #[test]
+    fn settings_errors_name_type_and_field() {
+        let err = |r: Result<()>| r.unwrap_err().to_string();
+        assert!(ReportParams::default().validate().is_ok());
+        let p = ReportParams {
+            random_seeds: vec![],
+            ..ReportParams::default()
+        };
+        assert!(err(p.validate()).contains("`ReportParams.random_seeds`"));
+        let p = ReportParams {
+            budgets: vec![0.25, 1.5],
+            ..ReportParams::default()
+        };
+        assert!(err(p.validate()).contains("`ReportParams.budgets`"));
+        let p = ReportParams {
+            fold_keep: vec![0.0],
+            ..ReportParams::default()
+        };
+        assert!(err(p.validate()).contains("`ReportParams.fold_keep`"));
+        let c = CoactConfig::default();
+        assert!(c.validate().is_ok());
+        let bad = CoactConfig { top_frac: 1.0, ..c };
+        assert!(err(bad.validate()).contains("`CoactConfig.top_frac`"));
+        let bad = CoactConfig { knn: 0, ..c };
+        assert!(err(bad.validate()).contains("`CoactConfig.knn`"));
+        let f = FoldParams { keep: 1.5, seed: 0 };
+        assert!(err(f.validate()).contains("`FoldParams.keep`"));
+        assert!(FoldParams { keep: 1.0, seed: 0 }.validate().is_ok());
+        let s = SiblingMergeParams {
+            k_to: 2,
+            router: Router::Oracle,
+            budget: 0.25,
+            seeds: vec![0],
+        };
+        assert!(s.validate().is_ok());
+        let bad = SiblingMergeParams {
+            budget: 0.0,
+            ..s.clone()
+        };
+        assert!(err(bad.validate()).contains("`SiblingMergeParams.budget`"));
+        let bad = SiblingMergeParams { k_to: 0, ..s };
+        assert!(err(bad.validate()).contains("`SiblingMergeParams.k_to`"));
+    }
 }

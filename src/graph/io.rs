@@ -723,9 +723,7 @@ fn read_with<R: Read>(
 /// original node ids, each edge once (`u` before `v` in index order). Written atomically
 /// ([`crate::output`]).
 pub fn write_edge_list(g: &Graph, path: &Path) -> Result<()> {
-    let mut out = Outputs::new();
-    write_edge_list_to(&mut out, g, path)?;
-    out.commit()
+    Outputs::run(|out| write_edge_list_to(out, g, path))
 }
 
 /// [`write_edge_list`] as one part of an output transaction (renamed at its commit).
@@ -792,6 +790,12 @@ mod tests {
         )
     }
 
+    /// `read(s)` fails with an error that names every one of `parts`.
+    fn read_err(s: &str, parts: &[&str]) {
+        let e = read(s).unwrap_err().to_string();
+        assert!(parts.iter().all(|p| e.contains(p)), "{e}");
+    }
+
     #[test]
     fn unweighted_pairs_listed_twice_are_one_edge() {
         let (g, rep) = read("# comment\n1 2\n2 1\n2\t3\n3,1\n").unwrap();
@@ -827,21 +831,12 @@ mod tests {
 
     #[test]
     fn malformed_inputs_name_file_and_line() {
-        let e = read("1 2 0.5\n2 3 abc\n").unwrap_err().to_string();
-        assert!(e.contains("t.tsv:2") && e.contains("abc"), "{e}");
-        let e = read("1 2\n3\n").unwrap_err().to_string();
-        assert!(e.contains("t.tsv:2") && e.contains("missing column"), "{e}");
-        let e = read("").unwrap_err().to_string();
-        assert!(e.contains("no edges"), "{e}");
-        let e = read("# only\n\n").unwrap_err().to_string();
-        assert!(e.contains("no edges"), "{e}");
-        let e = read("1 2 1\n2 3\n").unwrap_err().to_string();
-        assert!(
-            e.contains("t.tsv:2") && e.contains("expected 3 columns"),
-            "{e}"
-        );
-        let e = read("1 2 nan\n").unwrap_err().to_string();
-        assert!(e.contains("not a finite number"), "{e}");
+        read_err("1 2 0.5\n2 3 abc\n", &["t.tsv:2", "abc"]);
+        read_err("1 2\n3\n", &["t.tsv:2", "missing column"]);
+        read_err("", &["no edges"]);
+        read_err("# only\n\n", &["no edges"]);
+        read_err("1 2 1\n2 3\n", &["t.tsv:2", "expected 3 columns"]);
+        read_err("1 2 nan\n", &["not a finite number"]);
     }
 
     /// Read with the given tuning, with canonical-number interning on or off.
@@ -1141,8 +1136,7 @@ mod tests {
     /// Issue 13, defect 3: a wrong number of columns is refused on the line that has it.
     #[test]
     fn wrong_column_counts_are_refused_on_their_line() {
-        let e = read("7\n8\n9\n").unwrap_err().to_string();
-        assert!(e.contains("t.tsv:1") && e.contains("missing column"), "{e}");
+        read_err("7\n8\n9\n", &["t.tsv:1", "missing column"]);
         for s in ["1 2 3 4\n2 3 4 5\n", "1 2 3 4 5\n2 3 4 5 6\n"] {
             let e = read(s).unwrap_err().to_string();
             assert!(
@@ -1151,17 +1145,14 @@ mod tests {
             );
         }
         // A first line of one token is the line blamed, not the valid line 2.
-        let e = read("7\n1 2\n").unwrap_err().to_string();
-        assert!(e.contains("t.tsv:1:"), "{e}");
+        read_err("7\n1 2\n", &["t.tsv:1:"]);
     }
 
     /// Issue 13, defect 4: negative and overflowing weights are refused with file and line.
     #[test]
     fn negative_and_huge_weights_are_refused() {
-        let e = read("1 2 0.5\n2 3 -1\n").unwrap_err().to_string();
-        assert!(e.contains("t.tsv:2") && e.contains("outside [0"), "{e}");
-        let e = read("1 2 1e308\n2 3 1\n").unwrap_err().to_string();
-        assert!(e.contains("t.tsv:1") && e.contains("1e308"), "{e}");
+        read_err("1 2 0.5\n2 3 -1\n", &["t.tsv:2", "outside [0"]);
+        read_err("1 2 1e308\n2 3 1\n", &["t.tsv:1", "1e308"]);
         assert!(read("1 2 0\n2 3 1e150\n").is_ok());
     }
 

@@ -236,9 +236,7 @@ fn excerpt(t: &str) -> String {
 
 /// Write labels as TSV with header `node<TAB>col1...` (atomically, [`crate::output`]).
 pub fn write_labels(labels: &Labels, path: &Path) -> Result<()> {
-    let mut out = Outputs::new();
-    write_labels_to(&mut out, labels, path)?;
-    out.commit()
+    Outputs::run(|out| write_labels_to(out, labels, path))
 }
 
 /// [`write_labels`] as one part of an output transaction (renamed at its commit).

@@ -21,6 +21,45 @@ use rayon::prelude::*;
 /// The CSR type used for adjacency matrices: `f64` values, `u32` indices, `usize` row pointers.
 pub type Csr = sprs::CsMatI<f64, u32, usize>;
 
+/// Whether the CSR matrix `adj` (sorted rows) is symmetric in structure and values, with finite
+/// values and no diagonal, checked without searching in O(nnz + T n log d) for T rayon threads.
+///
+/// The rows are cut into T blocks of about equal nnz, checked in parallel. Within block
+/// `lo..hi`, rows are visited in increasing order, so in a symmetric matrix the mirror `(j, i)`
+/// of an entry `(i, j)` is the first entry of row `j` with a column in `lo..hi` not yet matched
+/// (row `j`'s entries are matched in storage order). Each block matches each entry of its
+/// column range at most once, and all blocks together make nnz matches, so true means every
+/// entry has its mirror. False for any defect; [`Graph::from_csr`] then searches for the first
+/// one to report it.
+fn mirrored_in_one_pass(adj: &Csr) -> bool {
+    let ip = adj.proper_indptr();
+    let (ix, data) = (adj.indices(), adj.data());
+    let (n, nnz) = (adj.rows(), adj.nnz());
+    let parts = rayon::current_num_threads().clamp(1, 64).min(n.max(1));
+    let mut bounds: Vec<usize> = (0..parts)
+        .map(|t| ip.partition_point(|&p| p < t * nnz / parts).min(n))
+        .collect();
+    bounds.push(n);
+    (0..parts).into_par_iter().all(|t| {
+        let (lo, hi) = (bounds[t], bounds[t + 1]);
+        let mut next: Vec<usize> = (0..n)
+            .map(|j| ip[j] + ix[ip[j]..ip[j + 1]].partition_point(|&c| (c as usize) < lo))
+            .collect();
+        for i in lo..hi {
+            for p in ip[i]..ip[i + 1] {
+                let (j, w) = (ix[p] as usize, data[p]);
+                let q = next[j];
+                if j == i || !w.is_finite() || q >= ip[j + 1] || ix[q] as usize != i || data[q] != w
+                {
+                    return false;
+                }
+                next[j] = q + 1;
+            }
+        }
+        true
+    })
+}
+
 /// How repeated node pairs in an edge list are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Duplicates {
@@ -121,6 +160,10 @@ impl Graph {
             )));
         }
         let adj = if adj.is_csr() { adj } else { adj.to_csr() };
+        if mirrored_in_one_pass(&adj) {
+            return Ok(Graph { adj, ids, weighted });
+        }
+        // Something is wrong: name the first offending entry in row order.
         for (i, row) in adj.outer_iterator().enumerate() {
             for (j, &w) in row.iter() {
                 if i == j {
@@ -649,7 +692,7 @@ fn sort_and_combine(idx: &mut [u32], dat: &mut [f64], dup: Duplicates) -> usize 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::Rng as _;
+    use rand::Rng;
     use std::collections::BTreeMap;
 
     /// Naive reference: an ordered map of pairs.
@@ -675,21 +718,30 @@ mod tests {
         m
     }
 
+    /// A random edge list: `1..max_n` nodes, then `0..max_m` edges, each drawn by `edge`.
+    fn random_edges<R: Rng>(
+        rng: &mut R,
+        max_n: usize,
+        max_m: usize,
+        mut edge: impl FnMut(&mut R, usize) -> (u32, u32, f64),
+    ) -> (usize, Vec<(u32, u32, f64)>) {
+        let n = rng.random_range(1..max_n);
+        let m = rng.random_range(0..max_m);
+        let edges = (0..m).map(|_| edge(rng, n)).collect();
+        (n, edges)
+    }
+
     #[test]
     fn csr_matches_naive_adjacency_on_random_edge_lists() {
         let mut rng = crate::util::rng_for(7, 0);
         for trial in 0..200 {
-            let n = rng.random_range(1..40usize);
-            let m = rng.random_range(0..200usize);
-            let edges: Vec<(u32, u32, f64)> = (0..m)
-                .map(|_| {
-                    (
-                        rng.random_range(0..n as u32),
-                        rng.random_range(0..n as u32),
-                        rng.random_range(1..5) as f64,
-                    )
-                })
-                .collect();
+            let (n, edges) = random_edges(&mut rng, 40, 200, |rng, n| {
+                (
+                    rng.random_range(0..n as u32),
+                    rng.random_range(0..n as u32),
+                    rng.random_range(1..5) as f64,
+                )
+            });
             for dup in [Duplicates::Sum, Duplicates::One] {
                 let g = Graph::from_edges(n, &edges, dup).unwrap();
                 let reference = naive(n, &edges, dup);
@@ -753,20 +805,16 @@ mod tests {
     fn builder_is_bit_identical_to_reference_for_any_thread_count() {
         let mut rng = crate::util::rng_for(11, 0);
         for trial in 0..60 {
-            let n = rng.random_range(1..300usize);
-            let m = rng.random_range(0..3000usize);
-            let edges: Vec<(u32, u32, f64)> = (0..m)
-                .map(|_| {
-                    let u = rng.random_range(0..n as u32);
-                    // Few distinct pairs: many repeats, whose float sums depend on order.
-                    let v = if rng.random::<f64>() < 0.05 {
-                        u
-                    } else {
-                        rng.random_range(0..(n as u32).min(12))
-                    };
-                    (u, v, rng.random::<f64>() * 10.0)
-                })
-                .collect();
+            let (n, edges) = random_edges(&mut rng, 300, 3000, |rng, n| {
+                let u = rng.random_range(0..n as u32);
+                // Few distinct pairs: many repeats, whose float sums depend on order.
+                let v = if rng.random::<f64>() < 0.05 {
+                    u
+                } else {
+                    rng.random_range(0..(n as u32).min(12))
+                };
+                (u, v, rng.random::<f64>() * 10.0)
+            });
             for dup in [Duplicates::Sum, Duplicates::One] {
                 let (want, want_loops) = reference_csr(n, &edges, dup);
                 for threads in [1, 2, 3, 7] {
@@ -833,6 +881,58 @@ mod tests {
         let back = Graph::from_petgraph(&p).unwrap();
         assert_eq!(back.adjacency(), g.adjacency());
         assert_eq!(back.ids(), g.ids());
+    }
+
+    #[test]
+    fn one_pass_symmetry_check_agrees_with_searching_for_each_mirror() {
+        let mut rng = crate::util::rng_for(11, 0);
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..400 {
+            let n = rng.random_range(1..12usize);
+            let mut tri = sprs::TriMatI::<f64, u32>::new((n, n));
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..rng.random_range(0..30usize) {
+                let (i, j) = (rng.random_range(0..n), rng.random_range(0..n));
+                if i == j && rng.random_range(0..8) != 0 {
+                    continue;
+                }
+                let w =
+                    [1.0, 2.0, f64::NAN][rng.random_range(0..3usize) * rng.random_range(0..2usize)];
+                if seen.insert((i.min(j), i.max(j))) {
+                    tri.add_triplet(i, j, w);
+                    // Usually the mirror with the same value; sometimes none or another value.
+                    match rng.random_range(0..10) {
+                        0 => {}
+                        1 => tri.add_triplet(j, i, w + 1.0),
+                        _ if i != j => tri.add_triplet(j, i, w),
+                        _ => {}
+                    }
+                }
+            }
+            let adj: Csr = tri.to_csr();
+            let naive = adj.iter().all(|(&w, (i, j))| {
+                i != j && w.is_finite() && adj.get(j as usize, i as usize) == Some(&w)
+            });
+            for threads in [1, 3] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                assert_eq!(
+                    pool.install(|| mirrored_in_one_pass(&adj)),
+                    naive,
+                    "{adj:?}"
+                );
+            }
+            let ids = (0..n).map(|i| i.to_string()).collect();
+            assert_eq!(Graph::from_csr(adj, ids, true).is_ok(), naive);
+            if naive {
+                accepted += 1;
+            } else {
+                refused += 1;
+            }
+        }
+        assert!(accepted > 50 && refused > 50, "{accepted} / {refused}");
     }
 
     #[test]

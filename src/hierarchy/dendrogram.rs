@@ -182,32 +182,19 @@ impl Dendrogram {
         for (c, slot) in new_id.iter_mut().enumerate().take(k) {
             *slot = c;
         }
-        let sizes: Vec<usize> = leaves.iter().map(|l| l.len()).collect();
-        let mut node_size = vec![0usize; total];
-        let mut leaf_cnt = vec![0usize; total];
-        node_size[..k].copy_from_slice(&sizes);
-        leaf_cnt[..k].fill(1);
-        let mut merges = Vec::with_capacity(k - 1);
+        let mut ordered = Vec::with_capacity(k - 1);
         while let Some((OrdF64(s), std::cmp::Reverse(p))) = heap.pop() {
             let (a, b, _) = internal[p - k];
-            node_size[p] = node_size[a] + node_size[b];
-            leaf_cnt[p] = leaf_cnt[a] + leaf_cnt[b];
-            new_id[p] = k + merges.len();
-            merges.push(Merge {
-                left: new_id[a],
-                right: new_id[b],
-                height: height_map.height(s),
-                similarity: s,
-                size: node_size[p],
-                leaf_count: leaf_cnt[p],
-            });
+            new_id[p] = k + ordered.len();
+            ordered.push((new_id[a], new_id[b], s));
             ready(p, &mut heap, &mut pending);
         }
-        if merges.len() + 1 != k {
+        if ordered.len() + 1 != k {
             return Err(Error::Input(
                 "invalid tree: not connected or has a cycle".into(),
             ));
         }
+        let merges = scipy_merges(&leaves, &ordered, height_map);
         Dendrogram::new(node_ids, leaves, merges, height_map, method)
     }
 
@@ -394,18 +381,7 @@ impl Dendrogram {
         for c in (0..2 * k - 1).rev() {
             top[c] = if depth[c] <= l { c } else { top[parent[c]] };
         }
-        let mut label = vec![u32::MAX; 2 * k - 1];
-        let mut next = 0u32;
-        (0..k)
-            .map(|leaf| {
-                let c = top[leaf];
-                if label[c] == u32::MAX {
-                    label[c] = next;
-                    next += 1;
-                }
-                label[c]
-            })
-            .collect()
+        number_by_first_leaf(&top, k)
     }
 
     /// Expand a per-leaf labeling to nodes: `Some(label)` for nodes in a leaf, `None` otherwise.
@@ -471,18 +447,16 @@ impl Dendrogram {
     /// Cluster of each leaf for a cut bounded by cluster sizes (in nodes).
     ///
     /// Descending from the root, a cluster larger than `max` is replaced by its two children; a
-    /// cluster no larger than `max` (or a leaf) becomes a cluster of the cut. Then, repeatedly, a
-    /// cluster smaller than `min` is merged with its sibling when that sibling is itself one
-    /// cluster of the cut and their union does not exceed `max`. Leaves larger than `max` stay
-    /// whole (the tree cannot split them). Clusters are numbered `0..` in order of their smallest
-    /// leaf. Cost O(K) per pass of the undersized fix, at most K passes.
-    ///
-    /// Note: the union of two siblings is their parent, which was split because it is larger
-    /// than `max`, so as the rule stands the `min` step never merges anything (kept as it was
-    /// for the published outputs; see the bricks CLI's `--min-size`).
+    /// cluster no larger than `max` (or a leaf) becomes a cluster of the cut. Leaves larger than
+    /// `max` stay whole (the tree cannot split them). Then, repeatedly, a cluster smaller than
+    /// `min` is merged with its sibling when that sibling is itself one cluster of the cut: the
+    /// two become their parent, which was split for being larger than `max`, so `min` wins over
+    /// `max` there. An undersized cluster whose sibling was split further stays as it is.
+    /// `min = 0` (or 1) keeps the first step's cut. Clusters are numbered `0..` in order of
+    /// their smallest leaf. Cost O(K) per pass of the undersized fix, at most K passes.
     ///
     /// # Errors
-    /// `max == 0` or `min > max` (the "size bounds").
+    /// [`Error::Param`] naming `max` when `max == 0` and `min` when `min > max`.
     ///
     /// ```
     /// use neurobricks::hierarchy::{Dendrogram, HeightMap};
@@ -495,14 +469,23 @@ impl Dendrogram {
     /// assert_eq!(d.cut_size(4, 0).unwrap(), vec![0, 0, 1, 2]);
     /// // max 2: everything is split; leaves 2 and 3 are larger than 2 but stay whole.
     /// assert_eq!(d.cut_size(2, 0).unwrap(), vec![0, 1, 2, 3]);
+    /// // min 2 as well: leaf 0 (1 node) joins its sibling leaf 1, a cluster of 3 > max.
+    /// assert_eq!(d.cut_size(2, 2).unwrap(), vec![0, 0, 1, 2]);
     /// assert_eq!(d.cut_size(10, 0).unwrap(), vec![0, 0, 0, 0]);
-    /// assert!(d.cut_size(2, 3).is_err());
+    /// assert!(d.cut_size(2, 3).unwrap_err().to_string().contains("`min`"));
+    /// assert!(d.cut_size(0, 0).unwrap_err().to_string().contains("`max`"));
     /// ```
     pub fn cut_size(&self, max: usize, min: usize) -> Result<Vec<u32>> {
-        if max == 0 || min > max {
+        if max == 0 {
             return Err(Error::param(
-                "size bounds",
-                format!("need 0 <= min <= max and max >= 1, got min = {min}, max = {max}"),
+                "max",
+                "the largest cluster must be at least 1 node",
+            ));
+        }
+        if min > max {
+            return Err(Error::param(
+                "min",
+                format!("the smallest cluster ({min}) must not exceed the largest ({max})"),
             ));
         }
         let k = self.num_leaves();
@@ -531,7 +514,7 @@ impl Dendrogram {
                 let p = parent[c];
                 let (l, r) = children(p);
                 let sib = if l == c { r } else { l };
-                if is_chosen[sib] && self.cluster_size(p) <= max {
+                if is_chosen[sib] {
                     is_chosen[c] = false;
                     is_chosen[sib] = false;
                     is_chosen[p] = true;
@@ -549,18 +532,7 @@ impl Dendrogram {
                 top[parent[c]]
             };
         }
-        let mut label = vec![u32::MAX; 2 * k - 1];
-        let mut next = 0u32;
-        Ok((0..k)
-            .map(|leaf| {
-                let c = top[leaf];
-                if label[c] == u32::MAX {
-                    label[c] = next;
-                    next += 1;
-                }
-                label[c]
-            })
-            .collect())
+        Ok(number_by_first_leaf(&top, k))
     }
 
     /// Number of inversions: internal nodes whose similarity is lower than their parent's
@@ -815,6 +787,49 @@ impl Ord for OrdF64 {
     }
 }
 
+/// The merges of `pairs` in SciPy order (`pairs[t] = (left, right, similarity)` forms cluster
+/// `K + t`): heights by `height_map`, sizes and leaf counts summed from the children. O(K).
+pub(crate) fn scipy_merges(
+    leaves: &[Vec<u32>],
+    pairs: &[(usize, usize, f64)],
+    height_map: HeightMap,
+) -> Vec<Merge> {
+    let mut size: Vec<usize> = leaves.iter().map(|l| l.len()).collect();
+    let mut leaf_count = vec![1usize; leaves.len()];
+    pairs
+        .iter()
+        .map(|&(a, b, s)| {
+            let m = Merge {
+                left: a,
+                right: b,
+                height: height_map.height(s),
+                similarity: s,
+                size: size[a] + size[b],
+                leaf_count: leaf_count[a] + leaf_count[b],
+            };
+            size.push(m.size);
+            leaf_count.push(m.leaf_count);
+            m
+        })
+        .collect()
+}
+
+/// The cluster of each of the `k` leaves when `top[leaf]` is the tree node of its cluster:
+/// clusters numbered `0..` in order of their smallest leaf (the numbering of every cut).
+fn number_by_first_leaf(top: &[usize], k: usize) -> Vec<u32> {
+    let mut label = vec![u32::MAX; top.len()];
+    let mut next = 0u32;
+    (0..k)
+        .map(|leaf| {
+            let c = top[leaf];
+            if label[c] == u32::MAX {
+                label[c] = next;
+                next += 1;
+            }
+            label[c]
+        })
+        .collect()
+}
 #[cfg(test)]
 mod tests {
     use super::*;

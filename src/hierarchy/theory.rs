@@ -151,6 +151,35 @@ pub struct TreeTheory {
     pub top_down: Vec<bool>,
 }
 
+impl TreeTheory {
+    /// The thresholds from the divergences by depth: recovery at depth `l` holds when every
+    /// divergence above it (the running minimum over `m < l`) exceeds 1.
+    ///
+    /// ```
+    /// use neurobricks::hierarchy::theory::TreeTheory;
+    /// let t = TreeTheory::from_divergences(vec![3.0, 0.5, 2.0], vec![1.5, 1.2, 0.9]);
+    /// assert_eq!(t.bottom_up, vec![true, false, false]);
+    /// assert_eq!(t.top_down, vec![true, true, false]);
+    /// ```
+    pub fn from_divergences(ch: Vec<f64>, td: Vec<f64>) -> TreeTheory {
+        let running = |v: &[f64]| -> Vec<bool> {
+            let mut m = f64::INFINITY;
+            v.iter()
+                .map(|&x| {
+                    m = m.min(x);
+                    m > 1.0
+                })
+                .collect()
+        };
+        TreeTheory {
+            bottom_up: running(&ch),
+            top_down: running(&td),
+            ch,
+            td,
+        }
+    }
+}
+
 /// Thresholds for exact recovery at every depth of a general tree in the logarithmic regime
 /// (node values are turned into coefficients `alpha` by [`Tree::coefficient`]; `pi` = leaf
 /// sizes / N).
@@ -229,21 +258,7 @@ pub fn tree_theory(tree: &Tree) -> TreeTheory {
             }
         }
     }
-    let running = |v: &[f64]| -> Vec<bool> {
-        let mut m = f64::INFINITY;
-        v.iter()
-            .map(|&x| {
-                m = m.min(x);
-                m > 1.0
-            })
-            .collect()
-    };
-    TreeTheory {
-        bottom_up: running(&ch),
-        top_down: running(&td),
-        ch,
-        td,
-    }
+    TreeTheory::from_divergences(ch, td)
 }
 
 #[cfg(test)]

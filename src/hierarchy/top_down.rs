@@ -42,6 +42,9 @@ use serde::Serialize;
 /// let found: Vec<usize> = fit.communities.iter().map(|&c| c as usize).collect();
 /// assert_eq!(adjusted_rand_index(&h.labels_at_depth(2), &found).unwrap(), 1.0);
 /// ```
+// Deliberate same-shape pair (`cd src && duplicates`): a plain list of documented fields,
+// alike line by line with `BottomUp` (both end in `n_init`,
+// `eigen` and a `Default` literal: the two methods share the settings, not the code) only in shape; no logic is shared.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct TopDown {

@@ -51,6 +51,29 @@ fn layout(f: &FontRef<'static>, s: &str, size: f64) -> (Vec<(GlyphId, f32)>, f32
     (out, pen, scale)
 }
 
+/// How a line of text is drawn: its colour, which point of its box sits at the anchor, and
+/// whether it is turned to read bottom to top (the anchor then refers to the unrotated box).
+#[derive(Clone, Copy)]
+pub(crate) struct Look {
+    /// Text colour.
+    pub color: Rgb,
+    /// The point of the text box placed at the anchor.
+    pub anchor: (HPos, VPos),
+    /// Read bottom to top.
+    pub rotate: bool,
+}
+
+impl Look {
+    /// The text colour at `anchor`, reading left to right.
+    pub fn plain(anchor: (HPos, VPos)) -> Look {
+        Look {
+            color: TEXT,
+            anchor,
+            rotate: false,
+        }
+    }
+}
+
 /// Map any plotters drawing error into the crate error.
 pub(crate) fn perr<E: std::fmt::Debug>(e: E) -> Error {
     Error::Input(format!("plot: drawing failed: {e:?}"))
@@ -58,10 +81,8 @@ pub(crate) fn perr<E: std::fmt::Debug>(e: E) -> Error {
 
 /// Something that can be drawn on a canvas of a fixed size.
 pub(crate) trait Figure {
-    /// Width and height in pixels.
-    fn size(&self) -> (u32, u32);
-    /// Draw everything (the background is already white).
-    fn draw<DB: DrawingBackend>(&self, c: &Canvas<DB>) -> Result<()>;
+    /// Draw everything below the title on `page` (the background is white, the title drawn).
+    fn draw<DB: DrawingBackend>(&self, c: &Canvas<DB>, page: super::Page) -> Result<()>;
 }
 
 /// An RGB raster (row-major, 3 bytes per cell) to be stretched over a pixel box.
@@ -105,15 +126,12 @@ impl<DB: DrawingBackend> Canvas<DB> {
 
     /// Rasterise text with the embedded font (bitmap backends): anchors as in SVG viewers
     /// (`Top`: baseline 0.76 em below, `Center`: 0.5 ex, `Bottom`: 0.5 ex above).
-    fn raster_text(
-        &self,
-        s: &str,
-        at: (f64, f64),
-        size: f64,
-        color: Rgb,
-        (h, v): (HPos, VPos),
-        rotate: bool,
-    ) -> Result<()> {
+    fn raster_text(&self, s: &str, at: (f64, f64), size: f64, look: Look) -> Result<()> {
+        let Look {
+            color,
+            anchor: (h, v),
+            rotate,
+        } = look;
         let f = font()?;
         let (glyphs, width, scale) = layout(f, s, size);
         let em = size / SIZE_PER_EM;
@@ -228,29 +246,35 @@ impl<DB: DrawingBackend> Canvas<DB> {
             .map_err(perr)
     }
 
-    /// Text anchored at `at` (`h`, `v` say which point of the text box sits there); `rotate`
-    /// turns it to read bottom to top (the anchor then refers to the unrotated box).
-    pub fn text(
-        &self,
-        s: &str,
-        at: (f64, f64),
-        size: f64,
-        color: Rgb,
-        (h, v): (HPos, VPos),
-        rotate: bool,
-    ) -> Result<()> {
+    /// Text of `size` anchored at `at`, drawn as `look` says.
+    pub fn text(&self, s: &str, at: (f64, f64), size: f64, look: Look) -> Result<()> {
         if !self.svg {
-            return self.raster_text(s, at, size, color, (h, v), rotate);
+            return self.raster_text(s, at, size, look);
         }
         let mut font = self.font(size);
-        if rotate {
+        if look.rotate {
             font = font.transform(FontTransform::Rotate270);
         }
-        let col = rgb(color);
+        let col = rgb(look.color);
+        let (h, v) = look.anchor;
         let style = TextStyle::from(font).color(&col).pos(Pos::new(h, v));
         self.area
             .draw_text(s, &style, (px(at.0), px(at.1)))
             .map_err(perr)
+    }
+
+    /// [`Canvas::text`] in the text colour, reading left to right: what most labels are.
+    pub fn label(&self, s: &str, at: (f64, f64), size: f64, anchor: (HPos, VPos)) -> Result<()> {
+        self.text(s, at, size, Look::plain(anchor))
+    }
+
+    /// [`Canvas::text`] in the text colour, reading bottom to top (rotated axis titles).
+    pub fn label_up(&self, s: &str, at: (f64, f64), size: f64, anchor: (HPos, VPos)) -> Result<()> {
+        let look = Look {
+            rotate: true,
+            ..Look::plain(anchor)
+        };
+        self.text(s, at, size, look)
     }
 
     /// Width (advance) and height (one em plus a little) of a line of text in pixels, as the
@@ -312,22 +336,20 @@ impl<DB: DrawingBackend> Canvas<DB> {
     }
 }
 
-/// Draw a figure in memory as PNG or SVG bytes.
-pub(crate) fn render<F: Figure>(fig: &F, format: ImageFormat) -> Result<Vec<u8>> {
+/// Draw a figure of the size, title and font of `options` in memory as PNG or SVG bytes.
+pub(crate) fn render<F: Figure>(
+    fig: &F,
+    options: &super::PlotOptions,
+    format: ImageFormat,
+) -> Result<Vec<u8>> {
     font()?;
-    let (w, h) = fig.size();
+    let (w, h) = (options.width, options.height);
     match format {
         ImageFormat::Png => {
             let mut buf = vec![255u8; w as usize * h as usize * 3];
             {
                 let area = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-                let c = Canvas {
-                    area,
-                    svg: false,
-                    rasters: RefCell::new(Vec::new()),
-                };
-                fig.draw(&c)?;
-                c.area.present().map_err(perr)?;
+                draw_on(area, false, fig, options)?;
             }
             encode_png(&buf, w, h)
         }
@@ -336,14 +358,7 @@ pub(crate) fn render<F: Figure>(fig: &F, format: ImageFormat) -> Result<Vec<u8>>
             let rasters = {
                 let area = SVGBackend::with_string(&mut s, (w, h)).into_drawing_area();
                 area.fill(&WHITE).map_err(perr)?;
-                let c = Canvas {
-                    area,
-                    svg: true,
-                    rasters: RefCell::new(Vec::new()),
-                };
-                fig.draw(&c)?;
-                c.area.present().map_err(perr)?;
-                c.rasters.into_inner()
+                draw_on(area, true, fig, options)?
             };
             for (id, r) in rasters.iter().enumerate() {
                 s = embed_raster(&s, id, r)?;
@@ -351,6 +366,24 @@ pub(crate) fn render<F: Figure>(fig: &F, format: ImageFormat) -> Result<Vec<u8>>
             Ok(s.into_bytes())
         }
     }
+}
+
+/// Draw `fig` (title first) on a canvas over `area` and present it; returns the rasters placed
+/// on an SVG canvas (`svg`), still to be embedded.
+fn draw_on<DB: DrawingBackend, F: Figure>(
+    area: DrawingArea<DB, Shift>,
+    svg: bool,
+    fig: &F,
+    options: &super::PlotOptions,
+) -> Result<Vec<PlacedRaster>> {
+    let c = Canvas {
+        area,
+        svg,
+        rasters: RefCell::new(Vec::new()),
+    };
+    fig.draw(&c, options.page(&c)?)?;
+    c.area.present().map_err(perr)?;
+    Ok(c.rasters.into_inner())
 }
 
 /// Replace the marker text of raster `id` by an `<image>` element holding its PNG.
@@ -554,16 +587,83 @@ pub(crate) fn left_axis<DB: DrawingBackend>(
             c.line(&[(x + 1.0, y), (r, y)], GRID, 1.0)?;
         }
         c.line(&[(x - 5.0, y), (x, y)], AXIS, 1.0)?;
-        c.text(
-            &label,
-            (x - 8.0, y),
-            font,
-            TEXT,
-            (HPos::Right, VPos::Center),
-            false,
-        )?;
+        c.label(&label, (x - 8.0, y), font, (HPos::Right, VPos::Center))?;
     }
     c.line(&[(x, top), (x, bottom)], AXIS, 1.0)
+}
+
+/// The ticks of a horizontal axis along `bottom`: a 5-pixel tick and a centred label 8 pixels
+/// below it per tick (`x_of` places a value), and light vertical grid lines up from `bottom`
+/// to `grid_top` when given.
+pub(crate) fn bottom_ticks<DB: DrawingBackend>(
+    c: &Canvas<DB>,
+    axis: &Axis,
+    x_of: impl Fn(f64) -> f64,
+    bottom: f64,
+    font: f64,
+    grid_top: Option<f64>,
+) -> Result<()> {
+    for (v, label) in axis.ticks() {
+        let x = x_of(v);
+        if let Some(top) = grid_top {
+            c.line(&[(x, top), (x, bottom - 1.0)], GRID, 1.0)?;
+        }
+        c.line(&[(x, bottom), (x, bottom + 5.0)], AXIS, 1.0)?;
+        c.label(&label, (x, bottom + 8.0), font, (HPos::Center, VPos::Top))?;
+    }
+    Ok(())
+}
+
+/// The axis titles of a plot box `[left, right] x [top, bottom]` on a page of height `h`:
+/// `x_label` centred under the box at the page's bottom padding, `y_label` (when given) read
+/// bottom to top at the left padding.
+pub(crate) fn axis_titles<DB: DrawingBackend>(
+    c: &Canvas<DB>,
+    x_label: &str,
+    y_label: Option<&str>,
+    (left, right, top, bottom): (f64, f64, f64, f64),
+    h: f64,
+    pad: f64,
+    font: f64,
+) -> Result<()> {
+    c.label(
+        x_label,
+        (0.5 * (left + right), h - pad),
+        font,
+        (HPos::Center, VPos::Bottom),
+    )?;
+    if let Some(y_label) = y_label {
+        c.label_up(
+            y_label,
+            (pad, 0.5 * (top + bottom)),
+            font,
+            (HPos::Center, VPos::Top),
+        )?;
+    }
+    Ok(())
+}
+
+/// One legend entry with its key's left end at `(x, y)` (`y` the centre line): a `key_w`-pixel
+/// line in `color`, `width` pixels wide, dashed or solid; then `on_key` (e.g. a marker drawn
+/// over the key); then `name` in `font` pixels to the right of the key.
+pub(crate) fn legend_entry<DB: DrawingBackend>(
+    c: &Canvas<DB>,
+    name: &str,
+    (x, y): (f64, f64),
+    key_w: f64,
+    font: f64,
+    (color, width, dashed): (Rgb, f64, bool),
+    on_key: impl FnOnce(&Canvas<DB>) -> Result<()>,
+) -> Result<()> {
+    let key = [(x, y), (x + key_w, y)];
+    if dashed {
+        c.dashed(&key, color, width, 5.0)?;
+    } else {
+        c.line(&key, color, width)?;
+    }
+    on_key(c)?;
+    let at = (x + key_w + 0.5 * font, y);
+    c.label(name, at, font, (HPos::Left, VPos::Center))
 }
 
 /// Widest tick label of an axis, in pixels.
@@ -587,24 +687,12 @@ pub enum Colormap {
 }
 
 impl Colormap {
-    fn anchors(self) -> &'static [Rgb] {
+    /// The map's anchor colours from low to high, as `0xRRGGBB` codes.
+    fn anchors(self) -> &'static [u32] {
         match self {
-            Colormap::Blues => &[
-                Rgb(0xde, 0xeb, 0xf7),
-                Rgb(0x9e, 0xca, 0xe1),
-                Rgb(0x42, 0x92, 0xc6),
-                Rgb(0x21, 0x71, 0xb5),
-                Rgb(0x08, 0x45, 0x94),
-                Rgb(0x08, 0x1d, 0x58),
-            ],
-            Colormap::Viridis => &[
-                Rgb(0xfd, 0xe7, 0x25),
-                Rgb(0x5e, 0xc9, 0x62),
-                Rgb(0x21, 0x91, 0x8c),
-                Rgb(0x3b, 0x52, 0x8b),
-                Rgb(0x44, 0x01, 0x54),
-            ],
-            Colormap::Greys => &[Rgb(0xd9, 0xd9, 0xd9), Rgb(0x00, 0x00, 0x00)],
+            Colormap::Blues => &[0xdeebf7, 0x9ecae1, 0x4292c6, 0x2171b5, 0x084594, 0x081d58],
+            Colormap::Viridis => &[0xfde725, 0x5ec962, 0x21918c, 0x3b528b, 0x440154],
+            Colormap::Greys => &[0xd9d9d9, 0x000000],
         }
     }
 
@@ -618,7 +706,8 @@ impl Colormap {
         };
         let x = t * (a.len() - 1) as f64;
         let i = (x.floor() as usize).min(a.len() - 2);
-        a[i].mix(a[i + 1], x - i as f64)
+        let code = |c: u32| Rgb((c >> 16) as u8, (c >> 8) as u8, c as u8);
+        code(a[i]).mix(code(a[i + 1]), x - i as f64)
     }
 }
 

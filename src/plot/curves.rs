@@ -1,8 +1,8 @@
 //! Experiment curves: a score (accuracy, ARI, exact-recovery rate) against a parameter for
 //! several named series, with markers, a legend and labelled vertical threshold lines.
 
-use super::canvas::{self, ellipsize, Axis, Canvas, Figure, TEXT};
-use super::{category_color, plot_options_setters, ImageFormat, PlotOptions, Rgb};
+use super::canvas::{self, ellipsize, Axis, Canvas, Figure, Look};
+use super::{category_color, plot_options_setters, ImageFormat, Page, PlotOptions, Rgb};
 use crate::error::{Error, Result};
 use plotters::prelude::DrawingBackend;
 use plotters::style::text_anchor::{HPos, VPos};
@@ -142,20 +142,17 @@ impl Default for CurvesPlot {
 
 impl CurvesPlot {
     plot_options_setters!();
-    /// Set the x axis label.
-    pub fn x_label(mut self, s: impl Into<String>) -> Self {
-        self.x_label = s.into();
-        self
-    }
-    /// Set the y axis label.
-    pub fn y_label(mut self, s: impl Into<String>) -> Self {
-        self.y_label = s.into();
-        self
-    }
-    /// Use a logarithmic x axis.
-    pub fn log_x(mut self, on: bool) -> Self {
-        self.log_x = on;
-        self
+    crate::util::setters! {
+        /// Set the x axis label.
+        x_label: Into<String>,
+        /// Set the y axis label.
+        y_label: Into<String>,
+        /// Use a logarithmic x axis.
+        log_x: bool,
+        /// Set the series colours (cycled when there are more series).
+        colors: Some(Vec<Rgb>),
+        /// Draw markers at the points or not.
+        markers: bool,
     }
     /// Fix the x range.
     pub fn x_range(mut self, lo: f64, hi: f64) -> Self {
@@ -172,16 +169,6 @@ impl CurvesPlot {
         self.vlines.push((x, label.into()));
         self
     }
-    /// Set the series colours (cycled when there are more series).
-    pub fn colors(mut self, c: Vec<Rgb>) -> Self {
-        self.colors = Some(c);
-        self
-    }
-    /// Draw markers at the points or not.
-    pub fn markers(mut self, on: bool) -> Self {
-        self.markers = on;
-        self
-    }
 
     /// Draw `series` into `out` (`.png` or `.svg`), atomically.
     ///
@@ -190,13 +177,13 @@ impl CurvesPlot {
     /// x on a log axis, an empty or inverted range, bad sizes or an unknown extension.
     pub fn render(&self, series: &[Series], out: &Path) -> Result<()> {
         let fig = self.prepare(series)?;
-        super::write_figure(&fig, out)
+        super::write_figure(&fig, &self.options, out)
     }
 
     /// Draw `series` in memory as PNG or SVG bytes (same checks as [`CurvesPlot::render`]).
     pub fn render_to_bytes(&self, series: &[Series], format: ImageFormat) -> Result<Vec<u8>> {
         let fig = self.prepare(series)?;
-        canvas::render(&fig, format)
+        canvas::render(&fig, &self.options, format)
     }
 
     fn prepare<'a>(&'a self, series: &'a [Series]) -> Result<CurvesFig<'a>> {
@@ -384,18 +371,9 @@ fn marker<DB: DrawingBackend>(
 }
 
 impl Figure for CurvesFig<'_> {
-    fn size(&self) -> (u32, u32) {
-        (self.p.options.width, self.p.options.height)
-    }
-
-    fn draw<DB: DrawingBackend>(&self, c: &Canvas<DB>) -> Result<()> {
+    fn draw<DB: DrawingBackend>(&self, c: &Canvas<DB>, page: Page) -> Result<()> {
         let p = self.p;
-        let f = p.options.font_size;
-        let (w, h) = (p.options.width as f64, p.options.height as f64);
-        let pad = (0.8 * f).max(8.0);
-        let mut top = pad;
-        top = p.options.draw_title(c, top, pad)?;
-        top += 0.5 * f;
+        let Page { f, w, h, pad, top } = page;
 
         // Legend on the right.
         let lf = 0.9 * f;
@@ -414,49 +392,17 @@ impl Figure for CurvesFig<'_> {
         let xl_h = c.text_size(&p.x_label, f).1;
         let bottom = h - pad - xl_h - 0.6 * pad - f - 10.0;
         if bottom - top < 20.0 || right - left < 20.0 {
-            return Err(Error::param(
-                "PlotOptions.width",
-                format!(
-                    "{}x{} pixels leave no room for the plot with font size {f}",
-                    p.options.width, p.options.height
-                ),
-            ));
+            return Err(p.options.no_room("PlotOptions.width", "the plot"));
         }
         let x_of = |v: f64| left + self.x_axis.frac(v) * (right - left);
         let y_of = |v: f64| bottom - self.y_axis.frac(v) * (bottom - top);
 
         // Grid and axes.
-        for (v, label) in self.x_axis.ticks() {
-            let x = x_of(v);
-            c.line(&[(x, top), (x, bottom - 1.0)], canvas::GRID, 1.0)?;
-            c.line(&[(x, bottom), (x, bottom + 5.0)], canvas::AXIS, 1.0)?;
-            c.text(
-                &label,
-                (x, bottom + 8.0),
-                f,
-                TEXT,
-                (HPos::Center, VPos::Top),
-                false,
-            )?;
-        }
+        canvas::bottom_ticks(c, &self.x_axis, x_of, bottom, f, Some(top))?;
         canvas::left_axis(c, &self.y_axis, left, top, bottom, f, Some(right))?;
         c.line(&[(left, bottom), (right, bottom)], canvas::AXIS, 1.0)?;
-        c.text(
-            &p.x_label,
-            (0.5 * (left + right), h - pad),
-            f,
-            TEXT,
-            (HPos::Center, VPos::Bottom),
-            false,
-        )?;
-        c.text(
-            &p.y_label,
-            (pad, 0.5 * (top + bottom)),
-            f,
-            TEXT,
-            (HPos::Center, VPos::Top),
-            true,
-        )?;
+        let plot_box = (left, right, top, bottom);
+        canvas::axis_titles(c, &p.x_label, Some(&p.y_label), plot_box, h, pad, f)?;
 
         // Vertical threshold lines (labelled after the series, on top of them).
         let vf = 0.85 * f;
@@ -514,7 +460,12 @@ impl Figure for CurvesFig<'_> {
                 (lx + th + 2.0, ly + tw + 2.0),
                 Rgb(255, 255, 255),
             )?;
-            c.text(label, (lx, ly), vf, VLINE, (HPos::Right, VPos::Top), true)?;
+            let look = Look {
+                color: VLINE,
+                anchor: (HPos::Right, VPos::Top),
+                rotate: true,
+            };
+            c.text(label, (lx, ly), vf, look)?;
         }
         // Frame on top of the data.
         c.rect_outline((left, top), (right, bottom), canvas::AXIS, 1.0)?;
@@ -525,22 +476,13 @@ impl Figure for CurvesFig<'_> {
         for (i, n) in names.iter().enumerate() {
             let yc = top + (i as f64 + 0.5) * row;
             let col = self.color(i);
-            if self.series[i].dashed {
-                c.dashed(&[(lx, yc), (lx + key_w, yc)], col, 2.0, 5.0)?;
-            } else {
-                c.line(&[(lx, yc), (lx + key_w, yc)], col, 2.0)?;
-            }
-            if p.markers {
-                marker(c, self.marker(i), (lx + 0.5 * key_w, yc), r, col)?;
-            }
-            c.text(
-                n,
-                (lx + key_w + 0.5 * lf, yc),
-                lf,
-                TEXT,
-                (HPos::Left, VPos::Center),
-                false,
-            )?;
+            let style = (col, 2.0, self.series[i].dashed);
+            canvas::legend_entry(c, n, (lx, yc), key_w, lf, style, |c| {
+                if p.markers {
+                    marker(c, self.marker(i), (lx + 0.5 * key_w, yc), r, col)?;
+                }
+                Ok(())
+            })?;
         }
         Ok(())
     }

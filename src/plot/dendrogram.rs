@@ -1,8 +1,8 @@
 //! Dendrogram plot: leaves in tree order, U-shaped links at the merge heights, leaves coloured
 //! by a category, an optional cut line, and subtrees collapsed when there are many leaves.
 
-use super::canvas::{self, ellipsize, Axis, Canvas, Figure, TEXT};
-use super::{category_color, plot_options_setters, ImageFormat, PlotOptions, Rgb};
+use super::canvas::{self, ellipsize, Axis, Canvas, Figure};
+use super::{category_color, plot_options_setters, ImageFormat, Page, PlotOptions, Rgb};
 use crate::error::{Error, Result};
 use crate::graph::Labels;
 use crate::hierarchy::{Dendrogram, HeightMap};
@@ -210,60 +210,31 @@ impl Default for DendrogramPlot {
 
 impl DendrogramPlot {
     plot_options_setters!();
-    /// Use a logarithmic height axis.
-    pub fn log(mut self, on: bool) -> Self {
-        self.log = on;
-        self
-    }
-    /// Draw the cut line into `k` clusters.
-    pub fn cut(mut self, k: usize) -> Self {
-        self.cut = Some(k);
-        self
-    }
-    /// Collapse subtrees when the tree has more than `n` leaves.
-    pub fn max_leaves(mut self, n: usize) -> Self {
-        self.max_leaves = n;
-        self
-    }
-    /// Name every leaf.
-    pub fn leaf_names(mut self, names: Vec<String>) -> Self {
-        self.leaf_names = Some(names);
-        self
-    }
-    /// Colour leaves by category.
-    pub fn leaf_classes(mut self, c: LeafClasses) -> Self {
-        self.leaf_classes = Some(c);
-        self
-    }
-    /// Set the category colours.
-    pub fn class_colors(mut self, c: Vec<Rgb>) -> Self {
-        self.class_colors = Some(c);
-        self
-    }
-    /// Set the link colour.
-    pub fn link_color(mut self, c: Rgb) -> Self {
-        self.link_color = c;
-        self
-    }
-    /// Set the colour of inverted links.
-    pub fn inversion_color(mut self, c: Rgb) -> Self {
-        self.inversion_color = c;
-        self
+    crate::util::setters! {
+        /// Use a logarithmic height axis.
+        log: bool,
+        /// Draw the cut line into `k` clusters.
+        cut: Some(usize),
+        /// Collapse subtrees when the tree has more than `n` leaves.
+        max_leaves: usize,
+        /// Name every leaf.
+        leaf_names: Some(Vec<String>),
+        /// Colour leaves by category.
+        leaf_classes: Some(LeafClasses),
+        /// Set the category colours.
+        class_colors: Some(Vec<Rgb>),
+        /// Set the link colour.
+        link_color: Rgb,
+        /// Set the colour of inverted links.
+        inversion_color: Rgb,
+        /// Draw the tree sideways (root left, leaves right).
+        rotate: bool,
+        /// Set the bottom of the linear height axis (e.g. `0.0` to always start at zero).
+        y_min: Some(f64),
     }
     /// Set the height axis label.
     pub fn y_label(mut self, s: impl Into<String>) -> Self {
         self.y_label = Some(s.into());
-        self
-    }
-
-    /// Draw the tree sideways (root left, leaves right).
-    pub fn rotate(mut self, on: bool) -> Self {
-        self.rotate = on;
-        self
-    }
-    /// Set the bottom of the linear height axis (e.g. `0.0` to always start at zero).
-    pub fn y_min(mut self, v: f64) -> Self {
-        self.y_min = Some(v);
         self
     }
 
@@ -275,13 +246,13 @@ impl DendrogramPlot {
     /// (each naming the parameter), or an I/O error on `out`.
     pub fn render(&self, tree: &Dendrogram, out: &Path) -> Result<()> {
         let fig = self.prepare(tree)?;
-        super::write_figure(&fig, out)
+        super::write_figure(&fig, &self.options, out)
     }
 
     /// Draw `tree` in memory as PNG or SVG bytes (same checks as [`DendrogramPlot::render`]).
     pub fn render_to_bytes(&self, tree: &Dendrogram, format: ImageFormat) -> Result<Vec<u8>> {
         let fig = self.prepare(tree)?;
-        canvas::render(&fig, format)
+        canvas::render(&fig, &self.options, format)
     }
 
     fn prepare<'a>(&'a self, tree: &'a Dendrogram) -> Result<DendroFig<'a>> {
@@ -499,8 +470,6 @@ impl<'a> DendroFig<'a> {
         class_color: &FxHashMap<u32, Rgb>,
     ) -> Result<()> {
         let p = self.p;
-        let tree = self.tree;
-        let k = tree.num_leaves();
         let f = p.options.font_size;
         let h = p.options.height as f64;
         let pad = (0.8 * f).max(8.0);
@@ -509,33 +478,14 @@ impl<'a> DendroFig<'a> {
         let bottom = h - pad - cap_h - 0.6 * pad - f - 10.0;
         let n = self.shown.len() as f64;
         if bottom - top < 20.0 {
-            return Err(Error::param(
-                "PlotOptions.height",
-                format!(
-                    "{} pixels leave no room for the plot with font size {f}",
-                    p.options.height
-                ),
-            ));
+            return Err(p.options.no_room("PlotOptions.height", "the plot"));
         }
         let slot = (bottom - top) / n;
         let labels: Vec<String> = self.shown.iter().map(|s| self.label_of(s)).collect();
         let lab_f = (0.85 * f).min(slot / 1.15);
         let show_labels = lab_f >= 7.0;
         let max_lab_w = 0.3 * p.options.width as f64;
-        let mut max_chars = 40;
-        let mut lab_w = 0.0;
-        if show_labels {
-            loop {
-                lab_w = labels
-                    .iter()
-                    .map(|l| c.text_size(&ellipsize(l, max_chars), lab_f).0)
-                    .fold(0.0, f64::max);
-                if lab_w <= max_lab_w || max_chars <= 6 {
-                    break;
-                }
-                max_chars -= 2;
-            }
-        }
+        let (max_chars, lab_w) = fit_labels(c, &labels, lab_f, show_labels, 40, max_lab_w);
         let strip_w = if p.leaf_classes.is_some() {
             (0.9 * f).max(6.0)
         } else {
@@ -544,84 +494,23 @@ impl<'a> DendroFig<'a> {
         let left = pad + 0.5 * f;
         let plot_right = right - if show_labels { lab_w + 4.0 } else { 0.0 } - strip_w - 3.0;
         if plot_right - left < 20.0 {
-            return Err(Error::param(
-                "PlotOptions.width",
-                format!(
-                    "{} pixels leave no room for the plot with font size {f}",
-                    p.options.width
-                ),
-            ));
+            return Err(p.options.no_room("PlotOptions.width", "the plot"));
         }
         let y_of = |slot_pos: f64| top + (slot_pos + 0.5) * slot;
         let x_of = |v: f64| plot_right - self.axis.frac(v) * (plot_right - left);
 
         // Height axis at the bottom with light vertical grid lines.
-        for (v, label) in self.axis.ticks() {
-            let x = x_of(v);
-            c.line(&[(x, top), (x, bottom - 1.0)], canvas::GRID, 1.0)?;
-            c.line(&[(x, bottom), (x, bottom + 5.0)], canvas::AXIS, 1.0)?;
-            c.text(
-                &label,
-                (x, bottom + 8.0),
-                f,
-                TEXT,
-                (HPos::Center, VPos::Top),
-                false,
-            )?;
-        }
+        canvas::bottom_ticks(c, &self.axis, x_of, bottom, f, Some(top))?;
         c.line(&[(left, bottom), (plot_right, bottom)], canvas::AXIS, 1.0)?;
-        c.text(
-            &x_label,
-            (0.5 * (left + plot_right), h - pad),
-            f,
-            TEXT,
-            (HPos::Center, VPos::Bottom),
-            false,
-        )?;
+        let plot_box = (left, plot_right, top, bottom);
+        canvas::axis_titles(c, &x_label, None, plot_box, h, pad, f)?;
         if let Some(hc) = p.cut.and_then(|kc| self.cut_height(kc)) {
             let x = x_of(hc);
             c.dashed(&[(x, top), (x, bottom)], CUT, 1.0, 6.0)?;
         }
 
         // Links: a vertical bar at the parent's height, horizontal arms to the children.
-        let lw = if slot >= 12.0 { 2.0 } else { 1.0 };
-        for t in self.first_drawn..tree.merges.len() {
-            let m = &tree.merges[t];
-            let xp = x_of(m.height);
-            let (ya, yb) = (y_of(self.xpos[m.left]), y_of(self.xpos[m.right]));
-            c.line(&[(xp, ya), (xp, yb)], p.link_color, lw)?;
-            for ch in [m.left, m.right] {
-                let hc = self.height_of(ch);
-                let y = y_of(self.xpos[ch]);
-                let col = if hc > m.height {
-                    p.inversion_color
-                } else {
-                    p.link_color
-                };
-                c.line(&[(x_of(hc), y), (xp, y)], col, lw)?;
-            }
-        }
-        for s in &self.shown {
-            if s.id >= k {
-                let y = y_of(self.xpos[s.id]);
-                let xt = x_of(self.height_of(s.id));
-                let half = (0.35 * slot).min(10.0);
-                c.polygon(
-                    &[(xt, y), (plot_right, y - half), (plot_right, y + half)],
-                    WEDGE,
-                )?;
-                c.line(
-                    &[
-                        (xt, y),
-                        (plot_right, y - half),
-                        (plot_right, y + half),
-                        (xt, y),
-                    ],
-                    p.link_color,
-                    1.0,
-                )?;
-            }
-        }
+        self.draw_links(c, slot, |pos, height, off| (x_of(height), y_of(pos) + off))?;
         c.line(
             &[(plot_right, top), (plot_right, bottom)],
             canvas::AXIS,
@@ -643,15 +532,54 @@ impl<'a> DendroFig<'a> {
         }
         if show_labels {
             for (i, l) in labels.iter().enumerate() {
-                c.text(
+                c.label(
                     &ellipsize(l, max_chars),
                     (sx + strip_w + 4.0, y_of(i as f64)),
                     lab_f,
-                    TEXT,
                     (HPos::Left, VPos::Center),
-                    false,
                 )?;
             }
+        }
+        Ok(())
+    }
+
+    /// The links of the drawn merges: a bar at the parent's height between its children and an
+    /// arm from each child's height up to it (in the inversion colour when the child is higher);
+    /// then a wedge per collapsed subtree from its root height to the baseline. `pt(slot
+    /// position, height, offset)` places a point, `offset` pixels along the leaf axis, so one
+    /// drawing serves both orientations.
+    fn draw_links<DB: DrawingBackend>(
+        &self,
+        c: &Canvas<DB>,
+        slot: f64,
+        pt: impl Fn(f64, f64, f64) -> (f64, f64),
+    ) -> Result<()> {
+        let p = self.p;
+        let lw = if slot >= 12.0 { 2.0 } else { 1.0 };
+        for m in &self.tree.merges[self.first_drawn..] {
+            let bar = [
+                pt(self.xpos[m.left], m.height, 0.0),
+                pt(self.xpos[m.right], m.height, 0.0),
+            ];
+            c.line(&bar, p.link_color, lw)?;
+            for ch in [m.left, m.right] {
+                let hc = self.height_of(ch);
+                let col = if hc > m.height {
+                    p.inversion_color
+                } else {
+                    p.link_color
+                };
+                let arm = [pt(self.xpos[ch], hc, 0.0), pt(self.xpos[ch], m.height, 0.0)];
+                c.line(&arm, col, lw)?;
+            }
+        }
+        let k = self.tree.num_leaves();
+        for s in self.shown.iter().filter(|s| s.id >= k) {
+            let (pos, half) = (self.xpos[s.id], (0.35 * slot).min(10.0));
+            let tip = pt(pos, self.height_of(s.id), 0.0);
+            let base = (pt(pos, self.axis.lo, -half), pt(pos, self.axis.lo, half));
+            c.polygon(&[tip, base.0, base.1], WEDGE)?;
+            c.line(&[tip, base.0, base.1, tip], p.link_color, 1.0)?;
         }
         Ok(())
     }
@@ -703,6 +631,32 @@ impl<'a> DendroFig<'a> {
     }
 }
 
+/// How many characters of the leaf labels fit in `max_len` pixels at `font` pixels: from
+/// `max_chars`, two fewer at a time down to 6, until the longest ellipsized label fits. Returns
+/// those characters and the longest label's length (`(max_chars, 0.0)` when `show` is off).
+fn fit_labels<DB: DrawingBackend>(
+    c: &Canvas<DB>,
+    labels: &[String],
+    font: f64,
+    show: bool,
+    mut max_chars: usize,
+    max_len: f64,
+) -> (usize, f64) {
+    if !show {
+        return (max_chars, 0.0);
+    }
+    loop {
+        let len = labels
+            .iter()
+            .map(|l| c.text_size(&ellipsize(l, max_chars), font).0)
+            .fold(0.0, f64::max);
+        if len <= max_len || max_chars <= 6 {
+            return (max_chars, len);
+        }
+        max_chars -= 2;
+    }
+}
+
 /// Legend keys in a column from `(lx, top)`.
 fn draw_legend<DB: DrawingBackend>(
     c: &Canvas<DB>,
@@ -719,11 +673,11 @@ fn draw_legend<DB: DrawingBackend>(
         let tx = lx + key_w + 0.5 * lf;
         match key {
             Key::Header(s) => {
-                c.text(s, (lx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
+                c.label(s, (lx, yc), lf, (HPos::Left, VPos::Center))?;
             }
             Key::Swatch(col, s) => {
                 c.rect((lx, yc - 0.4 * lf), (lx + key_w, yc + 0.4 * lf), *col)?;
-                c.text(s, (tx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
+                c.label(s, (tx, yc), lf, (HPos::Left, VPos::Center))?;
             }
             Key::Line(col, dashed, s) => {
                 if *dashed {
@@ -731,7 +685,7 @@ fn draw_legend<DB: DrawingBackend>(
                 } else {
                     c.line(&[(lx, yc), (lx + key_w, yc)], *col, 2.0)?;
                 }
-                c.text(s, (tx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
+                c.label(s, (tx, yc), lf, (HPos::Left, VPos::Center))?;
             }
             Key::Wedge(s) => {
                 let xm = lx + 0.5 * key_w;
@@ -743,7 +697,7 @@ fn draw_legend<DB: DrawingBackend>(
                     ],
                     WEDGE,
                 )?;
-                c.text(s, (tx, yc), lf, TEXT, (HPos::Left, VPos::Center), false)?;
+                c.label(s, (tx, yc), lf, (HPos::Left, VPos::Center))?;
             }
         }
         y += row;
@@ -848,22 +802,11 @@ const WEDGE: Rgb = Rgb(0xdd, 0xdd, 0xdd);
 const CUT: Rgb = Rgb(0x1f, 0x77, 0xb4);
 
 impl Figure for DendroFig<'_> {
-    fn size(&self) -> (u32, u32) {
-        (self.p.options.width, self.p.options.height)
-    }
-
-    fn draw<DB: DrawingBackend>(&self, c: &Canvas<DB>) -> Result<()> {
+    fn draw<DB: DrawingBackend>(&self, c: &Canvas<DB>, page: Page) -> Result<()> {
         let p = self.p;
         let tree = self.tree;
         let k = tree.num_leaves();
-        let f = p.options.font_size;
-        let (w, h) = (p.options.width as f64, p.options.height as f64);
-        let pad = (0.8 * f).max(8.0);
-
-        // Title.
-        let mut top = pad;
-        top = p.options.draw_title(c, top, pad)?;
-        top += 0.5 * f; // room for the top tick label
+        let Page { f, w, h, pad, top } = page;
 
         // Legend entries.
         let parent = tree.parents();
@@ -968,24 +911,10 @@ impl Figure for DendroFig<'_> {
 
         // Leaf labels: shrink the font to fit the slot; drop them when it would be unreadable.
         let labels: Vec<String> = self.shown.iter().map(|s| self.label_of(s)).collect();
-        let mut lab_f = (0.85 * f).min(slot / 1.2);
+        let lab_f = (0.85 * f).min(slot / 1.2);
         let show_labels = lab_f >= 7.0;
         let max_lab_h = 0.33 * h;
-        let mut max_chars = 28;
-        let mut lab_h = 0.0;
-        if show_labels {
-            loop {
-                lab_h = labels
-                    .iter()
-                    .map(|l| c.text_size(&ellipsize(l, max_chars), lab_f).0)
-                    .fold(0.0, f64::max);
-                if lab_h <= max_lab_h || max_chars <= 6 {
-                    break;
-                }
-                max_chars -= 2;
-            }
-            lab_f = lab_f.max(7.0);
-        }
+        let (max_chars, lab_h) = fit_labels(c, &labels, lab_f, show_labels, 28, max_lab_h);
         let bottom = h
             - pad
             - cap_h
@@ -994,25 +923,17 @@ impl Figure for DendroFig<'_> {
             - strip_h
             - 3.0;
         if bottom - top < 20.0 {
-            return Err(Error::param(
-                "PlotOptions.height",
-                format!(
-                    "{} pixels leaves no room for the plot with font size {f}",
-                    p.options.height
-                ),
-            ));
+            return Err(p.options.no_room("PlotOptions.height", "the plot"));
         }
         let x_of = |slot_pos: f64| left + (slot_pos + 0.5) * slot;
         let y_of = |v: f64| bottom - self.axis.frac(v) * (bottom - top);
 
         canvas::left_axis(c, &self.axis, left, top, bottom, f, Some(right))?;
-        c.text(
+        c.label_up(
             &y_label,
             (pad, 0.5 * (top + bottom)),
             f,
-            TEXT,
             (HPos::Center, VPos::Top),
-            true,
         )?;
 
         // Cut line (under the links).
@@ -1021,38 +942,8 @@ impl Figure for DendroFig<'_> {
             c.dashed(&[(left, y), (right, y)], CUT, 1.0, 6.0)?;
         }
 
-        // Links.
-        let lw = if slot >= 12.0 { 2.0 } else { 1.0 };
-        for t in self.first_drawn..tree.merges.len() {
-            let m = &tree.merges[t];
-            let yp = y_of(m.height);
-            let (xa, xb) = (x_of(self.xpos[m.left]), x_of(self.xpos[m.right]));
-            c.line(&[(xa, yp), (xb, yp)], p.link_color, lw)?;
-            for ch in [m.left, m.right] {
-                let hc = self.height_of(ch);
-                let x = x_of(self.xpos[ch]);
-                let col = if hc > m.height {
-                    p.inversion_color
-                } else {
-                    p.link_color
-                };
-                c.line(&[(x, y_of(hc)), (x, yp)], col, lw)?;
-            }
-        }
-        // Collapsed subtrees: a wedge from the subtree's root height down to the baseline.
-        for s in &self.shown {
-            if s.id >= k {
-                let x = x_of(self.xpos[s.id]);
-                let yt = y_of(self.height_of(s.id));
-                let half = (0.35 * slot).min(10.0);
-                c.polygon(&[(x, yt), (x - half, bottom), (x + half, bottom)], WEDGE)?;
-                c.line(
-                    &[(x, yt), (x - half, bottom), (x + half, bottom), (x, yt)],
-                    p.link_color,
-                    1.0,
-                )?;
-            }
-        }
+        // Links and collapsed subtrees.
+        self.draw_links(c, slot, |pos, height, off| (x_of(pos) + off, y_of(height)))?;
         // Baseline.
         c.line(&[(left, bottom), (right, bottom)], canvas::AXIS, 1.0)?;
 
@@ -1076,23 +967,19 @@ impl Figure for DendroFig<'_> {
         let lab_top = strip_top + strip_h + 4.0;
         if show_labels {
             for (i, l) in labels.iter().enumerate() {
-                c.text(
+                c.label_up(
                     &ellipsize(l, max_chars),
                     (x_of(i as f64), lab_top),
                     lab_f,
-                    TEXT,
                     (HPos::Right, VPos::Center),
-                    true,
                 )?;
             }
         }
-        c.text(
+        c.label(
             caption,
             (0.5 * (left + right), h - pad),
             f,
-            TEXT,
             (HPos::Center, VPos::Bottom),
-            false,
         )?;
 
         draw_legend(c, &keys, right + pad, top, lf, key_w)

@@ -2,9 +2,9 @@
 //! coloured cells with a colour bar, and overlay curves such as theoretical recovery
 //! boundaries (`CH_1 = 1`, `TD_1 = 1`).
 
-use super::canvas::{self, ellipsize, nice_ticks, Axis, Canvas, Colormap, Figure, TEXT};
+use super::canvas::{self, ellipsize, nice_ticks, Axis, Canvas, Colormap, Figure};
 use super::curves::Series;
-use super::{category_color, plot_options_setters, ImageFormat, PlotOptions, Rgb};
+use super::{category_color, plot_options_setters, ImageFormat, Page, PlotOptions, Rgb};
 use crate::error::{Error, Result};
 use plotters::prelude::DrawingBackend;
 use plotters::style::text_anchor::{HPos, VPos};
@@ -64,32 +64,23 @@ impl Default for GridPlot {
 
 impl GridPlot {
     plot_options_setters!();
-    /// Set the x axis label.
-    pub fn x_label(mut self, s: impl Into<String>) -> Self {
-        self.x_label = s.into();
-        self
-    }
-    /// Set the y axis label.
-    pub fn y_label(mut self, s: impl Into<String>) -> Self {
-        self.y_label = s.into();
-        self
-    }
-    /// Set the colour bar label.
-    pub fn z_label(mut self, s: impl Into<String>) -> Self {
-        self.z_label = s.into();
-        self
+    crate::util::setters! {
+        /// Set the x axis label.
+        x_label: Into<String>,
+        /// Set the y axis label.
+        y_label: Into<String>,
+        /// Set the colour bar label.
+        z_label: Into<String>,
     }
     /// Fix the value range of the colour map.
     pub fn z_range(mut self, lo: f64, hi: f64) -> Self {
         self.z_range = Some((lo, hi));
         self
     }
-    /// Set the colour map.
-    pub fn colormap(mut self, c: Colormap) -> Self {
-        self.colormap = c;
-        self
+    crate::util::setters! {
+        /// Set the colour map.
+        colormap: Colormap,
     }
-
     /// Draw `z` over the grid `xs` x `ys` with overlay `curves` into `out` (`.png` or
     /// `.svg`), atomically.
     ///
@@ -106,7 +97,7 @@ impl GridPlot {
         out: &Path,
     ) -> Result<()> {
         let fig = self.prepare(xs, ys, z, curves)?;
-        super::write_figure(&fig, out)
+        super::write_figure(&fig, &self.options, out)
     }
 
     /// Draw in memory as PNG or SVG bytes (same checks as [`GridPlot::render`]).
@@ -119,7 +110,7 @@ impl GridPlot {
         format: ImageFormat,
     ) -> Result<Vec<u8>> {
         let fig = self.prepare(xs, ys, z, curves)?;
-        canvas::render(&fig, format)
+        canvas::render(&fig, &self.options, format)
     }
 
     fn prepare<'a>(
@@ -244,18 +235,9 @@ const MISSING: Rgb = Rgb(0xee, 0xee, 0xee);
 const HALO: Rgb = Rgb(0x22, 0x22, 0x22);
 
 impl Figure for GridFig<'_> {
-    fn size(&self) -> (u32, u32) {
-        (self.p.options.width, self.p.options.height)
-    }
-
-    fn draw<DB: DrawingBackend>(&self, c: &Canvas<DB>) -> Result<()> {
+    fn draw<DB: DrawingBackend>(&self, c: &Canvas<DB>, page: Page) -> Result<()> {
         let p = self.p;
-        let f = p.options.font_size;
-        let (w, h) = (p.options.width as f64, p.options.height as f64);
-        let pad = (0.8 * f).max(8.0);
-        let mut top = pad;
-        top = p.options.draw_title(c, top, pad)?;
-        top += 0.5 * f;
+        let Page { f, w, h, pad, top } = page;
         let x_axis = Axis {
             lo: self.xe[0],
             hi: self.xe[self.xe.len() - 1],
@@ -287,13 +269,7 @@ impl Figure for GridFig<'_> {
         let right = w - pad - cb_w - 2.0 * pad;
         let bottom = h - pad - c.text_size(&p.x_label, f).1 - 0.6 * pad - f - 10.0;
         if bottom - top < 20.0 || right - left < 20.0 {
-            return Err(Error::param(
-                "PlotOptions.width",
-                format!(
-                    "{}x{} pixels leave no room for the plot with font size {f}",
-                    p.options.width, p.options.height
-                ),
-            ));
+            return Err(p.options.no_room("PlotOptions.width", "the plot"));
         }
         let x_of = |v: f64| left + x_axis.frac(v) * (right - left);
         let y_of = |v: f64| bottom - y_axis.frac(v) * (bottom - top);
@@ -333,35 +309,10 @@ impl Figure for GridFig<'_> {
         c.rect_outline((left, top), (right, bottom), canvas::AXIS, 1.0)?;
 
         // Axes.
-        for (v, label) in x_axis.ticks() {
-            let x = x_of(v);
-            c.line(&[(x, bottom), (x, bottom + 5.0)], canvas::AXIS, 1.0)?;
-            c.text(
-                &label,
-                (x, bottom + 8.0),
-                f,
-                TEXT,
-                (HPos::Center, VPos::Top),
-                false,
-            )?;
-        }
+        canvas::bottom_ticks(c, &x_axis, x_of, bottom, f, None)?;
         canvas::left_axis(c, &y_axis, left, top, bottom, f, None)?;
-        c.text(
-            &p.x_label,
-            (0.5 * (left + right), h - pad),
-            f,
-            TEXT,
-            (HPos::Center, VPos::Bottom),
-            false,
-        )?;
-        c.text(
-            &p.y_label,
-            (pad, 0.5 * (top + bottom)),
-            f,
-            TEXT,
-            (HPos::Center, VPos::Top),
-            true,
-        )?;
+        let plot_box = (left, right, top, bottom);
+        canvas::axis_titles(c, &p.x_label, Some(&p.y_label), plot_box, h, pad, f)?;
 
         // Colour bar (upper part of the right column when there is a legend).
         let bx0 = right + 2.0 * pad;
@@ -385,22 +336,13 @@ impl Figure for GridFig<'_> {
         for (v, label) in zticks {
             let y = cb1 - t_of(v) * (cb1 - cb0);
             c.line(&[(bx1, y), (bx1 + 5.0, y)], canvas::AXIS, 1.0)?;
-            c.text(
-                &label,
-                (bx1 + 8.0, y),
-                f,
-                TEXT,
-                (HPos::Left, VPos::Center),
-                false,
-            )?;
+            c.label(&label, (bx1 + 8.0, y), f, (HPos::Left, VPos::Center))?;
         }
-        c.text(
+        c.label_up(
             &p.z_label,
             (bx1 + 8.0 + zt_w + pad, 0.5 * (cb0 + cb1)),
             f,
-            TEXT,
             (HPos::Center, VPos::Top),
-            true,
         )?;
 
         // Legend of the overlay curves.
@@ -409,19 +351,8 @@ impl Figure for GridFig<'_> {
             let yc = cb1 + 2.0 * pad + (i as f64 + 0.5) * row;
             let col = self.curves[i].color.unwrap_or(category_color(i));
             c.line_alpha(&[(bx0, yc), (bx0 + key_w, yc)], HALO, 5.0, 0.6)?;
-            if self.curves[i].dashed {
-                c.dashed(&[(bx0, yc), (bx0 + key_w, yc)], col, 3.0, 5.0)?;
-            } else {
-                c.line(&[(bx0, yc), (bx0 + key_w, yc)], col, 3.0)?;
-            }
-            c.text(
-                n,
-                (bx0 + key_w + 0.5 * lf, yc),
-                lf,
-                TEXT,
-                (HPos::Left, VPos::Center),
-                false,
-            )?;
+            let style = (col, 3.0, self.curves[i].dashed);
+            canvas::legend_entry(c, n, (bx0, yc), key_w, lf, style, |_| Ok(()))?;
         }
         Ok(())
     }

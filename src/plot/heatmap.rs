@@ -3,10 +3,10 @@
 //! marked with lines. Large matrices are aggregated into pixel bins instead of drawing cells.
 
 use super::canvas::{
-    self, ellipsize, fmt_log_tick, nice_ticks, Axis, Canvas, Colormap, Figure, Raster, TEXT,
+    self, ellipsize, fmt_log_tick, nice_ticks, Axis, Canvas, Colormap, Figure, Raster,
 };
 use super::dendrogram::{check_classes, class_colors, LeafClasses};
-use super::{plot_options_setters, ImageFormat, PlotOptions, Rgb};
+use super::{plot_options_setters, ImageFormat, Page, PlotOptions, Rgb};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::hierarchy::Dendrogram;
@@ -98,53 +98,26 @@ impl Default for HeatmapPlot {
 
 impl HeatmapPlot {
     plot_options_setters!();
-    /// Set the colour scale.
-    pub fn scale(mut self, s: ColorScale) -> Self {
-        self.scale = s;
-        self
+    crate::util::setters! {
+        /// Set the colour scale.
+        scale: ColorScale,
+        /// Set the pixel-bin aggregation.
+        aggregate: Aggregate,
+        /// Set the colour map.
+        colormap: Colormap,
+        /// Set the number of bins per side.
+        bins: Some(usize),
+        /// Mark brick boundaries or not.
+        boundaries: bool,
+        /// Mark the boundaries of the cut into `k` clusters.
+        boundary_k: Some(usize),
+        /// Set the boundary line colour.
+        boundary_color: Rgb,
+        /// Draw leaf-category strips along the matrix.
+        leaf_classes: Some(LeafClasses),
+        /// Set the category colours.
+        class_colors: Some(Vec<Rgb>),
     }
-    /// Set the pixel-bin aggregation.
-    pub fn aggregate(mut self, a: Aggregate) -> Self {
-        self.aggregate = a;
-        self
-    }
-    /// Set the colour map.
-    pub fn colormap(mut self, c: Colormap) -> Self {
-        self.colormap = c;
-        self
-    }
-    /// Set the number of bins per side.
-    pub fn bins(mut self, b: usize) -> Self {
-        self.bins = Some(b);
-        self
-    }
-    /// Mark brick boundaries or not.
-    pub fn boundaries(mut self, on: bool) -> Self {
-        self.boundaries = on;
-        self
-    }
-    /// Mark the boundaries of the cut into `k` clusters.
-    pub fn boundary_k(mut self, k: usize) -> Self {
-        self.boundary_k = Some(k);
-        self
-    }
-    /// Set the boundary line colour.
-    pub fn boundary_color(mut self, c: Rgb) -> Self {
-        self.boundary_color = c;
-        self
-    }
-
-    /// Draw leaf-category strips along the matrix.
-    pub fn leaf_classes(mut self, c: LeafClasses) -> Self {
-        self.leaf_classes = Some(c);
-        self
-    }
-    /// Set the category colours.
-    pub fn class_colors(mut self, c: Vec<Rgb>) -> Self {
-        self.class_colors = Some(c);
-        self
-    }
-
     /// Draw the adjacency matrix of `graph` reordered by `tree` into `out` (`.png` or
     /// `.svg`), atomically. Tree nodes are matched to graph nodes by id.
     ///
@@ -156,7 +129,7 @@ impl HeatmapPlot {
     /// O(n + m + P^2) time and O(n + P^2) memory for n nodes, m edges and a P-pixel plot.
     pub fn render(&self, graph: &Graph, tree: &Dendrogram, out: &Path) -> Result<()> {
         let fig = self.prepare(graph, tree)?;
-        super::write_figure(&fig, out)
+        super::write_figure(&fig, &self.options, out)
     }
 
     /// Draw in memory as PNG or SVG bytes (same checks as [`HeatmapPlot::render`]).
@@ -167,7 +140,7 @@ impl HeatmapPlot {
         format: ImageFormat,
     ) -> Result<Vec<u8>> {
         let fig = self.prepare(graph, tree)?;
-        canvas::render(&fig, format)
+        canvas::render(&fig, &self.options, format)
     }
 
     fn prepare<'a>(&'a self, graph: &'a Graph, tree: &'a Dendrogram) -> Result<HeatFig<'a>> {
@@ -369,21 +342,12 @@ fn sig3(v: f64) -> String {
 }
 
 impl Figure for HeatFig<'_> {
-    fn size(&self) -> (u32, u32) {
-        (self.p.options.width, self.p.options.height)
-    }
-
-    fn draw<DB: DrawingBackend>(&self, c: &Canvas<DB>) -> Result<()> {
+    fn draw<DB: DrawingBackend>(&self, c: &Canvas<DB>, page: Page) -> Result<()> {
         let p = self.p;
-        let f = p.options.font_size;
-        let (w, h) = (p.options.width as f64, p.options.height as f64);
-        let pad = (0.8 * f).max(8.0);
+        let Page { f, w, h, pad, top } = page;
         let n = self.rows;
         let k = self.tree.num_leaves();
 
-        let mut top = pad;
-        top = p.options.draw_title(c, top, pad)?;
-        top += 0.5 * f;
         let axis_label = format!("nodes in dendrogram leaf order ({n} nodes, {k} leaves)");
         let lab_h = c.text_size(&axis_label, f).1;
         let left = pad + lab_h + pad;
@@ -406,13 +370,7 @@ impl Figure for HeatFig<'_> {
         let avail_h = h - top - strip - gap - pad - lab_h - pad;
         let side = avail_w.min(avail_h).floor();
         if side < 20.0 {
-            return Err(Error::param(
-                "PlotOptions.width",
-                format!(
-                    "{}x{} pixels leave no room for the heat map with font size {f}",
-                    p.options.width, p.options.height
-                ),
-            ));
+            return Err(p.options.no_room("PlotOptions.width", "the heat map"));
         }
         let (x0, y0) = (left + strip + gap, top + strip + gap);
         let (x1, y1) = (x0 + side, y0 + side);
@@ -505,21 +463,17 @@ impl Figure for HeatFig<'_> {
             }
         }
         c.rect_outline((x0, y0), (x1, y1), canvas::AXIS, 1.0)?;
-        c.text(
+        c.label(
             &axis_label,
             (0.5 * (x0 + x1), y1 + pad),
             f,
-            TEXT,
             (HPos::Center, VPos::Top),
-            false,
         )?;
-        c.text(
+        c.label_up(
             &axis_label,
             (pad, 0.5 * (y0 + y1)),
             f,
-            TEXT,
             (HPos::Center, VPos::Top),
-            true,
         )?;
 
         // Colour bar beside the matrix (its upper part when a class legend goes below).
@@ -541,13 +495,11 @@ impl Figure for HeatFig<'_> {
             } else {
                 format!("= {}", sig3(distinct[0]))
             };
-            c.text(
+            c.label(
                 &label,
                 (bx1 + 6.0, cb0 + 0.5 * bar_w),
                 f,
-                TEXT,
                 (HPos::Left, VPos::Center),
-                false,
             )?;
         }
         // Colour bar with ticks.
@@ -622,14 +574,7 @@ impl Figure for HeatFig<'_> {
                 c.line(&[(bx1, y), (bx1 + 5.0, y)], canvas::AXIS, 1.0)?;
                 // Skip labels that would overlap the previous one.
                 if (last_y - y).abs() >= 1.1 * f {
-                    c.text(
-                        &label,
-                        (bx1 + 8.0, y),
-                        f,
-                        TEXT,
-                        (HPos::Left, VPos::Center),
-                        false,
-                    )?;
+                    c.label(&label, (bx1 + 8.0, y), f, (HPos::Left, VPos::Center))?;
                     last_y = y;
                 }
             }
@@ -648,13 +593,11 @@ impl Figure for HeatFig<'_> {
                 ColorScale::Log => " (log scale)",
                 ColorScale::Rank => " (rank scale)",
             };
-            c.text(
+            c.label_up(
                 &format!("{what}{scale}"),
                 (w - pad - lab_h, 0.5 * (cb0 + cb1)),
                 f,
-                TEXT,
                 (HPos::Center, VPos::Top),
-                true,
             )?;
         }
         // Class legend under the colour bar.
@@ -665,37 +608,31 @@ impl Figure for HeatFig<'_> {
             let mut y = cb1 + 2.0 * pad;
             let max_w = w - pad - lx - bar_w - 0.5 * lf;
             let max_chars = ((max_w / (0.55 * lf)) as usize).max(4);
-            c.text(
+            c.label(
                 &ellipsize(&lc.title, max_chars + 3),
                 (lx, y),
                 lf,
-                TEXT,
                 (HPos::Left, VPos::Top),
-                false,
             )?;
             y += row;
             let fit = (((y1 - y) / row).floor().max(0.0)) as usize;
             for (r, &(code, col)) in classes.iter().enumerate() {
                 if r + 1 == fit && classes.len() > fit {
-                    c.text(
+                    c.label(
                         &format!("… {} more", classes.len() - r),
                         (lx, y + 0.5 * row),
                         lf,
-                        TEXT,
                         (HPos::Left, VPos::Center),
-                        false,
                     )?;
                     break;
                 }
                 let yc = y + 0.5 * row;
                 c.rect((lx, yc - 0.4 * lf), (lx + bar_w, yc + 0.4 * lf), col)?;
-                c.text(
+                c.label(
                     &ellipsize(&lc.names[code as usize], max_chars),
                     (lx + bar_w + 0.5 * lf, yc),
                     lf,
-                    TEXT,
                     (HPos::Left, VPos::Center),
-                    false,
                 )?;
                 y += row;
             }

@@ -234,6 +234,31 @@ impl PlotOptions {
         Ok(())
     }
 
+    /// Start a page: the font size, the page size and padding, and the `y` where the plot
+    /// may begin (below the title, with half a font size of room for a top tick label).
+    fn page<DB: plotters::prelude::DrawingBackend>(&self, c: &canvas::Canvas<DB>) -> Result<Page> {
+        let f = self.font_size;
+        let pad = (0.8 * f).max(8.0);
+        let top = self.draw_title(c, pad, pad)? + 0.5 * f;
+        Ok(Page {
+            f,
+            w: self.width as f64,
+            h: self.height as f64,
+            pad,
+            top,
+        })
+    }
+
+    /// The error for a page too small for `what` (e.g. "the plot") at this font size, naming
+    /// `param` (`PlotOptions.width` or `PlotOptions.height`, the side that ran out).
+    fn no_room(&self, param: &str, what: &str) -> Error {
+        let (w, h, f) = (self.width, self.height, self.font_size);
+        Error::param(
+            param,
+            format!("{w}x{h} pixels leave no room for {what} with font size {f}"),
+        )
+    }
+
     /// Draw the title centred at `top` (1.25 x the font size) and return the `y` below it
     /// (`top` unchanged without a title).
     fn draw_title<DB: plotters::prelude::DrawingBackend>(
@@ -246,16 +271,28 @@ impl PlotOptions {
             return Ok(top);
         };
         let tf = 1.25 * self.font_size;
-        c.text(
+        c.label(
             t,
             (self.width as f64 / 2.0, top),
             tf,
-            canvas::TEXT,
             (HPos::Center, VPos::Top),
-            false,
         )?;
         Ok(top + c.text_size(t, tf).1 + pad)
     }
+}
+
+/// What every figure's drawing starts from ([`PlotOptions::page`]).
+struct Page {
+    /// Base font size in pixels.
+    f: f64,
+    /// Page width in pixels.
+    w: f64,
+    /// Page height in pixels.
+    h: f64,
+    /// Padding around the page and between its parts.
+    pad: f64,
+    /// Where the plot may begin, below the title.
+    top: f64,
 }
 
 /// The setters of a plot type's [`PlotOptions`] (`self.options`): one definition for the four
@@ -292,9 +329,9 @@ macro_rules! plot_options_setters {
 use plot_options_setters;
 
 /// Render a figure and write it to `out` atomically, in the format of its extension.
-fn write_figure<F: canvas::Figure>(fig: &F, out: &Path) -> Result<()> {
+fn write_figure<F: canvas::Figure>(fig: &F, options: &PlotOptions, out: &Path) -> Result<()> {
     let format = ImageFormat::from_path(out)?;
-    let bytes = canvas::render(fig, format)?;
+    let bytes = canvas::render(fig, options, format)?;
     crate::util::write_atomic(out, |w| {
         std::io::Write::write_all(w, &bytes).map_err(crate::util::wio(out))
     })

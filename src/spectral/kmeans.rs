@@ -99,6 +99,8 @@ impl KMeansParams {
 }
 
 /// Result of [`kmeans`].
+// Deliberate same-shape pair (`cd src && duplicates`): a plain list of documented fields,
+// alike line by line with `EigenResult` only in shape; no logic is shared.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct KMeansResult {
@@ -474,6 +476,9 @@ fn assign_block_impl(
     }
 }
 
+// Deliberate same-shape pair with the `update_block` kernel (`cd src && duplicates`): both
+// Hamerly steps work on the same bounds state (labels, upper, lower), and `with_avx!` must
+// repeat a kernel's signature to compile its `#[target_feature]` twin as its own item.
 with_avx!(
     assign_block,
     assign_block_avx,
@@ -525,6 +530,7 @@ fn update_block_impl(
     changed
 }
 
+// Deliberate same-shape pair with the `assign_block` kernel (see there).
 with_avx!(
     update_block,
     update_block_avx,

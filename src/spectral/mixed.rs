@@ -13,6 +13,9 @@
 ///
 /// # Panics
 /// If the slices are shorter than the shapes say (a bug in the caller).
+// Deliberate same-shape pair with [`subtract`] (`cd src && duplicates`): the same shape checks
+// and per-width dispatch, but each kernel is its own monomorphised `unsafe` AVX-512 function
+// with its own operands; a shared macro would hide the safety argument of each call.
 pub(crate) fn project(
     v: &[f32],
     stride: usize,
@@ -49,6 +52,9 @@ pub(crate) fn project(
 ///
 /// # Panics
 /// If the slices are shorter than the shapes say (a bug in the caller).
+// Deliberate same-shape pair with [`project`] (`cd src && duplicates`): the same shape checks
+// and per-width dispatch, but each kernel is its own monomorphised `unsafe` AVX-512 function
+// with its own operands; a shared macro would hide the safety argument of each call.
 pub(crate) fn subtract(
     v: &[f32],
     stride: usize,

@@ -203,6 +203,7 @@ fn sparse_rows<X: Widen<T>, T: Real>(
     }
 }
 
+// Deliberate same-shape pair with `sparse_rows_any` (`cd src && duplicates`), see below.
 /// [`sparse_rows`] for a compile-time width. Kept apart from [`sparse_rows_any`] on purpose: a
 /// single body with a stack slice as accumulator measured 30-40% slower end to end (the array
 /// value `[T; B]` is what keeps the accumulator in registers).
@@ -247,6 +248,9 @@ fn sparse_rows_fixed<X: Widen<T>, T: Real, const B: usize>(
         });
 }
 
+// Deliberate same-shape pair with `sparse_rows_fixed` (`cd src && duplicates`): the same
+// row loop over a runtime width; see the measurement on `sparse_rows_fixed` for why the
+// compile-time widths keep their own body.
 #[inline]
 fn sparse_rows_any<X: Widen<T>, T: Real>(
     g: &Graph,
