@@ -5,19 +5,19 @@
 //!
 //! `cargo run --release --example paper -- [--graphs G] [--seed S]`
 //! (defaults: 5 graphs per setting, seed 1000; the document's numbers use `--graphs 20` for the
-//! bounded-degree table). Real networks are read from `../shared/data/` and skipped with a
+//! bounded-degree table; `--real-only` runs only the two real networks). Real networks are read from `../shared/data/` and skipped with a
 //! message when absent.
 
 #![allow(clippy::needless_range_loop)]
 
 use neurobricks::datasets::{high_school, power_grid};
 use neurobricks::experiments::shared_data_dir;
-use neurobricks::graph::Duplicates;
 use neurobricks::hierarchy::theory::{chernoff_hellinger, top_down_divergence, tree_theory};
-use neurobricks::hierarchy::{estimate_k, BottomUp, TopDown};
+use neurobricks::hierarchy::{estimate_k, BottomUp, KEstimate, Regulariser, TopDown};
 use neurobricks::hsbm::tree::{bounded_degree_probs, Scale, Tree};
+use neurobricks::metrics::tree::class_groups_as_subtrees;
 use neurobricks::metrics::tree::tree_scores;
-use neurobricks::metrics::{adjusted_mutual_info, matched_accuracy};
+use neurobricks::metrics::{adjusted_mutual_info, adjusted_rand_index, matched_accuracy};
 use neurobricks::spectral::nonbacktracking::estimate_k_nonbacktracking;
 use neurobricks::spectral::EigenParams;
 use neurobricks::{Graph, Result};
@@ -36,6 +36,20 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
+/// The two bottom-up variants compared: the default (fixed `r`, K by `H(r)`) and the authors'
+/// step (K by `L_rho`, per-eigenvector `r`).
+fn variants() -> [(&'static str, BottomUp); 2] {
+    [
+        ("fixed r", BottomUp::new()),
+        (
+            "adaptive r, NB K",
+            BottomUp::new()
+                .k_estimate(KEstimate::NonBacktracking)
+                .regulariser(Regulariser::Adaptive),
+        ),
+    ]
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let get = |flag: &str, default: u64| -> u64 {
@@ -50,9 +64,12 @@ fn main() -> Result<()> {
     let t0 = Instant::now();
     println!("# paper checks: {graphs} graphs per setting, seeds from {seed0}\n");
 
-    theory_table();
-    appendix_trees(graphs, seed0)?;
-    bounded_degree(graphs, seed0)?;
+    // `--real-only`: just the two real networks.
+    if !args.iter().any(|a| a == "--real-only") {
+        theory_table();
+        appendix_trees(graphs, seed0)?;
+        bounded_degree(graphs, seed0)?;
+    }
     let dir = shared_data_dir();
     if dir.join("powergrid-ucte").exists() {
         power_grid_check(&power_grid(&dir)?)?;
@@ -108,26 +125,40 @@ fn appendix_trees(graphs: usize, seed0: u64) -> Result<()> {
     println!(
         "## Appendix trees (spec 1.6, 5.4; beta = 0.3, N = 3200, bottom-up with the true K)\n"
     );
-    println!("| tree | K | theory: depths recoverable (bottom-up / top-down) | accuracy at depths 1..5 (mean) | tree correlation (mean) | trees recovered |");
-    println!("|---|---|---|---|---|---|");
+    println!("| tree | K | theory: depths recoverable (bottom-up / top-down) | method | leaves (mean) | accuracy at depths 1..5 (mean) | tree correlation (mean) | trees recovered |");
+    println!("|---|---|---|---|---|---|---|---|");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/hsbm-trees");
     for f in ["appendix-example1.json", "appendix-example2.json"] {
         let tree = Tree::read(&root.join(f))?;
         let th = tree_theory(&tree);
         let k = tree.num_leaves();
         let d = tree.max_depth();
-        let mut acc = vec![Vec::new(); d];
-        let mut cor = Vec::new();
-        let mut rec = 0;
+        let methods = ["bottom-up, fixed r", "bottom-up, adaptive r", "top-down"];
+        let mut acc = vec![vec![Vec::new(); d]; 3];
+        let mut cor = vec![Vec::new(); 3];
+        let mut rec = [0; 3];
+        let mut leaves = vec![Vec::new(); 3];
         for s in 0..graphs as u64 {
             let h = tree.generate(seed0 + s)?;
-            let fit = BottomUp::new().k(Some(k)).seed(seed0 + s).fit(&h.graph)?;
-            let sc = tree_scores(&tree, &h.leaf, &fit.dendrogram)?;
-            for l in 0..d {
-                acc[l].push(sc.level_accuracy[l].unwrap_or(f64::NAN));
+            let [(_, fixed), (_, adaptive)] = variants();
+            let fits = [
+                fixed.k(Some(k)).seed(seed0 + s).fit(&h.graph)?.dendrogram,
+                adaptive
+                    .k(Some(k))
+                    .seed(seed0 + s)
+                    .fit(&h.graph)?
+                    .dendrogram,
+                TopDown::new().seed(seed0 + s).fit(&h.graph)?.dendrogram,
+            ];
+            for (m, den) in fits.iter().enumerate() {
+                let sc = tree_scores(&tree, &h.leaf, den)?;
+                for l in 0..d {
+                    acc[m][l].push(sc.level_accuracy[l].unwrap_or(f64::NAN));
+                }
+                cor[m].push(sc.correlation);
+                rec[m] += usize::from(sc.recovered);
+                leaves[m].push(den.num_leaves() as f64);
             }
-            cor.push(sc.correlation);
-            rec += usize::from(sc.recovered);
         }
         let yn = |v: &[bool]| {
             v.iter()
@@ -135,16 +166,22 @@ fn appendix_trees(graphs: usize, seed0: u64) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join("")
         };
-        println!(
-            "| {f} | {k} | {} / {} | {} | {:.4} | {rec}/{graphs} |",
-            yn(&th.bottom_up),
-            yn(&th.top_down),
-            acc.iter()
-                .map(|v| format!("{:.3}", mean(v)))
-                .collect::<Vec<_>>()
-                .join(" "),
-            mean(&cor)
-        );
+        for m in 0..3 {
+            println!(
+                "| {f} | {k} | {} / {} | {} | {:.1} | {} | {:.4} | {}/{graphs} |",
+                yn(&th.bottom_up),
+                yn(&th.top_down),
+                methods[m],
+                mean(&leaves[m]),
+                acc[m]
+                    .iter()
+                    .map(|v| format!("{:.3}", mean(v)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                mean(&cor[m]),
+                rec[m]
+            );
+        }
     }
     println!();
     Ok(())
@@ -155,11 +192,19 @@ fn bounded_degree(graphs: usize, seed0: u64) -> Result<()> {
     println!(
         "## Bounded degree (spec 5.3; d = 3, N = 1600, beta = 0.3, K = 8 given, {graphs} graphs per degree)\n"
     );
-    println!("| degree | split | leaf accuracy | tree recovery | zeta(3) correct | zeta(2) sibling | zeta(1) cousin | zeta(0) other half |");
-    println!("|---|---|---|---|---|---|---|---|");
-    let mut rec_by_split: Vec<(Option<f64>, Vec<f64>)> = Vec::new();
+    println!("| degree | bottom-up | split | leaf accuracy | tree recovery | zeta(3) correct | zeta(2) sibling | zeta(1) cousin | zeta(0) other half |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut rec_by_split: Vec<(String, Vec<f64>)> = Vec::new();
     let mut zeta2_largest = true;
-    for split in [None, Some(0.9)] {
+    // Leaf accuracy per (variant, degree) for the paired comparison.
+    let mut paired: Vec<Vec<Vec<f64>>> = Vec::new();
+    let [(_, fixed), (_, adaptive)] = variants();
+    for (vname, bu, split) in [
+        ("fixed r", &fixed, None),
+        ("fixed r", &fixed, Some(0.9)),
+        ("adaptive r", &adaptive, None),
+    ] {
+        let mut per_degree = Vec::new();
         let mut recs = Vec::new();
         for c in [5.0, 10.0, 20.0, 40.0] {
             let p = bounded_degree_probs(3, 2, 1600, c, 0.3)?;
@@ -170,7 +215,8 @@ fn bounded_degree(graphs: usize, seed0: u64) -> Result<()> {
             for s in 0..graphs as u64 {
                 let seed = seed0 + 100 * c as u64 + s;
                 let h = tree.generate(seed)?;
-                let fit = BottomUp::new()
+                let fit = bu
+                    .clone()
                     .k(Some(8))
                     .seed(seed)
                     .split(split)
@@ -186,7 +232,7 @@ fn bounded_degree(graphs: usize, seed0: u64) -> Result<()> {
             recs.push(rec);
             zeta2_largest &= zeta[2] > zeta[1] && zeta[2] > zeta[0];
             println!(
-                "| {c} | {} | {:.3} | {rec:.2} | {:.3} | {:.3} | {:.3} | {:.3} |",
+                "| {c} | {vname} | {} | {:.3} | {rec:.2} | {:.3} | {:.3} | {:.3} | {:.3} |",
                 split.map_or("none".into(), |q| format!("q = {q}")),
                 mean(&acc),
                 zeta[3],
@@ -194,16 +240,34 @@ fn bounded_degree(graphs: usize, seed0: u64) -> Result<()> {
                 zeta[1],
                 zeta[0]
             );
+            per_degree.push(acc);
         }
-        rec_by_split.push((split, recs));
+        if split.is_none() {
+            paired.push(per_degree);
+        }
+        let label = format!(
+            "{vname}, {}",
+            split.map_or("no split".into(), |q| format!("split q = {q}"))
+        );
+        rec_by_split.push((label, recs));
     }
     println!();
-    for (split, recs) in &rec_by_split {
+    for (label, recs) in &rec_by_split {
         let inc = recs.windows(2).all(|w| w[1] >= w[0]);
         println!(
-            "- tree recovery non-decreasing with degree ({}): {} ({recs:?})",
-            split.map_or("no split".into(), |q| format!("split q = {q}")),
+            "- tree recovery non-decreasing with degree ({label}): {} ({recs:?})",
             pass(inc)
+        );
+    }
+    for (i, c) in [5, 10, 20, 40].iter().enumerate() {
+        let (f, a) = (&paired[0][i], &paired[1][i]);
+        let wins = f.iter().zip(a).filter(|(x, y)| y > x).count();
+        let ties = f.iter().zip(a).filter(|(x, y)| y == x).count();
+        println!(
+            "- degree {c}: mean leaf accuracy adaptive {:.4} vs fixed {:.4}, adaptive higher in {wins}/{graphs} graphs, equal in {ties}: {}",
+            mean(a),
+            mean(f),
+            pass(mean(a) >= mean(f))
         );
     }
     println!(
@@ -213,7 +277,7 @@ fn bounded_degree(graphs: usize, seed0: u64) -> Result<()> {
     Ok(())
 }
 
-/// Spec §5.7.2: K estimation on the UCTE power grid.
+/// Spec §5.7.2: K estimation on the UCTE power grid, both bottom-up variants.
 fn power_grid_check(g: &Graph) -> Result<()> {
     println!(
         "## Power grid (spec 5.7.2; {} nodes, {} edges)\n",
@@ -225,8 +289,6 @@ fn power_grid_check(g: &Graph) -> Result<()> {
     let nb = estimate_k_nonbacktracking(g, 1000, &ep)?;
     let t_nb = t.elapsed().as_secs_f64();
     let (k_std, _) = estimate_k(g, 1000, &ep);
-    let bu_std = BottomUp::new().seed(0).fit(g)?;
-    let bu_nb = BottomUp::new().k(Some(nb.k_lrho)).seed(0).fit(g)?;
     let td = TopDown::new().seed(0).fit(g)?;
     println!("| quantity | value | authors / band | check |");
     println!("|---|---|---|---|");
@@ -250,13 +312,34 @@ fn power_grid_check(g: &Graph) -> Result<()> {
         "| K of the default BottomUp (H(r), r = sqrt(sum d^2 / sum d - 1)) | {k_std} | 30-45 | {} |",
         pass((30..=45).contains(&k_std))
     );
+    let mut parts = Vec::new();
+    for (name, bu) in variants() {
+        let t = Instant::now();
+        let fit = bu.seed(0).fit(g)?;
+        println!(
+            "| bottom-up {name}: K, inversions ({:.2} s, {} operator applications) | {} , {} | K in 30-45, 0 | {} |",
+            t.elapsed().as_secs_f64(),
+            fit.info.eigen_matvecs,
+            fit.info.k,
+            fit.dendrogram.inversions(),
+            pass((30..=45).contains(&fit.info.k) && fit.dendrogram.inversions() == 0)
+        );
+        parts.push(
+            fit.communities
+                .iter()
+                .map(|&c| c as usize)
+                .collect::<Vec<_>>(),
+        );
+    }
+    // Both variants with the authors' K: how far apart are the partitions?
+    let [(_, f), (_, a)] = variants();
+    let pf = f.k(Some(nb.k_lrho)).seed(0).fit(g)?;
+    let pa = a.k(Some(nb.k_lrho)).seed(0).fit(g)?;
+    let to = |v: &[u32]| v.iter().map(|&c| c as usize).collect::<Vec<_>>();
     println!(
-        "| bottom-up inversions (default K = {}; K = {} from L_rho) | {} ; {} | 0 | {} |",
-        bu_std.info.k,
+        "| ARI between the fixed-r and adaptive-r partitions, both K = {} | {:.3} | audit: 0.70 | reported |",
         nb.k_lrho,
-        bu_std.dendrogram.inversions(),
-        bu_nb.dendrogram.inversions(),
-        pass(bu_std.dendrogram.inversions() == 0 && bu_nb.dendrogram.inversions() == 0)
+        adjusted_rand_index(&to(&pf.communities), &to(&pa.communities))?
     );
     println!(
         "| top-down leaves / inversions | {} / {} | authors 27 / 5 | reported |",
@@ -266,47 +349,40 @@ fn power_grid_check(g: &Graph) -> Result<()> {
     Ok(())
 }
 
-/// Spec §5.7.1: bottom-up with K = 9 on the high-school contacts, both weightings.
+/// The three class groups of several classes (spec §5.7.1: classes of one specialisation);
+/// PSI* is a specialisation of one class.
+const CLASS_GROUPS: [&[&str]; 3] = [
+    &["2BIO1", "2BIO2", "2BIO3"],
+    &["MP", "MP*1", "MP*2"],
+    &["PC", "PC*"],
+];
+
+/// Spec §5.7.1: bottom-up with K = 9 on the high-school contacts, both weightings, both
+/// variants, and whether each class group is a subtree of the 9-leaf tree.
 fn high_school_check(dir: &Path) -> Result<()> {
     let hs = high_school(dir)?;
-    let mut names: Vec<String> = hs.class.clone();
-    names.sort();
-    names.dedup();
-    let class: Vec<usize> = hs
-        .class
-        .iter()
-        .map(|c| names.binary_search(c).unwrap())
-        .collect();
-    // The loader weights a pair by ln(1 + count); recover count for the authors' ln(count).
-    let ln_count: Vec<(u32, u32, f64)> = hs
-        .graph
-        .edges()
-        .map(|(u, v, w)| (u as u32, v as u32, (w.exp() - 1.0).round().ln()))
-        .collect();
-    let g_ln = Graph::from_edges(hs.graph.n(), &ln_count, Duplicates::One)?;
+    let (class, names) = hs.class_codes();
+    let g_ln = hs.ln_count_graph()?;
     println!(
         "## High school (spec 5.7.1; {} students, {} pairs; bottom-up, K = 9)\n",
         hs.graph.n(),
         hs.graph.num_edges()
     );
-    println!("| weight | AMI vs 9 classes | accuracy | inversions | check (AMI >= 0.97, accuracy >= 0.98, 0 inversions) |");
-    println!("|---|---|---|---|---|");
-    for (name, g) in [("ln(1 + count)", &hs.graph), ("ln(count)", &g_ln)] {
-        let fit = BottomUp::new().k(Some(9)).seed(0).fit(g)?;
-        let cut = fit.dendrogram.cut_k(9)?;
-        let pred: Vec<usize> = fit
-            .dendrogram
-            .expand_to_nodes(&cut)
-            .iter()
-            .map(|x| x.map_or(usize::MAX, |v| v as usize))
-            .collect();
-        let ami = adjusted_mutual_info(&class, &pred)?;
-        let acc = matched_accuracy(&class, &pred)?;
-        let inv = fit.dendrogram.inversions();
-        println!(
-            "| {name} | {ami:.3} | {acc:.3} | {inv} | {} |",
-            pass(ami >= 0.97 && acc >= 0.98 && inv == 0)
-        );
+    println!("| weight | bottom-up | AMI vs 9 classes | accuracy | inversions | class groups as subtrees | check (AMI >= 0.97, accuracy >= 0.98, 0 inversions, 3 groups) |");
+    println!("|---|---|---|---|---|---|---|");
+    for (wname, g) in [("ln(1 + count)", &hs.graph), ("ln(count)", &g_ln)] {
+        for (vname, bu) in variants() {
+            let fit = bu.k(Some(9)).seed(0).fit(g)?;
+            let pred = fit.dendrogram.node_clusters(9)?;
+            let ami = adjusted_mutual_info(&class, &pred)?;
+            let acc = matched_accuracy(&class, &pred)?;
+            let inv = fit.dendrogram.inversions();
+            let groups = class_groups_as_subtrees(&fit.dendrogram, &class, &names, &CLASS_GROUPS);
+            println!(
+                "| {wname} | {vname} | {ami:.3} | {acc:.3} | {inv} | {groups}/3 | {} |",
+                pass(ami >= 0.97 && acc >= 0.98 && inv == 0 && groups == 3)
+            );
+        }
     }
     println!();
     Ok(())

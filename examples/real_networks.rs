@@ -6,19 +6,11 @@
 
 use neurobricks::datasets::{high_school, power_grid};
 use neurobricks::experiments::shared_data_dir;
-use neurobricks::hierarchy::{BottomUp, Dendrogram, TopDown};
+use neurobricks::hierarchy::{BottomUp, TopDown};
 use neurobricks::metrics::adjusted_mutual_info;
 use neurobricks::plot::{DendrogramPlot, LeafClasses};
 use neurobricks::{Error, Result};
 use std::path::PathBuf;
-
-fn cut_nodes(d: &Dendrogram, k: usize) -> Result<Vec<usize>> {
-    let c = d.cut_k(k.min(d.num_leaves()))?;
-    Ok(d.expand_to_nodes(&c)
-        .iter()
-        .map(|x| x.map_or(usize::MAX, |v| v as usize))
-        .collect())
-}
 
 fn main() -> Result<()> {
     let dir = shared_data_dir();
@@ -26,14 +18,7 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
     if dir.join("highschool-2013").exists() {
         let hs = high_school(&dir)?;
-        let mut names: Vec<String> = hs.class.clone();
-        names.sort();
-        names.dedup();
-        let class: Vec<usize> = hs
-            .class
-            .iter()
-            .map(|c| names.binary_search(c).unwrap())
-            .collect();
+        let (class, names) = hs.class_codes();
         let node_class: Vec<Option<u32>> = class.iter().map(|&c| Some(c as u32)).collect();
         println!(
             "high school: {} students, {} contact pairs",
@@ -47,7 +32,7 @@ fn main() -> Result<()> {
             .dendrogram;
         let td = TopDown::new().seed(0).fit(&hs.graph)?.dendrogram;
         for (name, d) in [("bottom-up", &bu), ("top-down", &td)] {
-            let ami = adjusted_mutual_info(&class, &cut_nodes(d, 9)?)?;
+            let ami = adjusted_mutual_info(&class, &d.node_clusters(9)?)?;
             println!(
                 "  {name:<9} leaves {:>3}  AMI vs 9 classes {ami:.3}  inversions {}",
                 d.num_leaves(),

@@ -26,6 +26,36 @@ pub struct HighSchool {
     pub specialisation: Vec<String>,
 }
 
+impl HighSchool {
+    /// Class of each node as a code `0..9` (classes in sorted name order) and the sorted class
+    /// names.
+    pub fn class_codes(&self) -> (Vec<usize>, Vec<String>) {
+        let mut names = self.class.clone();
+        names.sort();
+        names.dedup();
+        let codes = self
+            .class
+            .iter()
+            .map(|c| names.binary_search(c).expect("a listed class"))
+            .collect();
+        (codes, names)
+    }
+
+    /// The same contacts weighted by `ln(count)`, as the authors do (spec §5.7.1): the pairs with
+    /// a single contact keep their edge with weight 0 (so they add nothing to `A` or `D`).
+    ///
+    /// # Errors
+    /// None in practice (the edges come from a valid graph).
+    pub fn ln_count_graph(&self) -> Result<Graph> {
+        let e: Vec<(u32, u32, f64)> = self
+            .graph
+            .edges()
+            .map(|(u, v, w)| (u as u32, v as u32, (w.exp() - 1.0).round().ln()))
+            .collect();
+        Graph::from_edges(self.graph.n(), &e, Duplicates::One)?.with_ids(self.graph.ids().to_vec())
+    }
+}
+
 /// Specialisation of a class name: `2BIO3 -> 2BIO`, `MP*1 -> MP`, `PC* -> PC`, `PSI* -> PSI`.
 pub fn specialisation(class: &str) -> String {
     class

@@ -7,7 +7,8 @@ use neurobricks::graph::Labels;
 use neurobricks::hierarchy::{Dendrogram, HeightMap};
 use neurobricks::hsbm::HsbmParams;
 use neurobricks::plot::{
-    ColorScale, CurvesPlot, DendrogramPlot, HeatmapPlot, ImageFormat, LeafClasses, Series,
+    ColorScale, CurvesPlot, DendrogramPlot, HeatmapPlot, HeightScale, ImageFormat, LeafClasses,
+    Series,
 };
 use neurobricks::{Error, Graph};
 use std::collections::HashSet;
@@ -164,9 +165,16 @@ fn dendrogram_small_png_and_svg() {
             "class 1",
             "truth",
             "cut into 3 clusters",
-            "height (1 − density)",
+            "similarity (edge density), log scale",
         ],
     );
+    // The stored heights on a linear axis, on request.
+    let svg = p
+        .clone()
+        .scale(HeightScale::Height)
+        .render_to_bytes(&t, ImageFormat::Svg)
+        .unwrap();
+    check_svg(&svg, &["height (1 − density)"]);
     // Log axis too.
     let png = p
         .clone()
@@ -779,7 +787,11 @@ fn dendrogram_sideways() {
     let svg = p.render_to_bytes(&t, ImageFormat::Svg).unwrap();
     let s = check_svg(
         &svg,
-        &["L7 (10)", "height (1 − density)", "cut into 3 clusters"],
+        &[
+            "L7 (10)",
+            "similarity (edge density), log scale",
+            "cut into 3 clusters",
+        ],
     );
     assert!(!s.contains("rotate(270"), "leaf names are horizontal");
     for (name, tree) in [("inversion", inverted_tree()), ("500", big_tree(500))] {
@@ -832,4 +844,159 @@ fn heatmap_with_unplaced_and_isolated_nodes() {
         matches!(e, Error::Param { ref name, .. } if name == "HeatmapPlot.boundary_k"),
         "{e}"
     );
+}
+
+/// Issue 14, item 4: on the shipped MiniLM layer-5 bricks (the quickstart's tree), the stored
+/// heights `1 / (1 + w)` crowd the merges at the top of a height axis; the default
+/// log-similarity axis spreads them. Measured as the share of merges drawn in the top 2% of
+/// the span between the leaves and the highest merge.
+#[test]
+fn default_scale_spreads_the_merges_of_real_bricks() {
+    use neurobricks::activations::ffn::FfnLayer;
+    use neurobricks::coactivation::CoactivationParams;
+    use neurobricks::hierarchy::BottomUp;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (_, acts) =
+        FfnLayer::read_activations(&root.join("data/minilm-l6/layer5.safetensors")).unwrap();
+    let co = CoactivationParams::default()
+        .binarize("topk:10%".parse().unwrap())
+        .weight("phi".parse().unwrap())
+        .sparsify("knn:10".parse().unwrap())
+        .fit(&acts)
+        .unwrap();
+    let tree = BottomUp::new()
+        .k(Some(32))
+        .seed(0)
+        .fit(&co.graph)
+        .unwrap()
+        .dendrogram;
+    let json = tree.to_json();
+    let p = DendrogramPlot::default().cut(4);
+    assert_eq!(p.resolved_scale(&tree), HeightScale::LogSimilarity);
+    assert_eq!(
+        "height".parse::<HeightScale>().unwrap(),
+        HeightScale::Height
+    );
+    let e = "log".parse::<HeightScale>().unwrap_err();
+    assert!(matches!(e, Error::Param { ref name, .. } if name == "DendrogramPlot.scale"));
+    let new = p.merge_positions(&tree).unwrap();
+    let old = p
+        .clone()
+        .scale(HeightScale::Height)
+        .merge_positions(&tree)
+        .unwrap();
+    let (top_new, top_old) = (new.share_in_top(0.02), old.share_in_top(0.02));
+    eprintln!(
+        "share of merges in the top 2% of the axis: height {top_old:.3}, log similarity {top_new:.3}"
+    );
+    eprintln!(
+        "share in the top 10%: height {:.3}, log similarity {:.3}",
+        old.share_in_top(0.10),
+        new.share_in_top(0.10)
+    );
+    // Measured: height 0.16 / 0.68, log similarity 0.03 (the root alone) / 0.06.
+    assert!(top_old >= 0.1 && old.share_in_top(0.10) >= 0.5, "{top_old}");
+    assert!(
+        top_new <= 0.05 && new.share_in_top(0.10) <= 0.15,
+        "{top_new}"
+    );
+    // Merge positions follow the similarities: a bottom-up tree has no inversions, so every
+    // merge is drawn at or below its parent, and the root is the top merge.
+    let parent = tree.parents();
+    let k = tree.num_leaves();
+    for t in 0..tree.merges.len() - 1 {
+        assert!(new.merges[t] <= new.merges[parent[k + t] - k] + 1e-12);
+    }
+    assert!(new.merges.iter().all(|f| (0.0..=1.0).contains(f)));
+    // Ticks are labelled with similarities, falling up the axis.
+    assert!(new.ticks.len() >= 3, "{:?}", new.ticks);
+    let mut ticks = new.ticks.clone();
+    ticks.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let v: Vec<f64> = ticks.iter().map(|t| t.1.parse::<f64>().unwrap()).collect();
+    assert!(v.windows(2).all(|w| w[1] < w[0]), "{v:?}");
+    assert!(new.cut.is_some_and(|c| c > 0.0 && c < 1.0));
+    // The JSON keeps the exact values: drawing changes nothing in the tree.
+    assert_eq!(tree.to_json(), json);
+    // Leaf labels carry the size and the caller's tags.
+    let tags: Vec<String> = (0..k).map(|i| format!("tag{i}")).collect();
+    let svg = p
+        .leaf_tags(tags)
+        .render_to_bytes(&tree, ImageFormat::Svg)
+        .unwrap();
+    let s = check_svg(&svg, &["similarity (mean edge weight), log scale"]);
+    let first = &tree.leaves[0];
+    assert!(s.contains(&format!("L0 ({}) tag0", first.len())));
+}
+
+/// The HTML page (issue 14, item 3): one tree and one card per leaf per layer, leaves linking
+/// to existing cards, text escaped, nothing fetched, the figures inline; bad input is an error
+/// naming the parameter and writes nothing.
+#[test]
+fn html_report_structure() {
+    use neurobricks::plot::html::{BrickCardView, CardContext, HtmlReport, LayerView};
+    let t = small_tree();
+    let k = t.num_leaves();
+    let cards = |layer: usize| -> Vec<BrickCardView> {
+        (0..k)
+            .map(|b| {
+                let mut c = BrickCardView::new(b, t.leaves[b].len());
+                c.headline = format!("<b>{layer}-{b}</b>");
+                c.contexts.push(CardContext {
+                    left: "if a ".into(),
+                    token: "<".into(),
+                    right: " b:".into(),
+                    mass: 1.5,
+                    domain: "code".into(),
+                });
+                c.domains = vec![("code".into(), 0.6, Some(0.25))];
+                c
+            })
+            .collect()
+    };
+    let (g, pt) = planted(2, 20, 9);
+    let mut l0 = LayerView::new(0, &t, cards(0));
+    l0.curves = vec![Series::new("bricks", vec![(0.1, 0.5), (0.25, 0.3)])];
+    let mut l1 = LayerView::new(1, &pt, {
+        (0..pt.num_leaves())
+            .map(|b| BrickCardView::new(b, pt.leaves[b].len()))
+            .collect()
+    });
+    l1.graph = Some(&g);
+    let page = HtmlReport::new("Atlas & test").layer(l0).layer(l1);
+    let html = page.render().unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    assert!(html.contains("<title>Atlas &amp; test</title>"));
+    assert!(!html.contains("http://") && !html.contains("https://"));
+    assert_eq!(html.matches("<svg class=\"tree\"").count(), 2);
+    assert!(html.contains("data:image/png;base64,") && html.contains("data:image/svg+xml;base64,"));
+    for (layer, kk) in [(0, k), (1, pt.num_leaves())] {
+        for b in 0..kk {
+            let id = format!("card-{layer}-{b}");
+            assert_eq!(html.matches(&format!("id=\"{id}\"")).count(), 1, "{id}");
+            assert!(html.contains(&format!("data-card=\"{id}\"")), "{id}");
+        }
+    }
+    // Caller text is escaped.
+    assert!(!html.contains("<b>0-1</b>") && html.contains("&lt;b&gt;0-1&lt;/b&gt;"));
+    assert!(html.contains("<mark>&lt;</mark>"));
+    // Errors: wrong card count, a layer twice; the writer refuses a folder and leaves nothing.
+    let bad = HtmlReport::new("x").layer(LayerView::new(0, &t, cards(0)[1..].to_vec()));
+    let e = bad.render().unwrap_err();
+    assert!(
+        matches!(e, Error::Param { ref name, .. } if name == "LayerView.cards"),
+        "{e}"
+    );
+    let twice = HtmlReport::new("x")
+        .layer(LayerView::new(3, &t, cards(3)))
+        .layer(LayerView::new(3, &t, cards(3)));
+    assert!(twice.render().is_err());
+    let dir = std::env::temp_dir().join(format!("nb-html-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    assert!(page.write(&dir).is_err());
+    let out = dir.join("r.html");
+    bad.write(&out).unwrap_err();
+    assert!(!out.exists());
+    page.write(&out).unwrap();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), html);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

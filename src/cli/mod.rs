@@ -7,6 +7,7 @@ mod bricks;
 mod cluster;
 mod coactivation;
 mod plot;
+mod report;
 mod theory;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,7 @@ enum Command {
     Bricks(bricks::BricksArgs),
     Coactivation(coactivation::CoactivationArgs),
     Plot(plot::PlotArgs),
+    Report(report::ReportArgs),
     Theory(theory::TheoryArgs),
 }
 
@@ -54,6 +56,7 @@ pub fn run() -> i32 {
         Command::Bricks(a) => bricks::run(a),
         Command::Coactivation(a) => coactivation::coactivation(a),
         Command::Plot(a) => plot::plot(a),
+        Command::Report(a) => report::run(a),
         Command::Theory(a) => theory::run(a),
     };
     match res.map_err(flag_names) {
@@ -97,8 +100,10 @@ const FLAGS: &[(&str, &str)] = &[
     ("PlotOptions.height", "--height"),
     ("PlotOptions.font_size", "--font-size"),
     ("out", "--out"),
+    ("AtlasParams.random_bricks", "--random-bricks"),
     ("DendrogramPlot.cut", "--cut"),
     ("DendrogramPlot.log", "--log"),
+    ("DendrogramPlot.scale", "--scale"),
     ("DendrogramPlot.max_leaves", "--max-leaves"),
     ("DendrogramPlot.y_min", "--y-min"),
     ("HeatmapPlot.bins", "--bins"),

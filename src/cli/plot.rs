@@ -35,8 +35,9 @@ enum PlotCommand {
       are drawn with their lowest subtrees collapsed into wedges labelled 'n leaves (nodes)'
   neurobricks plot dendrogram --tree tree.json --rotate --max-leaves 120 --height 1800 --out t.png
       sideways: root on the left, leaf names horizontal on the right
-Reading the plot: links join at the merge height (1 - edge density between the two children
-for unweighted graphs). In top-down trees a child can be less dense than its parent (an
+Reading the plot: links join at the merge similarity (edge density, or mean edge weight, between
+the two children), most similar at the bottom, on a log scale by default (--scale height draws
+the stored heights, e.g. 1 - density). In top-down trees a child can be less dense than its parent (an
 inversion); its link then goes down to the parent, drawn in red.")]
 pub struct DendrogramArgs {
     #[command(flatten)]
@@ -44,7 +45,11 @@ pub struct DendrogramArgs {
     /// Draw the cut line into K clusters (as `neurobricks cut --k K`).
     #[arg(long, value_name = "K")]
     cut: Option<usize>,
-    /// Logarithmic height axis.
+    /// Vertical axis: `auto` (log similarity when every merge similarity is positive, else
+    /// height), `height`, `log-height` or `log-similarity`.
+    #[arg(long, default_value = "auto")]
+    scale: String,
+    /// Logarithmic height axis (the same as `--scale log-height`).
     #[arg(long)]
     log: bool,
     /// Bottom of the height axis (default: 0, or just below the lowest merge when all merges
@@ -154,6 +159,7 @@ fn dendrogram(a: DendrogramArgs) -> Result<()> {
     });
     let mut p = DendrogramPlot::default()
         .title(title)
+        .scale(a.scale.parse()?)
         .log(a.log)
         .rotate(a.rotate)
         .max_leaves(a.max_leaves)

@@ -8,9 +8,11 @@
 //! * [`pipeline`]: the default co-activation bricks of a layer (co-activation graph on the
 //!   calibration tokens + `hierarchy::BottomUp`), with the settings of docs/bricks.md;
 //! * [`standin`]: the graph-free stand-in bricks (`--bricks standin`);
+//! * [`html_report`]: the brick atlas page of the layers ([`crate::plot::html`]);
 //! * [`report`]: every table of docs/bricks.md for one layer ([`report::evaluate_layer`]);
 //! * [`shared_data_dir`]: where the public networks of [`crate::datasets`] are read from.
 
+pub mod html_report;
 pub mod minilm;
 pub mod pipeline;
 pub mod report;

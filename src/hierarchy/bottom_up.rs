@@ -3,6 +3,7 @@
 //! clustering into K primitive communities, then average linkage on edge density.
 
 use super::linkage::{average_linkage, edge_mass, UNASSIGNED};
+use super::regulariser::{communities_with, KEstimate, Regulariser};
 use super::{Dendrogram, HeightMap, Stage};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
@@ -41,6 +42,14 @@ pub struct SpectralInfo {
     pub isolated_nodes: usize,
     /// Connected components of the graph (isolated nodes included).
     pub components: usize,
+    /// Non-backtracking spectral radius, when a non-default [`KEstimate`] or [`Regulariser`]
+    /// computed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rho: Option<f64>,
+    /// The per-eigenvector regularisers `r_i` of [`Regulariser::Adaptive`] (`r` above is the
+    /// last one, `r_K`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zeta: Option<Vec<f64>>,
 }
 
 /// Estimate the number of communities as the number of negative eigenvalues of the Bethe
@@ -86,6 +95,10 @@ pub fn estimate_k(g: &Graph, k_max: usize, params: &EigenParams) -> (usize, bool
 /// 2. Average linkage on edge density `w(C, C') = E(C, C') / (|C| |C'|)` (sizes in nodes, edge
 ///    weights for weighted graphs); the merge similarities never increase, so the tree has no
 ///    inversions.
+///
+/// The authors' variant of step 1 (non-backtracking K estimate, per-eigenvector `r`) is chosen
+/// with [`BottomUp::k_estimate`] and [`BottomUp::regulariser`]; the defaults are the standard
+/// Bethe Hessian above (docs/paper.md compares the two).
 ///
 /// Optional graph splitting (§2.3 of the paper): each edge goes to the clustering graph with
 /// probability `q` and to the linkage graph otherwise.
@@ -135,6 +148,10 @@ pub struct BottomUp {
     pub n_init: usize,
     /// Eigensolver parameters (their `seed` is replaced by [`BottomUp::seed`]).
     pub eigen: EigenParams,
+    /// How K is estimated when not given (default [`KEstimate::BetheHessian`]).
+    pub k_estimate: KEstimate,
+    /// Regulariser of the embedding (default [`Regulariser::Fixed`]).
+    pub regulariser: Regulariser,
 }
 
 impl Default for BottomUp {
@@ -146,6 +163,8 @@ impl Default for BottomUp {
             split: None,
             n_init: 10,
             eigen: EigenParams::default(),
+            k_estimate: KEstimate::BetheHessian,
+            regulariser: Regulariser::Fixed,
         }
     }
 }
@@ -180,6 +199,10 @@ impl BottomUp {
         n_init: usize,
         /// Eigensolver parameters.
         eigen: EigenParams,
+        /// How K is estimated when not given.
+        k_estimate: KEstimate,
+        /// Regulariser of the embedding.
+        regulariser: Regulariser,
     }
 
     /// Check the parameters without a graph: `k >= 1`, `k_max >= 1`, `split` in (0, 1),
@@ -209,10 +232,24 @@ impl BottomUp {
     }
 
     fn params_json(&self, k: usize) -> serde_json::Value {
-        serde_json::json!({
+        let mut p = serde_json::json!({
             "k": k, "k_given": self.k, "k_max": self.k_max, "seed": self.seed, "split": self.split,
             "n_init": self.n_init, "eigen_tol": self.eigen.tol,
-        })
+        });
+        // Recorded only when not the default, so default dendrograms keep their bytes.
+        if self.k_estimate != KEstimate::default() {
+            p["k_estimate"] = serde_json::json!(self.k_estimate);
+        }
+        if self.regulariser != Regulariser::default() {
+            p["regulariser"] = serde_json::json!(self.regulariser);
+        }
+        p
+    }
+
+    /// Whether the standard Bethe-Hessian path runs (no non-backtracking radius needed).
+    fn standard_path(&self) -> bool {
+        self.regulariser == Regulariser::Fixed
+            && (self.k.is_some() || self.k_estimate == KEstimate::BetheHessian)
     }
 
     /// Run the algorithm.
@@ -279,15 +316,28 @@ impl BottomUp {
         // on their own thread while the spectral clustering runs.
         let (comps, spectral) = std::thread::scope(|s| {
             let comps = s.spawn(|| g.connected_components().1);
-            let spectral = spectral_communities(
-                &cluster_graph,
-                self.k,
-                self.k_max,
-                self.n_init,
-                &eigen,
-                self.seed,
-                progress,
-            );
+            let spectral = if self.standard_path() {
+                spectral_communities(
+                    &cluster_graph,
+                    self.k,
+                    self.k_max,
+                    self.n_init,
+                    &eigen,
+                    self.seed,
+                    progress,
+                )
+            } else {
+                communities_with(
+                    &cluster_graph,
+                    self.k,
+                    self.k_max,
+                    self.k_estimate,
+                    self.regulariser,
+                    self.n_init,
+                    &eigen,
+                    self.seed,
+                )
+            };
             (comps.join().expect("connected components"), spectral)
         });
         let (labels, mut info) = spectral?;
@@ -404,21 +454,38 @@ pub(crate) fn spectral_communities(
         for (j, x) in row.iter_mut().enumerate() {
             *x = eig.vectors[j * n + i];
         }
-        let norm = row.iter().map(|x| x * x).sum::<f64>().sqrt();
-        if norm > 0.0 {
-            row.iter_mut().for_each(|x| *x /= norm);
-        }
     });
     progress(&Stage::KMeans {
         k,
         restarts: n_init,
+    });
+    let labels = cluster_rows(emb, dim, k, n_init, seed, &mut info)?;
+    Ok((labels, info))
+}
+
+/// Normalise each row of the row-major `n x dim` embedding to unit length (zero rows stay
+/// zero), run k-means with `k` clusters and `n_init` restarts, and compact the labels; the
+/// k-means diagnostics and the number of non-empty clusters go into `info`.
+pub(crate) fn cluster_rows(
+    mut emb: Vec<f64>,
+    dim: usize,
+    k: usize,
+    n_init: usize,
+    seed: u64,
+    info: &mut SpectralInfo,
+) -> Result<Vec<u32>> {
+    emb.par_chunks_mut(dim).for_each(|row| {
+        let norm = row.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if norm > 0.0 {
+            row.iter_mut().for_each(|x| *x /= norm);
+        }
     });
     let km = kmeans(&emb, dim, &KMeansParams::new(k).n_init(n_init).seed(seed))?;
     info.kmeans_inertia = km.inertia;
     info.kmeans_converged = km.converged;
     let (labels, used) = compact(&km.labels, k);
     info.k = used;
-    Ok((labels, info))
+    Ok(labels)
 }
 
 /// Renumber labels `0..used` in order of first appearance.

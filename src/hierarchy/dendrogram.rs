@@ -395,6 +395,20 @@ impl Dendrogram {
         out
     }
 
+    /// Cut into `min(k, leaves)` clusters ([`Dendrogram::cut_k`]) and give each node its
+    /// cluster, `usize::MAX` for nodes in no leaf: the per-node partition the metrics take.
+    ///
+    /// # Errors
+    /// `k = 0`.
+    pub fn node_clusters(&self, k: usize) -> Result<Vec<usize>> {
+        let cut = self.cut_k(k.min(self.num_leaves()))?;
+        Ok(self
+            .expand_to_nodes(&cut)
+            .iter()
+            .map(|x| x.map_or(usize::MAX, |v| v as usize))
+            .collect())
+    }
+
     /// Leaves in the left-to-right order of a drawing (depth-first, left child first): the
     /// [`Dendrogram::leaves_under`] the root.
     ///

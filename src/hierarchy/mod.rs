@@ -7,6 +7,7 @@ mod dendrogram;
 pub mod linkage;
 mod partitions;
 mod progress;
+mod regulariser;
 pub mod theory;
 mod top_down;
 
@@ -14,4 +15,5 @@ pub use bottom_up::{estimate_k, BottomUp, BottomUpFit, SpectralInfo};
 pub use dendrogram::{Dendrogram, HeightMap, Merge};
 pub use partitions::{Level, Partitions};
 pub use progress::Stage;
+pub use regulariser::{KEstimate, Regulariser};
 pub use top_down::{TopDown, TopDownFit, TopDownInfo};

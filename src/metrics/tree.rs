@@ -194,6 +194,48 @@ pub fn tree_scores(tree: &Tree, leaf: &[u32], d: &Dendrogram) -> Result<TreeScor
     })
 }
 
+/// How many of `groups` (each a set of class names) form a clade of the dendrogram: a tree
+/// node whose leaves, each labelled by the majority class of its nodes, carry exactly the
+/// group's classes. `class[i]` is the class code of node `i` (an index into `names`); nodes in no
+/// leaf are ignored. Used for the high-school check that the classes of one specialisation join
+/// before any other class does.
+///
+/// # Complexity
+/// O(N + K^2 C) for N nodes, K leaves and C classes.
+pub fn class_groups_as_subtrees(
+    d: &Dendrogram,
+    class: &[usize],
+    names: &[String],
+    groups: &[&[&str]],
+) -> usize {
+    use std::collections::BTreeSet;
+    let c = names.len();
+    let mut sets: Vec<BTreeSet<usize>> = d
+        .leaves
+        .iter()
+        .map(|leaf| {
+            let mut cnt = vec![0usize; c];
+            leaf.iter().for_each(|&m| cnt[class[m as usize]] += 1);
+            let best = (0..c).max_by_key(|&x| (cnt[x], std::cmp::Reverse(x)));
+            best.into_iter().collect()
+        })
+        .collect();
+    for m in &d.merges {
+        let u: BTreeSet<usize> = sets[m.left].union(&sets[m.right]).copied().collect();
+        sets.push(u);
+    }
+    groups
+        .iter()
+        .filter(|g| {
+            let want: Option<BTreeSet<usize>> = g
+                .iter()
+                .map(|n| names.iter().position(|x| x == n))
+                .collect();
+            want.is_some_and(|w| sets.contains(&w))
+        })
+        .count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

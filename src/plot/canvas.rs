@@ -426,7 +426,7 @@ pub(crate) fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>> {
 }
 
 /// Standard base64 with padding.
-fn base64(b: &[u8]) -> String {
+pub(crate) fn base64(b: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::with_capacity(b.len().div_ceil(3) * 4);
     for c in b.chunks(3) {
@@ -444,21 +444,37 @@ fn base64(b: &[u8]) -> String {
     s
 }
 
-/// A numeric axis mapping data values to `[0, 1]`, linear or logarithmic.
+/// A numeric axis mapping data values to `[0, 1]`, linear or logarithmic, increasing or
+/// reversed (`hi` at 0 and `lo` at 1, e.g. similarities that decrease up a dendrogram).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Axis {
     pub lo: f64,
     pub hi: f64,
     pub log: bool,
+    pub reversed: bool,
 }
 
 impl Axis {
-    /// Fraction of the axis at value `v` (0 at `lo`, 1 at `hi`).
+    /// Fraction of the axis at value `v` (0 at `lo`, 1 at `hi`; the other way when reversed).
     pub fn frac(&self, v: f64) -> f64 {
-        if self.log {
+        let f = if self.log {
             (v.log10() - self.lo.log10()) / (self.hi.log10() - self.lo.log10())
         } else {
             (v - self.lo) / (self.hi - self.lo)
+        };
+        if self.reversed {
+            1.0 - f
+        } else {
+            f
+        }
+    }
+
+    /// The value at fraction 0 of the axis (`lo`, or `hi` when reversed).
+    pub fn start(&self) -> f64 {
+        if self.reversed {
+            self.hi
+        } else {
+            self.lo
         }
     }
 
@@ -734,6 +750,7 @@ mod tests {
             lo: 0.004,
             hi: 0.9,
             log: true,
+            reversed: false,
         };
         let t: Vec<String> = a.ticks().into_iter().map(|x| x.1).collect();
         assert_eq!(t, ["0.005", "0.01", "0.02", "0.05", "0.1", "0.2", "0.5"]);
@@ -757,7 +774,13 @@ mod tests {
             (1e-3, 1e308),
             (0.0, 1.0),
         ] {
-            let t = Axis { lo, hi, log: true }.ticks();
+            let t = Axis {
+                lo,
+                hi,
+                log: true,
+                reversed: false,
+            }
+            .ticks();
             assert!(
                 !t.is_empty() && t.len() <= 40,
                 "{lo} {hi}: {} ticks",
@@ -769,6 +792,7 @@ mod tests {
             lo: 1e-3,
             hi: 1e3,
             log: true,
+            reversed: false,
         }
         .ticks();
         assert_eq!(t.len(), 7);

@@ -248,6 +248,7 @@ impl CurvesPlot {
                     lo,
                     hi,
                     log: self.log_x,
+                    reversed: false,
                 }
             }
             None => {
@@ -263,6 +264,7 @@ impl CurvesPlot {
                         lo: lo / r,
                         hi: hi * r,
                         log: true,
+                        reversed: false,
                     }
                 } else {
                     let span = if hi > lo { hi - lo } else { lo.abs().max(1.0) };
@@ -270,6 +272,7 @@ impl CurvesPlot {
                         lo: lo - 0.04 * span,
                         hi: hi + 0.04 * span,
                         log: false,
+                        reversed: false,
                     }
                 }
             }
@@ -288,6 +291,7 @@ impl CurvesPlot {
                     lo: lo - 0.03 * span,
                     hi: hi + 0.03 * span,
                     log: false,
+                    reversed: false,
                 }
             }
             None => {
@@ -300,6 +304,7 @@ impl CurvesPlot {
                     lo: ymin - 0.06 * span,
                     hi: ymax + 0.06 * span,
                     log: false,
+                    reversed: false,
                 }
             }
         };

@@ -142,8 +142,13 @@ impl LeafClasses {
 /// # Reading the plot
 /// - Each leaf at the bottom is a brick (primitive community), labelled `L<i> (<nodes>)`; a
 ///   wedge labelled `n leaves (nodes)` is a collapsed subtree.
-/// - Two branches join at the height of their merge: `1 − density` of the edges between them
-///   for unweighted graphs (the lower the join, the more densely connected the two groups).
+/// - Two branches join at the level of their merge. By default ([`HeightScale::Auto`]) the
+///   axis is the merge **similarity** (edge density between the two groups, or their mean edge
+///   weight) on a reversed log scale: the lower the join, the more strongly connected the two
+///   groups, and merges whose similarities differ by the same factor are the same distance
+///   apart. (Heights such as `1 − density` or `1 / (1 + w)` of sparse graphs all lie near 1, so
+///   a height axis puts most merges in a thin band at the top; [`HeightScale::Height`] draws
+///   it anyway.) The tree's JSON keeps the exact heights and similarities.
 /// - The colour strip under the leaves shows each leaf's category (e.g. majority ground-truth
 ///   class); a collapsed subtree shows its mix of categories, weighted by nodes.
 /// - The dashed line is the cut into `k` clusters (`Dendrogram::cut_k`): the branches it
@@ -161,8 +166,12 @@ pub struct DendrogramPlot {
     /// Size, title and font shared by all figures (default 1000 x 600 pixels, no title,
     /// 16-pixel font).
     pub options: PlotOptions,
-    /// Logarithmic height axis (default false); needs positive heights.
-    pub log: bool,
+    /// How merges are placed on the vertical axis (default [`HeightScale::Auto`]: log
+    /// similarity when every merge similarity is positive).
+    pub scale: HeightScale,
+    /// Short text appended to each leaf's label, e.g. a few top word pieces of each brick
+    /// (default none; one per leaf). Labels read `L<i> (<nodes>) <tag>`.
+    pub leaf_tags: Option<Vec<String>>,
     /// Draw the cut line of `Dendrogram::cut_k(k)` (default none).
     pub cut: Option<usize>,
     /// Most drawn leaves before subtrees are collapsed (default 60, at least 2).
@@ -193,7 +202,8 @@ impl Default for DendrogramPlot {
     fn default() -> Self {
         DendrogramPlot {
             options: PlotOptions::new(1000, 600),
-            log: false,
+            scale: HeightScale::Auto,
+            leaf_tags: None,
             cut: None,
             max_leaves: 60,
             leaf_names: None,
@@ -210,9 +220,21 @@ impl Default for DendrogramPlot {
 
 impl DendrogramPlot {
     plot_options_setters!();
+    /// Use a logarithmic height axis ([`HeightScale::LogHeight`]); `false` undoes it (back to
+    /// [`HeightScale::Auto`]) and leaves the other scales as they are.
+    pub fn log(mut self, on: bool) -> Self {
+        if on {
+            self.scale = HeightScale::LogHeight;
+        } else if self.scale == HeightScale::LogHeight {
+            self.scale = HeightScale::Auto;
+        }
+        self
+    }
     crate::util::setters! {
-        /// Use a logarithmic height axis.
-        log: bool,
+        /// Set how merges are placed on the vertical axis.
+        scale: HeightScale,
+        /// Append a short text to each leaf's label (e.g. its top word pieces).
+        leaf_tags: Some(Vec<String>),
         /// Draw the cut line into `k` clusters.
         cut: Some(usize),
         /// Collapse subtrees when the tree has more than `n` leaves.
@@ -270,7 +292,8 @@ impl DendrogramPlot {
                 format!("{} is too small (at least 2)", self.max_leaves),
             ));
         }
-        if self.log {
+        let scale = self.resolved_scale(tree);
+        if scale == HeightScale::LogHeight {
             if let Some((t, m)) = tree
                 .merges
                 .iter()
@@ -292,7 +315,7 @@ impl DendrogramPlot {
                 .iter()
                 .map(|m| m.height)
                 .fold(f64::INFINITY, f64::min);
-            if !v.is_finite() || v >= hmin || self.log {
+            if !v.is_finite() || v >= hmin || scale != HeightScale::Height {
                 return Err(Error::param(
                     "DendrogramPlot.y_min",
                     format!(
@@ -323,10 +346,160 @@ impl DendrogramPlot {
                 ));
             }
         }
+        if let Some(n) = &self.leaf_tags {
+            if n.len() != k {
+                return Err(Error::param(
+                    "DendrogramPlot.leaf_tags",
+                    format!("{} tags for {k} leaves", n.len()),
+                ));
+            }
+        }
+        if scale == HeightScale::LogSimilarity {
+            if let Some((t, m)) = tree
+                .merges
+                .iter()
+                .enumerate()
+                .find(|(_, m)| m.similarity.is_nan() || m.similarity <= 0.0)
+            {
+                return Err(Error::param(
+                    "DendrogramPlot.scale",
+                    format!(
+                        "merge {t} has similarity {} but a log-similarity axis needs positive similarities",
+                        m.similarity
+                    ),
+                ));
+            }
+        }
         if let Some(lc) = &self.leaf_classes {
             check_classes(lc, k)?;
         }
-        Ok(DendroFig::new(self, tree))
+        Ok(DendroFig::new(self, tree, scale))
+    }
+
+    /// The scale actually drawn for `tree`: [`HeightScale::Auto`] becomes
+    /// [`HeightScale::LogSimilarity`] when every merge similarity is positive and finite and no
+    /// linear axis bottom (`y_min`) is set, else [`HeightScale::Height`].
+    pub fn resolved_scale(&self, tree: &Dendrogram) -> HeightScale {
+        match self.scale {
+            HeightScale::Auto
+                if self.y_min.is_none()
+                    && tree
+                        .merges
+                        .iter()
+                        .all(|m| m.similarity > 0.0 && m.similarity.is_finite()) =>
+            {
+                HeightScale::LogSimilarity
+            }
+            HeightScale::Auto => HeightScale::Height,
+            s => s,
+        }
+    }
+
+    /// Where the plot places each merge: for merge `t`, its position on the vertical axis as a
+    /// fraction from the leaves (0) to the top of the axis (1), on the scale
+    /// [`DendrogramPlot::resolved_scale`] (the same numbers the figure and the HTML report
+    /// draw). With the tick values and labels of the axis, and its label.
+    ///
+    /// # Errors
+    /// The checks of [`DendrogramPlot::render`].
+    pub fn merge_positions(&self, tree: &Dendrogram) -> Result<MergePositions> {
+        let fig = self.prepare(tree)?;
+        let k = tree.num_leaves();
+        Ok(MergePositions {
+            scale: fig.scale,
+            merges: (0..tree.merges.len())
+                .map(|t| fig.axis.frac(fig.coord_of(k + t)))
+                .collect(),
+            ticks: fig
+                .axis
+                .ticks()
+                .into_iter()
+                .map(|(v, l)| (fig.axis.frac(v), l))
+                .filter(|(f, _)| (-1e-9..=1.0 + 1e-9).contains(f))
+                .collect(),
+            cut: fig
+                .p
+                .cut
+                .and_then(|kc| fig.cut_height(kc))
+                .map(|v| fig.axis.frac(v)),
+            label: fig.height_label(),
+        })
+    }
+}
+
+/// How a dendrogram plot places merges on its vertical axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HeightScale {
+    /// [`HeightScale::LogSimilarity`] when every merge similarity is positive, else
+    /// [`HeightScale::Height`] (default).
+    #[default]
+    Auto,
+    /// The merge heights on a linear axis (from 0, or from just below the lowest merge when
+    /// all heights are bunched far from 0).
+    Height,
+    /// The merge heights on a logarithmic axis (positive heights).
+    LogHeight,
+    /// The merge similarities on a reversed logarithmic axis: the most similar merges at the
+    /// bottom, ticks labelled with similarities (positive similarities). Spreads the merges of
+    /// sparse graphs, whose similarities span decades while their heights all lie near 1.
+    LogSimilarity,
+}
+
+/// The names of the scales (CLI `--scale`, [`HeightScale::from_str`](std::str::FromStr)).
+const SCALE_NAMES: [(&str, HeightScale); 4] = [
+    ("auto", HeightScale::Auto),
+    ("height", HeightScale::Height),
+    ("log-height", HeightScale::LogHeight),
+    ("log-similarity", HeightScale::LogSimilarity),
+];
+
+impl std::str::FromStr for HeightScale {
+    type Err = Error;
+    /// `auto`, `height`, `log-height` or `log-similarity`.
+    fn from_str(s: &str) -> Result<Self> {
+        SCALE_NAMES
+            .iter()
+            .find(|(name, _)| *name == s)
+            .map(|&(_, scale)| scale)
+            .ok_or_else(|| {
+                Error::param(
+                    "DendrogramPlot.scale",
+                    format!("unknown scale `{s}` (auto, height, log-height, log-similarity)"),
+                )
+            })
+    }
+}
+
+/// The vertical placement of a dendrogram's merges ([`DendrogramPlot::merge_positions`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergePositions {
+    /// The scale drawn (never [`HeightScale::Auto`]).
+    pub scale: HeightScale,
+    /// Position of every merge, from the leaves (0) to the top of the axis (1).
+    pub merges: Vec<f64>,
+    /// Axis ticks: position and label.
+    pub ticks: Vec<(f64, String)>,
+    /// Position of the cut line, when a cut is drawn.
+    pub cut: Option<f64>,
+    /// Axis label.
+    pub label: String,
+}
+
+impl MergePositions {
+    /// Share of the merges drawn in the top `frac` of the axis span between the leaves and the
+    /// highest merge (e.g. `0.02`: the top 2%): how crowded the top of the tree is.
+    pub fn share_in_top(&self, frac: f64) -> f64 {
+        let top = self
+            .merges
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        let n = self
+            .merges
+            .iter()
+            .filter(|&&f| f >= top * (1.0 - frac))
+            .count();
+        n as f64 / self.merges.len().max(1) as f64
     }
 }
 
@@ -348,10 +521,12 @@ struct DendroFig<'a> {
     /// First drawn merge; merges before it are collapsed.
     first_drawn: usize,
     axis: Axis,
+    /// The scale drawn (resolved).
+    scale: HeightScale,
 }
 
 impl<'a> DendroFig<'a> {
-    fn new(p: &'a DendrogramPlot, tree: &'a Dendrogram) -> Self {
+    fn new(p: &'a DendrogramPlot, tree: &'a Dendrogram, scale: HeightScale) -> Self {
         let k = tree.num_leaves();
         let drawn = k.min(p.max_leaves);
         let first_drawn = k - drawn;
@@ -378,10 +553,15 @@ impl<'a> DendroFig<'a> {
                 stack.push((m.left, false));
             }
         }
-        let hs: Vec<f64> = tree.merges.iter().map(|m| m.height).collect();
+        let log_sim = scale == HeightScale::LogSimilarity;
+        let hs: Vec<f64> = tree
+            .merges
+            .iter()
+            .map(|m| if log_sim { m.similarity } else { m.height })
+            .collect();
         let hmin = hs.iter().copied().fold(f64::INFINITY, f64::min);
         let hmax = hs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let axis = if p.log {
+        let axis = if scale != HeightScale::Height {
             let (lo, hi) = if hmax / hmin < 1.5 {
                 (hmin / 1.5, hmax * 1.2)
             } else {
@@ -392,6 +572,7 @@ impl<'a> DendroFig<'a> {
                 lo,
                 hi: hi.min(f64::MAX),
                 log: true,
+                reversed: log_sim,
             }
         } else {
             let spread = hmax - hmin;
@@ -409,6 +590,7 @@ impl<'a> DendroFig<'a> {
                 lo,
                 hi: hmax.max(lo) + 0.05 * span,
                 log: false,
+                reversed: false,
             }
         };
         DendroFig {
@@ -418,13 +600,18 @@ impl<'a> DendroFig<'a> {
             xpos,
             first_drawn,
             axis,
+            scale,
         }
     }
 
-    fn height_of(&self, c: usize) -> f64 {
+    /// The axis value of cluster `c`: the leaves' baseline for a leaf, else the merge's height
+    /// or similarity (by the scale).
+    fn coord_of(&self, c: usize) -> f64 {
         let k = self.tree.num_leaves();
         if c < k {
-            self.axis.lo
+            self.axis.start()
+        } else if self.scale == HeightScale::LogSimilarity {
+            self.tree.merges[c - k].similarity
         } else {
             self.tree.merges[c - k].height
         }
@@ -543,11 +730,16 @@ impl<'a> DendroFig<'a> {
         Ok(())
     }
 
-    /// The links of the drawn merges: a bar at the parent's height between its children and an
-    /// arm from each child's height up to it (in the inversion colour when the child is higher);
-    /// then a wedge per collapsed subtree from its root height to the baseline. `pt(slot
-    /// position, height, offset)` places a point, `offset` pixels along the leaf axis, so one
-    /// drawing serves both orientations.
+    /// Is cluster `c` drawn above cluster `parent` (an inversion)?
+    fn above(&self, c: usize, parent: usize) -> bool {
+        self.axis.frac(self.coord_of(c)) > self.axis.frac(self.coord_of(parent))
+    }
+
+    /// The links of the drawn merges: a bar at the parent's level between its children and an
+    /// arm from each child's level up to it (in the inversion colour when the child is higher);
+    /// then a wedge per collapsed subtree from its root level to the baseline. `pt(slot
+    /// position, axis value, offset)` places a point, `offset` pixels along the leaf axis, so
+    /// one drawing serves both orientations.
     fn draw_links<DB: DrawingBackend>(
         &self,
         c: &Canvas<DB>,
@@ -555,45 +747,60 @@ impl<'a> DendroFig<'a> {
         pt: impl Fn(f64, f64, f64) -> (f64, f64),
     ) -> Result<()> {
         let p = self.p;
+        let k = self.tree.num_leaves();
         let lw = if slot >= 12.0 { 2.0 } else { 1.0 };
-        for m in &self.tree.merges[self.first_drawn..] {
+        for (t, m) in self.tree.merges.iter().enumerate().skip(self.first_drawn) {
+            let level = self.coord_of(k + t);
             let bar = [
-                pt(self.xpos[m.left], m.height, 0.0),
-                pt(self.xpos[m.right], m.height, 0.0),
+                pt(self.xpos[m.left], level, 0.0),
+                pt(self.xpos[m.right], level, 0.0),
             ];
             c.line(&bar, p.link_color, lw)?;
             for ch in [m.left, m.right] {
-                let hc = self.height_of(ch);
-                let col = if hc > m.height {
+                let col = if self.above(ch, k + t) {
                     p.inversion_color
                 } else {
                     p.link_color
                 };
-                let arm = [pt(self.xpos[ch], hc, 0.0), pt(self.xpos[ch], m.height, 0.0)];
+                let arm = [
+                    pt(self.xpos[ch], self.coord_of(ch), 0.0),
+                    pt(self.xpos[ch], level, 0.0),
+                ];
                 c.line(&arm, col, lw)?;
             }
         }
-        let k = self.tree.num_leaves();
         for s in self.shown.iter().filter(|s| s.id >= k) {
             let (pos, half) = (self.xpos[s.id], (0.35 * slot).min(10.0));
-            let tip = pt(pos, self.height_of(s.id), 0.0);
-            let base = (pt(pos, self.axis.lo, -half), pt(pos, self.axis.lo, half));
+            let tip = pt(pos, self.coord_of(s.id), 0.0);
+            let base0 = self.axis.start();
+            let base = (pt(pos, base0, -half), pt(pos, base0, half));
             c.polygon(&[tip, base.0, base.1], WEDGE)?;
             c.line(&[tip, base.0, base.1, tip], p.link_color, 1.0)?;
         }
         Ok(())
     }
 
-    /// The height axis label (from the height map unless set).
+    /// The height axis label (from the height map and the scale unless set).
     fn height_label(&self) -> String {
         let p = self.p;
-        p.y_label.clone().unwrap_or_else(|| {
-            match self.tree.height_map {
-                HeightMap::OneMinus => "height (1 − density)",
-                HeightMap::Reciprocal => "height 1 / (1 + density)",
+        p.y_label.clone().unwrap_or_else(|| match self.scale {
+            HeightScale::LogSimilarity => match self.tree.height_map {
+                HeightMap::OneMinus => "similarity (edge density), log scale",
+                HeightMap::Reciprocal => "similarity (mean edge weight), log scale",
             }
-            .to_string()
-                + if p.log { ", log scale" } else { "" }
+            .to_string(),
+            _ => {
+                match self.tree.height_map {
+                    HeightMap::OneMinus => "height (1 − density)",
+                    HeightMap::Reciprocal => "height 1 / (1 + density)",
+                }
+                .to_string()
+                    + if self.scale == HeightScale::LogHeight {
+                        ", log scale"
+                    } else {
+                        ""
+                    }
+            }
         })
     }
 
@@ -601,9 +808,13 @@ impl<'a> DendroFig<'a> {
         let k = self.tree.num_leaves();
         let nodes: usize = s.leaves.iter().map(|&l| self.tree.leaves[l].len()).sum();
         if s.id < k {
-            match &self.p.leaf_names {
+            let name = match &self.p.leaf_names {
                 Some(n) => n[s.id].clone(),
                 None => format!("L{} ({nodes})", s.id),
+            };
+            match self.p.leaf_tags.as_ref().map(|t| t[s.id].as_str()) {
+                Some(tag) if !tag.is_empty() => format!("{name} {tag}"),
+                _ => name,
             }
         } else {
             format!("{} leaves ({nodes})", s.leaves.len())
@@ -617,11 +828,11 @@ impl<'a> DendroFig<'a> {
         if kc <= 1 {
             return None;
         }
-        let above = self.tree.merges[k - kc].height;
+        let above = self.coord_of(2 * k - kc);
         let below = if kc == k {
-            self.axis.lo
+            self.axis.start()
         } else {
-            self.tree.merges[k - kc - 1].height
+            self.coord_of(2 * k - kc - 1)
         };
         Some(if self.axis.log {
             (above * below).sqrt()

@@ -242,11 +242,13 @@ impl Figure for GridFig<'_> {
             lo: self.xe[0],
             hi: self.xe[self.xe.len() - 1],
             log: false,
+            reversed: false,
         };
         let y_axis = Axis {
             lo: self.ye[0],
             hi: self.ye[self.ye.len() - 1],
             log: false,
+            reversed: false,
         };
         let lab_h = c.text_size(&p.y_label, f).1;
         let tick_w = canvas::tick_label_width(c, &y_axis, f);

@@ -538,6 +538,7 @@ impl Figure for HeatFig<'_> {
                             lo: pos_min,
                             hi: vmax,
                             log: true,
+                            reversed: false,
                         };
                         let mut t: Vec<(f64, String)> = a
                             .ticks()

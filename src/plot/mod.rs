@@ -34,10 +34,11 @@ mod curves;
 mod dendrogram;
 mod grid;
 mod heatmap;
+pub mod html;
 
 pub use canvas::Colormap;
 pub use curves::{CurvesPlot, Marker, Series};
-pub use dendrogram::{DendrogramPlot, LeafClasses};
+pub use dendrogram::{DendrogramPlot, HeightScale, LeafClasses, MergePositions};
 pub use grid::GridPlot;
 pub use heatmap::{Aggregate, ColorScale, HeatmapPlot};
 

@@ -7,6 +7,7 @@
 //! with thick restart behind our own [`LinearOperator`] trait, with a dense solver (faer) for
 //! small problems. Non-convergence is reported in the result, not by panicking.
 
+pub mod adaptive;
 mod eigen;
 mod kmeans;
 mod mixed;

@@ -221,6 +221,16 @@ pub fn estimate_k_nonbacktracking(
     params: &EigenParams,
 ) -> Result<NbEstimate> {
     let rho = nonbacktracking_radius(g, 1e-10, 100_000, params.seed)?;
+    Ok(estimate_k_with_radius(g, rho, k_max, params))
+}
+
+/// [`estimate_k_nonbacktracking`] for a radius already computed by [`nonbacktracking_radius`].
+pub fn estimate_k_with_radius(
+    g: &Graph,
+    rho: RhoResult,
+    k_max: usize,
+    params: &EigenParams,
+) -> NbEstimate {
     let cap = k_max.min(g.n().saturating_sub(1)).max(1);
     let r = rho.rho.max(1.0);
     let (k_lrho, ok1) = count_below(
@@ -230,12 +240,12 @@ pub fn estimate_k_nonbacktracking(
         params,
     );
     let (k_bethe, ok2) = count_below(&BetheHessian::new(g, r.sqrt()), 0.0, cap, params);
-    Ok(NbEstimate {
+    NbEstimate {
         rho,
         k_lrho,
         k_bethe,
         converged: rho.converged && ok1 && ok2,
-    })
+    }
 }
 
 #[cfg(test)]
