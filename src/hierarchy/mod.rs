@@ -14,6 +14,6 @@ mod top_down;
 pub use bottom_up::{estimate_k, BottomUp, BottomUpFit, SpectralInfo};
 pub use dendrogram::{Dendrogram, HeightMap, Merge};
 pub use partitions::{Level, Partitions};
-pub use progress::Stage;
+pub use progress::{ProgressFn, Stage};
 pub use regulariser::{KEstimate, Regulariser};
 pub use top_down::{TopDown, TopDownFit, TopDownInfo};

@@ -36,3 +36,6 @@ pub enum Stage {
         leaves: usize,
     },
 }
+
+/// A progress callback, `&mut dyn FnMut(&Stage)` (any closure taking a [`Stage`]).
+pub type ProgressFn<'a> = &'a mut dyn FnMut(&Stage);

@@ -5,7 +5,7 @@
 
 use super::bottom_up::non_isolated;
 use super::linkage::UNASSIGNED;
-use super::{Dendrogram, HeightMap, Stage};
+use super::{Dendrogram, HeightMap, ProgressFn, Stage};
 use crate::error::{Error, Result};
 use crate::graph::{Duplicates, Graph};
 use crate::spectral::{
@@ -158,16 +158,9 @@ impl TopDown {
         self.fit_with_progress(g, &mut |_| {})
     }
 
-    /// [`TopDown::fit`] reporting [`Stage::Community`] after every community visited; the
-    /// result is the same.
-    ///
-    /// # Errors
-    /// As [`TopDown::fit`].
-    pub fn fit_with_progress(
-        &self,
-        g: &Graph,
-        progress: &mut dyn FnMut(&Stage),
-    ) -> Result<TopDownFit> {
+    /// [`TopDown::fit`] reporting [`Stage::Community`] to `progress` after every community
+    /// visited (same result, same errors).
+    pub fn fit_with_progress(&self, g: &Graph, progress: ProgressFn<'_>) -> Result<TopDownFit> {
         self.validate()?;
         let (sub, kept, isolated) = non_isolated(g)?;
         let mut info = TopDownInfo {
