@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 /// Run `f` `reps` times after one warm-up and print min / median wall time.
+#[allow(dead_code)]
 pub fn time<T>(name: &str, reps: usize, mut f: impl FnMut() -> T) -> f64 {
     std::hint::black_box(f());
     let mut t: Vec<f64> = (0..reps.max(1))

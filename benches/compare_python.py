@@ -296,6 +296,173 @@ def worker_scipy(args, ks):
     }
 
 
+# --------------------------------------------------------------------------------------------
+# Top-down in SciPy / scikit-learn (`--algorithm top-down`)
+# --------------------------------------------------------------------------------------------
+
+# Communities up to this size are solved densely, as neurobricks does (EigenParams.dense_below).
+DENSE_BELOW = 400
+
+
+def td_should_split(sub, seed, tol, st):
+    """Bethe-Hessian stopping rule: split iff H(r) of the unweighted subgraph has >= 2 negative
+    eigenvalues (the 2 smallest algebraic eigenvalues from eigsh, dense below DENSE_BELOW)."""
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as sla
+
+    t = time.perf_counter()
+    a = sub.copy()
+    a.data[:] = 1.0
+    d = np.asarray(a.sum(axis=1)).ravel()
+    r = float(np.sqrt(max((d ** 2).sum() / d.sum() - 1.0, 1.0)))
+    h = (sp.diags((r * r - 1.0) + d, format="csr") - r * a).tocsr()
+    n = h.shape[0]
+    if n <= DENSE_BELOW:
+        vals = np.linalg.eigvalsh(h.toarray())[:2]
+    else:
+        v0 = np.random.default_rng(seed).standard_normal(n)
+        vals = sla.eigsh(h, k=2, which="SA", tol=tol, v0=v0, return_eigenvectors=False)
+    st["stopping_rule"] += time.perf_counter() - t
+    return int((vals < 0).sum()) >= 2
+
+
+def td_bisect(sub, tau, seed, tol, st):
+    """Regularised spectral bisection: the 2 smallest eigenvectors of
+    L_tau = I - D_tau^-1/2 (A + tau dbar/n 1 1^T) D_tau^-1/2 (eigsh on a LinearOperator, dense
+    below DENSE_BELOW), then KMeans(2, n_init=10). Returns 0/1 sides or None."""
+    import scipy.sparse.linalg as sla
+    from sklearn.cluster import KMeans
+
+    t = time.perf_counter()
+    n = sub.shape[0]
+    d = np.asarray(sub.sum(axis=1)).ravel()
+    reg = tau * d.mean() / n
+    dt = d + reg * n
+    s = np.where(dt > 0, 1.0 / np.sqrt(np.where(dt > 0, dt, 1.0)), 0.0)
+    if n <= DENSE_BELOW:
+        lap = np.eye(n) - s[:, None] * (sub.toarray() + reg) * s[None, :]
+        _, vecs = np.linalg.eigh(lap)
+        x = vecs[:, :2]
+    else:
+        def mv(v):
+            v = np.asarray(v).reshape(-1)
+            z = s * v
+            return v - s * (sub @ z + reg * z.sum())
+
+        op = sla.LinearOperator((n, n), matvec=mv, dtype=np.float64)
+        v0 = np.random.default_rng(seed).standard_normal(n)
+        vals, vecs = sla.eigsh(op, k=2, which="SA", tol=tol, v0=v0)
+        x = vecs[:, np.argsort(vals)]
+    st["eigs"] += time.perf_counter() - t
+    t = time.perf_counter()
+    lab = KMeans(n_clusters=2, n_init=10, random_state=seed).fit(x).labels_
+    st["kmeans"] += time.perf_counter() - t
+    ones = int(lab.sum())
+    return None if ones in (0, n) else lab
+
+
+def worker_scipy_td(args, ks):
+    """Top-down (recursive regularised spectral bisection + Bethe-Hessian stopping rule, Li et
+    al. 2022 as run by Dreveton et al. 2026), in SciPy / scikit-learn, with neurobricks' tree
+    conventions: similarity E(U1, U2) / (|U1| |U2|) per split, cut into k clusters by applying
+    the K - k merges of largest similarity whose children are formed."""
+    import heapq
+
+    st = {"read": 0.0, "extract": 0.0, "stopping_rule": 0.0, "eigs": 0.0, "kmeans": 0.0}
+    t0 = time.perf_counter()
+    tokens, u, v, w, reader = read_edges(args.edges)
+    n = tokens.size
+    a = adjacency(n, u, v, w)
+    del u, v, w
+    st["read"] = time.perf_counter() - t0
+    nodes = [None]  # ("leaf", members) or ("split", a_slot, b_slot, similarity)
+    stack = [(np.arange(n), 0)]
+    visits = 0
+    while stack:
+        members, slot = stack.pop()
+        visits += 1
+        if members.size < 2:
+            nodes[slot] = ("leaf", members)
+            continue
+        t = time.perf_counter()
+        sub = a[members][:, members].tocsr()
+        st["extract"] += time.perf_counter() - t
+        seed = args.seed ^ visits
+        if sub.nnz == 0 or not td_should_split(sub, seed, args.eig_tol, st):
+            nodes[slot] = ("leaf", members)
+            continue
+        side = td_bisect(sub, args.tau, seed, args.eig_tol, st)
+        if side is None:
+            nodes[slot] = ("leaf", members)
+            continue
+        coo = sub.tocoo()
+        cross = side[coo.row] != side[coo.col]
+        ones = int(side.sum())
+        sim = float(coo.data[cross].sum() / 2.0) / (ones * (members.size - ones))
+        sa, sb = len(nodes), len(nodes) + 1
+        nodes += [None, None]
+        nodes[slot] = ("split", sa, sb, sim)
+        stack.append((members[side == 1], sb))
+        stack.append((members[side == 0], sa))
+    # Leaves 0..K-1 and internal ids K.. in slot order (as neurobricks numbers them).
+    leaf_of, internal_of = {}, {}
+    for sl, nd in enumerate(nodes):
+        if nd[0] == "leaf":
+            leaf_of[sl] = len(leaf_of)
+    k_leaves = len(leaf_of)
+    for sl, nd in enumerate(nodes):
+        if nd[0] == "split":
+            internal_of[sl] = k_leaves + len(internal_of)
+    ident = lambda sl: leaf_of.get(sl, internal_of.get(sl))  # noqa: E731
+    children = {internal_of[sl]: (ident(nd[1]), ident(nd[2]), nd[3])
+                for sl, nd in enumerate(nodes) if nd[0] == "split"}
+    # Merge order: repeatedly the most similar internal node whose children are formed.
+    formed = set(range(k_leaves))
+    waiting = {c: 2 - sum(x in formed for x in ab[:2]) for c, ab in children.items()}
+    parent_of = {}
+    for c, (x, y, _) in children.items():
+        parent_of[x] = c
+        parent_of[y] = c
+    heap = [(-children[c][2], c) for c, wt in waiting.items() if wt == 0]
+    heapq.heapify(heap)
+    merges = []
+    while heap:
+        _, c = heapq.heappop(heap)
+        merges.append(c)
+        p = parent_of.get(c)
+        if p is not None:
+            waiting[p] -= 1
+            if waiting[p] == 0:
+                heapq.heappush(heap, (-children[p][2], p))
+    node_leaf = np.full(n, -1)
+    for sl, nd in enumerate(nodes):
+        if nd[0] == "leaf":
+            node_leaf[nd[1]] = leaf_of[sl]
+    parts = []
+    for kk in ks:
+        if kk > k_leaves:
+            raise RuntimeError(f"cannot cut a tree with {k_leaves} leaves into {kk} clusters")
+        root = list(range(k_leaves + len(children)))
+
+        def find(x):
+            while root[x] != x:
+                root[x] = root[root[x]]
+                x = root[x]
+            return x
+
+        for c in merges[: k_leaves - kk]:
+            x, y, _ = children[c]
+            root[find(x)] = c
+            root[find(y)] = c
+        lab_leaf = np.unique([find(x) for x in range(k_leaves)], return_inverse=True)[1]
+        parts.append(lab_leaf[node_leaf])
+    t = time.perf_counter()
+    write_partitions(args.partitions, tokens, ks, parts)
+    st["write"] = time.perf_counter() - t
+    return {"reader": reader, "nodes": int(n), "edges": int(a.nnz // 2), "leaves": k_leaves,
+            "communities_visited": visits, "stages_s": st}
+
+
 def worker_python(args, ks):
     """The neurobricks Python package: the graph as a scipy.sparse matrix, BottomUp.fit."""
     import neurobricks as nbpy
@@ -364,7 +531,7 @@ def worker_main(args):
     import numpy as np
     ks = [int(x) for x in args.cuts.split(",")]
     fn = {"scipy": worker_scipy, "python": worker_python, "paris": worker_paris,
-          "igraph": worker_igraph}[args.worker]
+          "igraph": worker_igraph, "scipy-td": worker_scipy_td}[args.worker]
     info = fn(args, ks)
     try:
         from threadpoolctl import threadpool_info
@@ -525,7 +692,13 @@ def main():
                          "ARI (within 1e-3) at every depth (0 = no check)")
     ap.add_argument("--workdir", help="keep intermediate files here (default: a temporary directory)")
     # Internal: worker mode.
-    ap.add_argument("--worker", choices=["scipy", "python", "paris", "igraph"], help=argparse.SUPPRESS)
+    ap.add_argument("--algorithm", default="bottom-up", choices=["bottom-up", "top-down"],
+                    help="top-down: compare `neurobricks cluster --method top-down` with the SciPy "
+                         "top-down reference (recursive regularised normalised-Laplacian bisection "
+                         "with eigsh + Bethe-Hessian stopping rule); the other methods are skipped")
+    ap.add_argument("--tau", type=float, default=0.1, help="top-down regularisation tau (default 0.1)")
+    ap.add_argument("--worker", choices=["scipy", "python", "paris", "igraph", "scipy-td"],
+                    help=argparse.SUPPRESS)
     ap.add_argument("--cuts", help=argparse.SUPPRESS)
     ap.add_argument("--partitions", help=argparse.SUPPRESS)
     ap.add_argument("--info", help=argparse.SUPPRESS)
@@ -540,6 +713,7 @@ def main():
     unknown = skip - set(METHODS)
     if unknown:
         ap.error(f"unknown method(s) in --skip: {', '.join(sorted(unknown))} (known: {', '.join(METHODS)})")
+    top_down = args.algorithm == "top-down"
 
     depths, depth_ks, n_labelled = labels_summary(args.labels)
     k = args.k or depth_ks[-1]
@@ -559,6 +733,9 @@ def main():
         if method in skip:
             res["error"] = "skipped"
             continue
+        if top_down and method not in ("neurobricks", "scipy"):
+            res["error"] = "skipped (bottom-up only)"
+            continue
         part = os.path.join(workdir, f"{method}.partitions.tsv")
         log = os.path.join(workdir, method)
         print(f"# running {method} ...", file=sys.stderr, flush=True)
@@ -570,6 +747,9 @@ def main():
                 tree = os.path.join(workdir, "neurobricks.tree.json")
                 cmd = [nb, "cluster", "--graph", args.edges, "--method", "bottom-up", "--k", str(k),
                        "--seed", str(args.seed), "--out", tree]
+                if top_down:
+                    cmd = [nb, "cluster", "--graph", args.edges, "--method", "top-down", "--tau",
+                           str(args.tau), "--seed", str(args.seed), "--out", tree]
                 wall, rss, how, rc, tail = run_measured(cmd, log, args.timeout)
                 res["wall_s"], res["peak_rss_mb"], res["info"]["peak_rss_from"] = wall, rss, how
                 if rc != 0:
@@ -584,9 +764,10 @@ def main():
                     raise RuntimeError(f"cut exit {rc}: {last_error_line(tail)}")
             else:
                 info = os.path.join(workdir, f"{method}.info.json")
-                cmd = [sys.executable, SCRIPT, args.edges, "--worker", method, "--k", str(k),
-                       "--seed", str(args.seed), "--cuts", cuts, "--partitions", part, "--info", info,
-                       "--eig", args.eig, "--eig-tol", str(args.eig_tol)]
+                cmd = [sys.executable, SCRIPT, args.edges, "--worker",
+                       "scipy-td" if top_down else method, "--k", str(k), "--tau", str(args.tau),
+                       "--seed", str(args.seed), "--cuts", ",".join(map(str, ks)), "--partitions",
+                       part, "--info", info, "--eig", args.eig, "--eig-tol", str(args.eig_tol)]
                 wall, rss, how, rc, tail = run_measured(cmd, log, args.timeout)
                 res["wall_s"], res["peak_rss_mb"], res["info"]["peak_rss_from"] = wall, rss, how
                 if rc != 0:

@@ -344,3 +344,59 @@ fn every_command_has_help_with_examples() {
         assert!(out.contains("Examples:"), "{cmd} --help lacks examples");
     }
 }
+
+/// `cluster` prints stage lines on stderr (reading, k-means, linkage; top-down: communities
+/// visited), and `--quiet` leaves only the closing summary line; the tree is the same.
+#[test]
+fn cluster_reports_progress_unless_quiet() {
+    let d = tmpdir("progress");
+    let p = |f: &str| d.join(f).to_string_lossy().into_owned();
+    run_ok(&[
+        "hsbm",
+        "--nodes",
+        "800",
+        "--depth",
+        "2",
+        "--a",
+        "10,20,60",
+        "--seed",
+        "3",
+        "--out",
+        &p("g"),
+    ]);
+    let g = p("g.edges.tsv");
+    for method in ["bottom-up", "top-down"] {
+        let mut trees = Vec::new();
+        for quiet in [false, true] {
+            let out = p(&format!("{method}{quiet}.json"));
+            let mut args = vec!["cluster", "--graph", &g, "--method", method, "--out", &out];
+            if method == "bottom-up" {
+                args.extend(["--k", "4"]);
+            }
+            if quiet {
+                args.push("--quiet");
+            }
+            let o = nb().args(&args).output().unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let err = String::from_utf8_lossy(&o.stderr).into_owned();
+            let stages: Vec<&str> = err
+                .lines()
+                .filter(|l| l.starts_with("cluster: ") && !l.contains(" nodes, "))
+                .collect();
+            if quiet {
+                assert!(stages.is_empty(), "{method} --quiet: {err}");
+            } else {
+                assert!(stages[0].starts_with("cluster: reading "), "{err}");
+                let want = if method == "bottom-up" {
+                    "k-means: K = 4"
+                } else {
+                    "top-down: "
+                };
+                assert!(stages.iter().any(|l| l.contains(want)), "{method}: {err}");
+            }
+            assert!(err.contains(" nodes, "), "summary line missing: {err}");
+            trees.push(std::fs::read_to_string(&out).unwrap());
+        }
+        assert_eq!(trees[0], trees[1], "{method}: --quiet changed the tree");
+    }
+}

@@ -24,6 +24,7 @@ pub use npy::Dtype;
 
 use crate::error::{Error, Result};
 use faer::{Mat, MatRef};
+use rayon::prelude::*;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -445,7 +446,16 @@ impl ChunkReader<'_> {
                 }
             }
         }
-        if let Some(bad) = data.iter().position(|v| !v.is_finite()) {
+        // Parallel scan first; the position is looked up only when something is wrong.
+        let bad = if data
+            .par_chunks(1 << 16)
+            .any(|c| c.iter().any(|v| !v.is_finite()))
+        {
+            data.iter().position(|v| !v.is_finite())
+        } else {
+            None
+        };
+        if let Some(bad) = bad {
             return Err(Error::parse(
                 &af.path,
                 0,
@@ -481,8 +491,45 @@ impl Iterator for ChunkReader<'_> {
     }
 }
 
-/// Decode `bytes` of `dtype` into `out` (same number of elements).
+/// Decode `bytes` of `dtype` into `out` (same number of elements), in parallel over slices of
+/// 64 Ki elements (the decode of a chunk is on the critical path of the counting pipeline).
 fn decode(dtype: Dtype, big_endian: bool, bytes: &[u8], out: &mut [f32]) {
+    const PAR: usize = 1 << 16;
+    let s = dtype.size();
+    out.par_chunks_mut(PAR)
+        .zip(bytes.par_chunks(PAR * s))
+        .for_each(|(o, b)| decode_serial(dtype, big_endian, b, o));
+}
+
+/// Little-endian IEEE half precision to `f32` with AVX-512F `vcvtph2ps` (16 values per
+/// instruction; exact, like every f16 -> f32 conversion). Returns how many leading values it
+/// converted (a multiple of 16); the caller converts the rest.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn f16_le_avx512(bytes: &[u8], out: &mut [f32]) -> usize {
+    use std::arch::x86_64::*;
+    let groups = out.len().min(bytes.len() / 2) / 16;
+    for g in 0..groups {
+        // SAFETY: group `g` covers bytes 32g..32g+32 and values 16g..16g+16, both in bounds.
+        unsafe {
+            let h = _mm256_loadu_si256(bytes.as_ptr().add(32 * g) as *const __m256i);
+            _mm512_storeu_ps(out.as_mut_ptr().add(16 * g), _mm512_cvtph_ps(h));
+        }
+    }
+    16 * groups
+}
+
+fn decode_serial(dtype: Dtype, big_endian: bool, bytes: &[u8], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if dtype == Dtype::F16 && !big_endian && std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports AVX-512F.
+        let done = unsafe { f16_le_avx512(bytes, out) };
+        return decode_portable(dtype, big_endian, &bytes[2 * done..], &mut out[done..]);
+    }
+    decode_portable(dtype, big_endian, bytes, out)
+}
+
+fn decode_portable(dtype: Dtype, big_endian: bool, bytes: &[u8], out: &mut [f32]) {
     macro_rules! conv {
         ($n:expr, $f:expr) => {
             for (o, c) in out.iter_mut().zip(bytes.chunks_exact($n)) {
@@ -796,4 +843,29 @@ pub fn read_domains(path: &Path, tokens: usize) -> Result<(Vec<u32>, Vec<String>
         )));
     }
     Ok((out, names))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The vectorised f16 decode (run in parallel slices) gives the same bits as the portable
+    /// one for every one of the 65,536 half-precision patterns, in an odd-length buffer (so the
+    /// scalar tail runs too).
+    #[test]
+    fn f16_decode_is_bit_identical_to_the_portable_path() {
+        let bits: Vec<u16> = (0..=u16::MAX).chain(0..77).collect();
+        let bytes: Vec<u8> = bits.iter().flat_map(|b| b.to_le_bytes()).collect();
+        let mut fast = vec![0f32; bits.len()];
+        let mut slow = vec![0f32; bits.len()];
+        decode(Dtype::F16, false, &bytes, &mut fast);
+        decode_portable(Dtype::F16, false, &bytes, &mut slow);
+        for (i, (a, b)) in fast.iter().zip(&slow).enumerate() {
+            if b.is_nan() {
+                assert!(a.is_nan(), "pattern {:#06x}", bits[i]);
+            } else {
+                assert_eq!(a.to_bits(), b.to_bits(), "pattern {:#06x}", bits[i]);
+            }
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use clap::{Args, ValueEnum};
 use neurobricks::graph::{read_edge_list, EdgeListOptions};
-use neurobricks::hierarchy::{BottomUp, TopDown};
+use neurobricks::hierarchy::{BottomUp, Stage, TopDown};
 use neurobricks::Result;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -54,13 +54,60 @@ pub struct ClusterArgs {
     /// Ignore a weight column.
     #[arg(long)]
     unweighted: bool,
+    /// No progress lines on stderr (reading, eigensolver with its residual, k-means, linkage;
+    /// top-down: communities visited). Warnings and the closing summary line still appear.
+    #[arg(long)]
+    quiet: bool,
     /// Output dendrogram JSON, the only file written. Written through the output rule (README, "Outputs"): a temporary in the same folder renamed at the end, links followed, FIFOs and devices written through, `-` = stdout.
     #[arg(long)]
     out: PathBuf,
 }
 
+/// Progress lines `cluster: ...` on stderr: every stage change at once, repeated reports of the
+/// same stage (eigensolver steps, top-down communities) at most once a second.
+struct StageLines {
+    quiet: bool,
+    last: Option<(std::mem::Discriminant<Stage>, Instant)>,
+}
+
+impl StageLines {
+    fn line(&mut self, msg: &str) {
+        if !self.quiet {
+            eprintln!("cluster: {msg}");
+        }
+    }
+    fn report(&mut self, s: &Stage) {
+        let d = std::mem::discriminant(s);
+        if let Some((prev, t)) = self.last {
+            if prev == d && t.elapsed().as_secs_f64() < 1.0 {
+                return;
+            }
+        }
+        self.last = Some((d, Instant::now()));
+        let msg = match s {
+            Stage::Eigensolver { matvecs, residual } => format!(
+                "eigensolver: {matvecs} column products, residual {residual:.2e} x the tolerance"
+            ),
+            Stage::KMeans { k, restarts } => format!("k-means: K = {k}, {restarts} restarts"),
+            Stage::Linkage { communities } => {
+                format!("average linkage of {communities} communities")
+            }
+            Stage::Community { visited, leaves } => {
+                format!("top-down: {visited} communities visited, {leaves} leaves")
+            }
+            _ => format!("{s:?}"),
+        };
+        self.line(&msg);
+    }
+}
+
 pub fn run(a: ClusterArgs) -> Result<()> {
     let t0 = Instant::now();
+    let mut lines = StageLines {
+        quiet: a.quiet,
+        last: None,
+    };
+    lines.line(&format!("reading {}", a.graph.display()));
     let opts = EdgeListOptions::default().ignore_weights(a.unweighted);
     let (g, rep) = read_edge_list(&a.graph, &opts)?;
     if rep.self_loops > 0 {
@@ -82,7 +129,7 @@ pub fn run(a: ClusterArgs) -> Result<()> {
                 .seed(a.seed)
                 .split(a.split)
                 .n_init(a.n_init)
-                .fit(&g)?;
+                .fit_with_progress(&g, &mut |s| lines.report(s))?;
             let i = &fit.info;
             let s = format!(
                 "K = {}{}, eigenpairs {}/{} (residual {:.1e}), isolated nodes {}, components {}",
@@ -111,7 +158,7 @@ pub fn run(a: ClusterArgs) -> Result<()> {
                 .seed(a.seed)
                 .max_depth(a.max_depth)
                 .n_init(a.n_init)
-                .fit(&g)?;
+                .fit_with_progress(&g, &mut |s| lines.report(s))?;
             let summary = format!(
                 "{} leaves, {} inversions, isolated nodes {}",
                 fit.info.leaves, fit.info.inversions, fit.info.isolated_nodes

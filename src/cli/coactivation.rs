@@ -81,6 +81,10 @@ pub struct CoactivationArgs {
     /// Counting kernel (auto picks by density).
     #[arg(long, value_enum, default_value_t = KernelArg::Auto)]
     kernel: KernelArg,
+    /// No progress on stderr (the counting bar on a terminal, the stage lines otherwise).
+    /// Warnings and the closing summary line still appear.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -154,7 +158,16 @@ pub fn coactivation(a: CoactivationArgs) -> Result<()> {
         };
         let passes = binarize.pre_passes() + 1;
         let total = (src.tokens() * passes) as u64;
-        let pb = if std::io::stderr().is_terminal() && total >= 20_000 {
+        let bar = std::io::stderr().is_terminal() && total >= 20_000 && !a.quiet;
+        if !bar && !a.quiet {
+            eprintln!(
+                "coactivation: counting {} tokens x {} neurons ({passes} pass{})",
+                src.tokens(),
+                src.neurons(),
+                if passes > 1 { "es" } else { "" }
+            );
+        }
+        let pb = if bar {
             let pb = ProgressBar::new(total);
             pb.set_style(
                 ProgressStyle::with_template(
@@ -177,6 +190,9 @@ pub fn coactivation(a: CoactivationArgs) -> Result<()> {
     };
     let binarize = binarize.resolve(counts.neurons());
     let params = params_base.binarize(binarize);
+    if !a.quiet {
+        eprintln!("coactivation: weighting and sparsifying");
+    }
     let (graph, report) = params.graph(&counts)?;
     // All outputs or none: every part is renamed only after the last one is written.
     let mut out = Outputs::new();

@@ -4,12 +4,12 @@
 
 use super::linkage::{average_linkage, edge_mass, UNASSIGNED};
 use super::regulariser::{communities_with, KEstimate, Regulariser};
-use super::{Dendrogram, HeightMap};
+use super::{Dendrogram, HeightMap, Stage};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::spectral::{
-    dense_eigenvalues, dense_smallest_eigenpairs, kmeans, smallest_eigenpairs, BetheHessian,
-    EigenParams, KMeansParams, LinearOperator,
+    dense_eigenvalues, dense_smallest_eigenpairs, kmeans, smallest_eigenpairs,
+    smallest_eigenpairs_with_progress, BetheHessian, EigenParams, KMeansParams,
 };
 use crate::util::setters;
 use rayon::prelude::*;
@@ -258,8 +258,21 @@ impl BottomUp {
     /// An empty graph or one without edges, `k = 0` or larger than the number of non-isolated
     /// nodes, `split` outside (0, 1).
     pub fn fit(&self, g: &Graph) -> Result<BottomUpFit> {
+        self.fit_with_progress(g, &mut |_| {})
+    }
+
+    /// [`BottomUp::fit`] reporting its stages to `progress` ([`Stage::Eigensolver`] after every
+    /// Krylov step, [`Stage::KMeans`], [`Stage::Linkage`]); the result is the same.
+    ///
+    /// # Errors
+    /// As [`BottomUp::fit`].
+    pub fn fit_with_progress(
+        &self,
+        g: &Graph,
+        progress: &mut dyn FnMut(&Stage),
+    ) -> Result<BottomUpFit> {
         self.validate()?;
-        let (sub, kept, info0) = non_isolated(g)?;
+        let (sub, kept, isolated) = non_isolated(g)?;
         if let Some(k) = self.k {
             if k > sub.n() {
                 return Err(Error::param(
@@ -299,30 +312,39 @@ impl BottomUp {
             seed: self.seed,
             ..self.eigen.clone()
         };
-        let (labels, mut info) = if self.standard_path() {
-            spectral_communities(
-                &cluster_graph,
-                self.k,
-                self.k_max,
-                self.n_init,
-                &eigen,
-                self.seed,
-            )?
-        } else {
-            communities_with(
-                &cluster_graph,
-                self.k,
-                self.k_max,
-                self.k_estimate,
-                self.regulariser,
-                self.n_init,
-                &eigen,
-                self.seed,
-            )?
-        };
-        info.isolated_nodes = info0.0;
-        info.components = info0.1;
+        // The connected components (a sequential search, reported in the info only) are counted
+        // on their own thread while the spectral clustering runs.
+        let (comps, spectral) = std::thread::scope(|s| {
+            let comps = s.spawn(|| g.connected_components().1);
+            let spectral = if self.standard_path() {
+                spectral_communities(
+                    &cluster_graph,
+                    self.k,
+                    self.k_max,
+                    self.n_init,
+                    &eigen,
+                    self.seed,
+                    progress,
+                )
+            } else {
+                communities_with(
+                    &cluster_graph,
+                    self.k,
+                    self.k_max,
+                    self.k_estimate,
+                    self.regulariser,
+                    self.n_init,
+                    &eigen,
+                    self.seed,
+                )
+            };
+            (comps.join().expect("connected components"), spectral)
+        });
+        let (labels, mut info) = spectral?;
+        info.isolated_nodes = isolated;
+        info.components = comps;
         let k = info.k;
+        progress(&Stage::Linkage { communities: k });
         let mass = edge_mass(link, &labels, k);
         let mut sizes = vec![0usize; k];
         labels.iter().for_each(|&l| sizes[l as usize] += 1);
@@ -346,11 +368,9 @@ impl BottomUp {
     }
 }
 
-/// The subgraph of nodes with at least one edge, their original indices, and
-/// `(isolated count, components)`.
 /// The nodes with edges: the (borrowed or induced) graph on them, their original indices, and
-/// `(isolated count, connected components)`.
-pub(crate) type NonIsolated<'a> = (Cow<'a, Graph>, Vec<usize>, (usize, usize));
+/// the number of isolated nodes.
+pub(crate) type NonIsolated<'a> = (Cow<'a, Graph>, Vec<usize>, usize);
 
 pub(crate) fn non_isolated(g: &Graph) -> Result<NonIsolated<'_>> {
     if g.n() == 0 {
@@ -365,14 +385,13 @@ pub(crate) fn non_isolated(g: &Graph) -> Result<NonIsolated<'_>> {
     let deg = g.unweighted_degrees();
     let kept: Vec<usize> = (0..g.n()).filter(|&i| deg[i] > 0).collect();
     let isolated = g.n() - kept.len();
-    let comps = g.connected_components().1;
     // Borrow the graph when nothing is left out (no copy of a large graph).
     let sub = if isolated == 0 {
         Cow::Borrowed(g)
     } else {
         Cow::Owned(g.induced_subgraph(&kept))
     };
-    Ok((sub, kept, (isolated, comps)))
+    Ok((sub, kept, isolated))
 }
 
 /// Bethe-Hessian spectral clustering: labels `0..K` (compacted, no empty community) and info.
@@ -383,6 +402,7 @@ pub(crate) fn spectral_communities(
     n_init: usize,
     eigen: &EigenParams,
     seed: u64,
+    progress: &mut dyn FnMut(&Stage),
 ) -> Result<(Vec<u32>, SpectralInfo)> {
     let h = BetheHessian::standard(g);
     let n = g.n();
@@ -414,7 +434,9 @@ pub(crate) fn spectral_communities(
     }
     let eig = match pre {
         Some(e) => e,
-        None => smallest_eigenpairs(&h as &dyn LinearOperator, k, eigen),
+        None => smallest_eigenpairs_with_progress(&h, k, eigen, &mut |matvecs, residual| {
+            progress(&Stage::Eigensolver { matvecs, residual })
+        }),
     };
     info.eigen_converged = eig.converged();
     info.eigen_max_residual = eig.max_residual;
@@ -432,6 +454,10 @@ pub(crate) fn spectral_communities(
         for (j, x) in row.iter_mut().enumerate() {
             *x = eig.vectors[j * n + i];
         }
+    });
+    progress(&Stage::KMeans {
+        k,
+        restarts: n_init,
     });
     let labels = cluster_rows(emb, dim, k, n_init, seed, &mut info)?;
     Ok((labels, info))

@@ -65,7 +65,7 @@ pub(crate) fn communities_with(
         (None, KEstimate::BetheHessian) => (super::estimate_k(g, k_max, eigen).0, true),
     };
     let (labels, mut info) = if regulariser == Regulariser::Fixed || k == 1 {
-        spectral_communities(g, Some(k), k_max, n_init, eigen, seed)?
+        spectral_communities(g, Some(k), k_max, n_init, eigen, seed, &mut |_| {})?
     } else {
         let emb = adaptive_embedding(g, k, &rho, eigen)?;
         let mut info = SpectralInfo {

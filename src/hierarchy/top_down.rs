@@ -5,11 +5,12 @@
 
 use super::bottom_up::non_isolated;
 use super::linkage::UNASSIGNED;
-use super::{Dendrogram, HeightMap};
+use super::{Dendrogram, HeightMap, ProgressFn, Stage};
 use crate::error::{Error, Result};
 use crate::graph::{Duplicates, Graph};
 use crate::spectral::{
-    kmeans, smallest_eigenpairs, BetheHessian, EigenParams, KMeansParams, NormalizedLaplacian,
+    has_negative_eigenvalues, kmeans, smallest_eigenpairs, BetheHessian, EigenParams, KMeansParams,
+    NormalizedLaplacian,
 };
 use crate::util::setters;
 use serde::Serialize;
@@ -154,8 +155,14 @@ impl TopDown {
     /// # Errors
     /// An empty graph or one without edges; `tau < 0`.
     pub fn fit(&self, g: &Graph) -> Result<TopDownFit> {
+        self.fit_with_progress(g, &mut |_| {})
+    }
+
+    /// [`TopDown::fit`] reporting [`Stage::Community`] to `progress` after every community
+    /// visited (same result, same errors).
+    pub fn fit_with_progress(&self, g: &Graph, progress: ProgressFn<'_>) -> Result<TopDownFit> {
         self.validate()?;
-        let (sub, kept, (isolated, _)) = non_isolated(g)?;
+        let (sub, kept, isolated) = non_isolated(g)?;
         let mut info = TopDownInfo {
             isolated_nodes: isolated,
             ..Default::default()
@@ -165,8 +172,16 @@ impl TopDown {
         nodes.push(Node::Leaf(Vec::new()));
         let mut stack: Vec<(Vec<usize>, usize, usize)> = vec![((0..sub.n()).collect(), 0, 0)];
         let mut rng_stream = 0u64;
+        let mut leaves_so_far = 0usize;
         while let Some((members, depth, slot)) = stack.pop() {
             rng_stream += 1;
+            if rng_stream > 1 {
+                progress(&Stage::Community {
+                    visited: rng_stream as usize - 1,
+                    leaves: leaves_so_far,
+                });
+            }
+            leaves_so_far += 1; // a leaf unless it splits (undone below)
             let too_deep = self.max_depth.is_some_and(|d| depth >= d);
             if members.len() < self.min_size.max(2) || too_deep {
                 info.stopped_by_limit += 1;
@@ -181,6 +196,7 @@ impl TopDown {
             }
             match self.bisect(&cg, rng_stream, &mut info)? {
                 Some(side) => {
+                    leaves_so_far -= 1;
                     let (mut a, mut b) = (Vec::new(), Vec::new());
                     for (i, &s) in side.iter().enumerate() {
                         if s == 0 {
@@ -203,6 +219,10 @@ impl TopDown {
                 }
             }
         }
+        progress(&Stage::Community {
+            visited: rng_stream as usize,
+            leaves: leaves_so_far,
+        });
         // Number leaves and internal nodes for Dendrogram::from_tree.
         let mut leaf_id = vec![usize::MAX; nodes.len()];
         let mut leaves: Vec<Vec<u32>> = Vec::new();
@@ -280,11 +300,11 @@ impl TopDown {
             cg
         };
         let h = BetheHessian::standard(g);
-        let res = smallest_eigenpairs(&h, 2, &self.eigen_for(stream));
-        if res.converged() < 2 {
+        let (split, settled) = has_negative_eigenvalues(&h, 2, &self.eigen_for(stream));
+        if !settled {
             info.eigen_unconverged += 1;
         }
-        res.values.iter().filter(|&&v| v < 0.0).count() >= 2
+        split
     }
 
     /// Regularised spectral bisection: side (0/1) of every node, or `None` if 2-means puts all

@@ -230,6 +230,19 @@ pub fn largest_eigenvalue(op: &dyn LinearOperator, seed: u64) -> f64 {
 /// assert!(res.vector(0).iter().sum::<f64>().abs() < 1e-6);
 /// ```
 pub fn smallest_eigenpairs(op: &dyn LinearOperator, k: usize, params: &EigenParams) -> EigenResult {
+    smallest_eigenpairs_with_progress(op, k, params, &mut |_, _| {})
+}
+
+/// [`smallest_eigenpairs`] reporting its progress: on the iterative path
+/// `progress(column products so far, r)` after every Krylov step, with `r` the largest
+/// residual estimate of the `k` wanted pairs divided by the tolerance (`r <= 1`: converged).
+/// The dense path reports nothing. The callback only observes: the result is the same.
+pub fn smallest_eigenpairs_with_progress(
+    op: &dyn LinearOperator,
+    k: usize,
+    params: &EigenParams,
+    progress: &mut dyn FnMut(usize, f64),
+) -> EigenResult {
     let n = op.dim();
     let k = k.min(n);
     if n == 0 || k == 0 {
@@ -242,12 +255,66 @@ pub fn smallest_eigenpairs(op: &dyn LinearOperator, k: usize, params: &EigenPara
             matvecs: 0,
         };
     }
-    // Dense when small, or when many pairs are wanted from a moderately sized operator (clustered
-    // spectra make Krylov methods slow there).
-    if n <= params.dense_below.max(4 * k + 64) || (k >= 16 && n <= 3000) {
+    if solve_densely(n, k, params) {
         return dense_smallest(op, k);
     }
-    krylov_schur(op, k, params)
+    krylov_schur(op, k, params, 0, progress).0
+}
+
+/// Dense when small, or when many pairs are wanted from a moderately sized operator (clustered
+/// spectra make Krylov methods slow there).
+fn solve_densely(n: usize, k: usize, params: &EigenParams) -> bool {
+    n <= params.dense_below.max(4 * k + 64) || (k >= 16 && n <= 3000)
+}
+
+/// Whether the symmetric operator `op` has at least `count` negative eigenvalues (`count >= 1`),
+/// and whether the answer is settled (`false`: the solver stopped before converging and the
+/// converged eigenvalues did not show `count` negative ones).
+///
+/// Computes the `count` smallest eigenpairs like [`smallest_eigenpairs`], except that the
+/// iterative path stops as soon as the `count`-th smallest Ritz value is below
+/// `-tol * scale` (`scale` = the largest Ritz value magnitude seen, `tol` =
+/// [`EigenParams::tol`]): Ritz values of the smallest eigenvalues are upper bounds for them
+/// (Cauchy interlacing; rounding in the basis moves them by far less than the margin), so
+/// the `count` smallest eigenvalues are then certainly negative. Otherwise the solve runs to
+/// convergence and the negative converged eigenvalues are counted, so the answer is the one
+/// [`smallest_eigenpairs`] gives. The top-down stopping rule asks this of every community's
+/// Bethe Hessian; communities that split stop after a few steps.
+///
+/// # Complexity
+/// As [`smallest_eigenpairs`] for `k = count` at most; usually far less when the answer is yes.
+///
+/// ```
+/// use neurobricks::graph::{Duplicates, Graph};
+/// use neurobricks::spectral::{has_negative_eigenvalues, Adjacency, EigenParams};
+///
+/// // The triangle's adjacency matrix has eigenvalues -1, -1, 2.
+/// let g = Graph::from_edges(3, &[(0, 1, 1.0), (1, 2, 1.0), (0, 2, 1.0)], Duplicates::One).unwrap();
+/// let p = EigenParams::default();
+/// assert_eq!(has_negative_eigenvalues(&Adjacency(&g), 2, &p), (true, true));
+/// assert_eq!(has_negative_eigenvalues(&Adjacency(&g), 3, &p), (false, true));
+/// ```
+pub fn has_negative_eigenvalues(
+    op: &dyn LinearOperator,
+    count: usize,
+    params: &EigenParams,
+) -> (bool, bool) {
+    let n = op.dim();
+    let k = count.max(1);
+    if k > n {
+        return (false, true);
+    }
+    let res = if solve_densely(n, k, params) {
+        dense_smallest(op, k)
+    } else {
+        let (res, early) = krylov_schur(op, k, params, k, &mut |_, _| {});
+        if early {
+            return (true, true);
+        }
+        res
+    };
+    let neg = res.values.iter().filter(|&&v| v < 0.0).count();
+    (neg >= k, neg >= k || res.converged() == res.requested)
 }
 
 /// Row-major `n x b` block times `b x c` small matrix.
@@ -825,19 +892,44 @@ fn orthonormal_block<T: Basis>(
 /// # Complexity
 /// Time `O(matvecs * nnz / p + steps * n * m_max * p)`, memory `O(n * m_max)` with
 /// `m_max` about `2k`.
-fn krylov_schur(op: &dyn LinearOperator, k: usize, params: &EigenParams) -> EigenResult {
+///
+/// `early > 0`: stop as soon as the `early`-th smallest Ritz value is below `-tol * scale`
+/// ([`has_negative_eigenvalues`]); the second value returned says whether that happened (the
+/// result then holds no vectors).
+fn krylov_schur(
+    op: &dyn LinearOperator,
+    k: usize,
+    params: &EigenParams,
+    early: usize,
+    progress: &mut dyn FnMut(usize, f64),
+) -> (EigenResult, bool) {
     let n = op.dim();
     let mut single = params.precision == BlockPrecision::Single && params.tol >= SINGLE_TOL_FLOOR;
     let mut rng = rng_for(params.seed, 0xC4EB);
     let mut start: Option<Vec<f64>> = None;
-    let mut matvecs = 0usize;
+    let mut tally = Tally {
+        matvecs: 0,
+        progress,
+    };
     loop {
         let out = if single {
-            krylov_schur_run::<f32>(op, k, params, start.take(), &mut rng, &mut matvecs)
+            krylov_schur_run::<f32>(op, k, params, early, start.take(), &mut rng, &mut tally)
         } else {
-            krylov_schur_run::<f64>(op, k, params, start.take(), &mut rng, &mut matvecs)
+            krylov_schur_run::<f64>(op, k, params, early, start.take(), &mut rng, &mut tally)
         };
-        let (values, mut rowmajor, est_ok) = out;
+        let (values, mut rowmajor, est_ok, early_hit) = out;
+        let matvecs = tally.matvecs;
+        if early_hit {
+            let result = EigenResult {
+                requested: k,
+                max_residual: f64::NAN,
+                dense: false,
+                matvecs,
+                vectors: Vec::new(),
+                values,
+            };
+            return (result, true);
+        }
         // True residuals in f64. In single precision the Ritz vectors are first rounded to f32
         // (all the f32 basis resolves anyway) and these vectors are checked and returned: their
         // products are then exact in f64 at the gather cost of f32 (one pass per 16 vectors).
@@ -893,7 +985,7 @@ fn krylov_schur(op: &dyn LinearOperator, k: usize, params: &EigenParams) -> Eige
                     }
                 });
         }
-        return EigenResult {
+        let result = EigenResult {
             values: values[..keep].to_vec(),
             vectors,
             requested: k,
@@ -901,7 +993,14 @@ fn krylov_schur(op: &dyn LinearOperator, k: usize, params: &EigenParams) -> Eige
             dense: false,
             matvecs,
         };
+        return (result, false);
     }
+}
+
+/// Column products spent so far and the progress callback of one solve.
+struct Tally<'a> {
+    matvecs: usize,
+    progress: &'a mut dyn FnMut(usize, f64),
 }
 
 /// Block size of the Krylov–Schur iteration for `k` wanted pairs.
@@ -910,16 +1009,18 @@ fn block_size(k: usize) -> usize {
 }
 
 /// One Krylov–Schur run with the basis stored in `T`. Returns the `k` lowest Ritz values and
-/// vectors (row-major `n x k`, `f64`) and `(converged by the estimate, spectral scale)`.
+/// vectors (row-major `n x k`, `f64`), `(converged by the estimate, spectral scale)` and
+/// whether it stopped early (`early`-th Ritz value below `-tol * scale`; no vectors then).
 #[allow(clippy::type_complexity)]
 fn krylov_schur_run<T: Basis>(
     op: &dyn LinearOperator,
     k: usize,
     params: &EigenParams,
+    early: usize,
     start: Option<Vec<f64>>,
     rng: &mut crate::util::Rng,
-    matvecs: &mut usize,
-) -> (Vec<f64>, Vec<f64>, (bool, f64)) {
+    tally: &mut Tally<'_>,
+) -> (Vec<f64>, Vec<f64>, (bool, f64), bool) {
     let n = op.dim();
     let p = block_size(k);
     let round = |x: usize| x.div_ceil(p) * p;
@@ -951,7 +1052,7 @@ fn krylov_schur_run<T: Basis>(
             .for_each(|(row, qr)| row[m..m + p].copy_from_slice(qr));
         m += p;
         T::product(op, &q, &mut y, p);
-        *matvecs += p;
+        tally.matvecs += p;
         w.par_iter_mut()
             .zip(y.par_iter())
             .for_each(|(a, &b)| *a = b.to64());
@@ -1009,6 +1110,10 @@ fn krylov_schur_run<T: Basis>(
         ritz = evd.U().to_owned();
         scale = theta.iter().fold(scale, |s, v| s.max(v.abs()));
         let tol = params.tol * scale;
+        if early > 0 && theta.len() >= early && theta[early - 1] < -tol {
+            let kk = k.min(theta.len());
+            return (theta[..kk].to_vec(), Vec::new(), (false, scale), true);
+        }
         // B = [0 | R] in the current basis, so B y = R y[m-p..m].
         let res_of = |j: usize| -> f64 {
             let mut s2 = 0.0;
@@ -1021,6 +1126,11 @@ fn krylov_schur_run<T: Basis>(
             }
             s2.sqrt()
         };
+        let worst = (0..k.min(m)).map(&res_of).fold(0.0f64, f64::max);
+        (tally.progress)(
+            tally.matvecs,
+            if m >= k { worst / tol } else { f64::INFINITY },
+        );
         if m >= k && (0..k).all(|j| res_of(j) <= tol) {
             converged = true;
             break;
@@ -1078,7 +1188,7 @@ fn krylov_schur_run<T: Basis>(
                 );
             });
     }
-    (theta[..kk].to_vec(), x, (converged, scale))
+    (theta[..kk].to_vec(), x, (converged, scale), false)
 }
 
 /// Relative tolerances below this use `f64` block products (single precision cannot reach them).
@@ -1252,6 +1362,37 @@ mod tests {
             );
             assert!(de.max_residual < 1e-8 * scale);
         }
+    }
+
+    /// The early-stopping sign test agrees with the dense eigenvalues' count for every
+    /// `count`, on the iterative path, and answers `true` before full convergence.
+    #[test]
+    fn negative_eigenvalue_test_matches_the_dense_count() {
+        let h = HsbmParams::btsbm_log(2, 150, vec![3.0, 6.0, 40.0], 11)
+            .generate()
+            .unwrap();
+        let bh = BetheHessian::standard(&h.graph);
+        let neg = dense_eigenvalues(&bh).iter().filter(|&&v| v < 0.0).count();
+        assert!(neg >= 4, "{neg} negative eigenvalues");
+        let p = EigenParams {
+            dense_below: 0,
+            ..Default::default()
+        };
+        for count in 1..=neg + 2 {
+            assert_eq!(
+                has_negative_eigenvalues(&bh, count, &p),
+                (count <= neg, true),
+                "count {count} of {neg}"
+            );
+        }
+        let (res, early) = krylov_schur(&bh, 2, &p, 2, &mut |_, _| {});
+        let full = smallest_eigenpairs(&bh, 2, &p);
+        assert!(
+            early && res.matvecs < full.matvecs,
+            "{} vs {}",
+            res.matvecs,
+            full.matvecs
+        );
     }
 
     #[test]

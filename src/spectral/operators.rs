@@ -467,6 +467,9 @@ pub struct NormalizedLaplacian<'a> {
     inv_sqrt_deg: Vec<f64>,
     /// The constant `tau dbar / n` added to every entry of `A`.
     reg: f64,
+    /// Every stored weight is 1 (checked once here, not at every product: the check reads all
+    /// the weights, as much memory traffic as the product itself).
+    unit: bool,
 }
 
 impl<'a> NormalizedLaplacian<'a> {
@@ -492,6 +495,7 @@ impl<'a> NormalizedLaplacian<'a> {
             })
             .collect();
         NormalizedLaplacian {
+            unit: !graph.is_weighted() && unit_weights(graph),
             graph,
             inv_sqrt_deg,
             reg,
@@ -559,8 +563,7 @@ impl NormalizedLaplacian<'_> {
             tot.iter_mut().zip(row).for_each(|(t, &v)| *t += v.to64());
         }
         tot.iter_mut().for_each(|t| *t *= self.reg);
-        let unit = !self.graph.is_weighted() && unit_weights(self.graph);
-        sparse_rows(self.graph, unit, &u, z, b, |i, acc, zi| {
+        sparse_rows(self.graph, self.unit, &u, z, b, |i, acc, zi| {
             let si = s[i];
             let xi = &x[i * b..(i + 1) * b];
             for c in 0..b {
