@@ -132,6 +132,10 @@ pub fn parse_list<T: std::str::FromStr>(flag: &str, s: &str) -> Result<Vec<T>> {
 /// Defines `$name`, which runs `$imp` compiled with AVX enabled when the CPU has it, else as
 /// compiled for the baseline target. Both run the same floating-point operations in the same
 /// order (the code fixes it; Rust never contracts to FMA), so results are the same.
+///
+/// The second form wraps a whole function, `with_avx! { ["avx512f", ...] /// docs
+/// fn name(args) -> R { body } }`: `name` runs `body` compiled with those features when the CPU
+/// has all of them, else as compiled for the baseline target (the signature is written once).
 macro_rules! with_avx {
     ($name:ident, $avx:ident, $imp:ident, ($($a:ident: $t:ty),*) $(-> $r:ty)?) => {
         #[cfg(target_arch = "x86_64")]
@@ -146,6 +150,24 @@ macro_rules! with_avx {
                 return unsafe { $avx($($a),*) };
             }
             $imp($($a),*)
+        }
+    };
+    ([$($f:tt),+] $(#[$m:meta])* fn $name:ident($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)? $body:block) => {
+        $(#[$m])*
+        fn $name($($a: $t),*) $(-> $r)? {
+            #[inline(always)]
+            fn portable($($a: $t),*) $(-> $r)? $body
+            #[cfg(target_arch = "x86_64")]
+            $(#[target_feature(enable = $f)])+
+            fn fast($($a: $t),*) $(-> $r)? {
+                portable($($a),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            if $(std::arch::is_x86_feature_detected!($f))&&+ {
+                // SAFETY: the CPU supports every feature `fast` is compiled with.
+                return unsafe { fast($($a),*) };
+            }
+            portable($($a),*)
         }
     };
 }

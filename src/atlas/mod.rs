@@ -259,6 +259,8 @@ pub struct BrickCard {
     pub routing: BrickRouting,
 }
 
+// Deliberate same-shape pair with `spectral::adaptive::AdaptiveEmbedding` (`cd src && duplicates`): a plain list of
+// documented fields, nothing to share.
 /// A brick's mass: its share of the layer's, and its split over the domains.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]

@@ -25,7 +25,7 @@ use crate::activations::npy;
 use crate::activations::Chunk;
 use crate::error::{Error, Result};
 use crate::output::Outputs;
-use crate::util::wio;
+use crate::util::{wio, with_avx};
 use rayon::prelude::*;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -441,13 +441,7 @@ impl<'a> Counter<'a> {
             .for_each_init(Vec::new, |scratch, (g, row)| {
                 let t0 = start + g * 64;
                 let t1 = (t0 + 64).min(start + take);
-                #[cfg(target_arch = "x86_64")]
-                if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") {
-                    // SAFETY: the CPU features were detected at run time.
-                    unsafe { mark_group_avx512(bz, &c.data, n, t0, t1, &mut row[..n], scratch) };
-                    return;
-                }
-                mark_group(bz, &c.data, n, t0, t1, &mut row[..n], scratch);
+                mark_group(bz, &c.data[t0 * n..t1 * n], n, &mut row[..n], scratch);
             });
         if let Some((labels, _)) = self.domains {
             for t in 0..take {
@@ -519,39 +513,21 @@ impl<'a> Counter<'a> {
     }
 }
 
-// Deliberate same-shape pair with `mark_group_avx512` (`cd src && duplicates`): its
-// `#[target_feature]` twin must repeat this signature (see there).
-/// Mark the active neurons of tokens `t0..t1` (one 64-token word row) in `row`.
-#[inline(always)]
-fn mark_group(
-    bz: &Binarizer,
-    data: &[f32],
-    n: usize,
-    t0: usize,
-    t1: usize,
-    row: &mut [u64],
-    scratch: &mut Vec<u32>,
-) {
-    for t in t0..t1 {
-        bz.mark_row(&data[t * n..(t + 1) * n], (t - t0) as u32, row, scratch);
+with_avx! {
+    ["avx512f", "avx512bw", "avx512vl", "avx512dq"]
+    /// Mark the active neurons of one group of at most 64 tokens (one word row; `tokens` holds
+    /// their rows of `n` values) in `row`, compiled for AVX-512 when the CPU has it (the
+    /// threshold comparisons vectorise 16 wide; the same operations, so the same bits).
+    fn mark_group(
+        bz: &Binarizer, tokens: &[f32], n: usize, row: &mut [u64], scratch: &mut Vec<u32>
+    ) {
+        if n == 0 {
+            return;
+        }
+        for (t, values) in tokens.chunks_exact(n).enumerate() {
+            bz.mark_row(values, t as u32, row, scratch);
+        }
     }
-}
-
-/// [`mark_group`] compiled for AVX-512 (the threshold comparisons vectorise 16 wide). The
-/// signature repeats `mark_group`'s on purpose: a `#[target_feature]` function must be its own
-/// item for the compiler to inline `mark_group` into it with the wider instructions.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-fn mark_group_avx512(
-    bz: &Binarizer,
-    data: &[f32],
-    n: usize,
-    t0: usize,
-    t1: usize,
-    row: &mut [u64],
-    scratch: &mut Vec<u32>,
-) {
-    mark_group(bz, data, n, t0, t1, row, scratch)
 }
 
 fn count_domains(

@@ -20,6 +20,8 @@ use crate::error::{Error, Result};
 use crate::graph::Graph;
 use rayon::prelude::*;
 
+// Deliberate same-shape pair with `atlas::BrickMass` (`cd src && duplicates`): a plain list of
+// documented fields, nothing to share.
 /// Result of [`adaptive_embedding`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
