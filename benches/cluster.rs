@@ -29,7 +29,7 @@ fn main() {
     common::time("Bethe Hessian 4-column f32 block product", 20, || {
         bh.step_block_f32(&xb, &mut yb, 4, 1.0, 0.0, 0.0)
     });
-    let eig = smallest_eigenpairs(&bh, 32, &EigenParams::default());
+    let eig = smallest_eigenpairs(&bh, 32, &EigenParams::default()).expect("default parameters");
     println!(
         "eigen: {} / 32 converged, {} mat-vecs, residual {:.1e}",
         eig.converged(),
@@ -37,7 +37,7 @@ fn main() {
         eig.max_residual
     );
     common::time("32 smallest eigenpairs of H(r)", 1, || {
-        smallest_eigenpairs(&bh, 32, &EigenParams::default()).converged()
+        smallest_eigenpairs(&bh, 32, &EigenParams::default()).map(|e| e.converged())
     });
     let dim = eig.converged();
     let mut emb = vec![0.0; g.n() * dim];

@@ -288,7 +288,7 @@ fn power_grid_check(g: &Graph) -> Result<()> {
     let t = Instant::now();
     let nb = estimate_k_nonbacktracking(g, 1000, &ep)?;
     let t_nb = t.elapsed().as_secs_f64();
-    let (k_std, _) = estimate_k(g, 1000, &ep);
+    let (k_std, _) = estimate_k(g, 1000, &ep)?;
     let td = TopDown::new().seed(0).fit(g)?;
     println!("| quantity | value | authors / band | check |");
     println!("|---|---|---|---|");

@@ -65,23 +65,23 @@ pub struct SpectralInfo {
 /// use neurobricks::spectral::EigenParams;
 ///
 /// let h = HsbmParams::btsbm_log(2, 50, vec![2.0, 6.0, 30.0], 7).generate().unwrap();
-/// assert_eq!(estimate_k(&h.graph, 100, &EigenParams::default()), (4, true));
-/// assert_eq!(estimate_k(&h.graph, 3, &EigenParams::default()).0, 3); // capped at k_max
+/// assert_eq!(estimate_k(&h.graph, 100, &EigenParams::default()).unwrap(), (4, true));
+/// assert_eq!(estimate_k(&h.graph, 3, &EigenParams::default()).unwrap().0, 3); // capped at k_max
 /// ```
-pub fn estimate_k(g: &Graph, k_max: usize, params: &EigenParams) -> (usize, bool) {
+pub fn estimate_k(g: &Graph, k_max: usize, params: &EigenParams) -> Result<(usize, bool)> {
     let h = BetheHessian::standard(g);
     let cap = k_max.min(g.n().saturating_sub(1)).max(1);
     if g.n() <= 3000 {
         let neg = dense_eigenvalues(&h).iter().filter(|&&v| v < 0.0).count();
-        return (neg.clamp(1, cap), true);
+        return Ok((neg.clamp(1, cap), true));
     }
     let mut m = 16.min(cap);
     loop {
-        let res = smallest_eigenpairs(&h, m, params);
+        let res = smallest_eigenpairs(&h, m, params)?;
         let neg = res.values.iter().filter(|&&v| v < 0.0).count();
         let ok = res.converged() == res.requested;
         if neg < res.converged() || m >= cap || !ok {
-            return (neg.max(1), ok);
+            return Ok((neg.max(1), ok));
         }
         m = (2 * m).min(cap);
     }
@@ -418,7 +418,7 @@ pub(crate) fn spectral_communities(
             pre = Some(full);
             (k, true)
         }
-        None => (estimate_k(g, k_max, eigen).0, true),
+        None => (estimate_k(g, k_max, eigen)?.0, true),
     };
     let mut info = SpectralInfo {
         r: h.r(),
@@ -436,7 +436,7 @@ pub(crate) fn spectral_communities(
         Some(e) => e,
         None => smallest_eigenpairs_with_progress(&h, k, eigen, &mut |matvecs, residual| {
             progress(&Stage::Eigensolver { matvecs, residual })
-        }),
+        })?,
     };
     info.eigen_converged = eig.converged();
     info.eigen_max_residual = eig.max_residual;

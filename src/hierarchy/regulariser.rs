@@ -60,9 +60,9 @@ pub(crate) fn communities_with(
     let (k, k_estimated) = match (k, k_estimate) {
         (Some(k), _) => (k, false),
         (None, KEstimate::NonBacktracking) => {
-            (estimate_k_with_radius(g, rho, k_max, eigen).k_lrho, true)
+            (estimate_k_with_radius(g, rho, k_max, eigen)?.k_lrho, true)
         }
-        (None, KEstimate::BetheHessian) => (super::estimate_k(g, k_max, eigen).0, true),
+        (None, KEstimate::BetheHessian) => (super::estimate_k(g, k_max, eigen)?.0, true),
     };
     let (labels, mut info) = if regulariser == Regulariser::Fixed || k == 1 {
         spectral_communities(g, Some(k), k_max, n_init, eigen, seed, &mut |_| {})?

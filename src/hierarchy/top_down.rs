@@ -189,7 +189,7 @@ impl TopDown {
                 continue;
             }
             let cg = sub.induced_subgraph(&members);
-            if cg.num_edges() == 0 || !self.should_split(&cg, rng_stream, &mut info) {
+            if cg.num_edges() == 0 || !self.should_split(&cg, rng_stream, &mut info)? {
                 info.stopped_by_bethe_hessian += 1;
                 nodes[slot] = Node::Leaf(members);
                 continue;
@@ -287,7 +287,7 @@ impl TopDown {
 
     /// Stopping rule: split iff the Bethe Hessian of the unweighted subgraph has at least two
     /// negative eigenvalues.
-    fn should_split(&self, cg: &Graph, stream: u64, info: &mut TopDownInfo) -> bool {
+    fn should_split(&self, cg: &Graph, stream: u64, info: &mut TopDownInfo) -> Result<bool> {
         let unweighted;
         let g = if cg.is_weighted() {
             let e: Vec<(u32, u32, f64)> = cg
@@ -300,18 +300,18 @@ impl TopDown {
             cg
         };
         let h = BetheHessian::standard(g);
-        let (split, settled) = has_negative_eigenvalues(&h, 2, &self.eigen_for(stream));
+        let (split, settled) = has_negative_eigenvalues(&h, 2, &self.eigen_for(stream))?;
         if !settled {
             info.eigen_unconverged += 1;
         }
-        split
+        Ok(split)
     }
 
     /// Regularised spectral bisection: side (0/1) of every node, or `None` if 2-means puts all
     /// nodes on one side.
     fn bisect(&self, cg: &Graph, stream: u64, info: &mut TopDownInfo) -> Result<Option<Vec<u32>>> {
         let l = NormalizedLaplacian::new(cg, self.tau);
-        let res = smallest_eigenpairs(&l, 2, &self.eigen_for(stream));
+        let res = smallest_eigenpairs(&l, 2, &self.eigen_for(stream))?;
         if res.converged() < 2 {
             info.eigen_unconverged += 1;
             if res.converged() == 0 {

@@ -136,7 +136,7 @@ pub fn adaptive_embedding(
     while i >= 2 {
         let mut iter = 0;
         let eig = loop {
-            let eig = smallest_eigenpairs(&BetheHessian::new(g, r), i, params);
+            let eig = smallest_eigenpairs(&BetheHessian::new(g, r), i, params)?;
             solves += 1;
             matvecs += eig.matvecs;
             if eig.converged() < i {

@@ -11,6 +11,7 @@
 
 use super::mixed;
 use super::operators::{LinearOperator, Real};
+use crate::error::Result;
 use crate::util::{rng_for, setters, with_avx};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
@@ -211,6 +212,10 @@ pub fn largest_eigenvalue(op: &dyn LinearOperator, seed: u64) -> f64 {
 /// Eigenvalues ascending with unit eigenvectors; fewer than `k` pairs if the iterative solver did
 /// not converge them all within `max_restarts` (see [`EigenResult::converged`]).
 ///
+/// # Errors
+/// [`Error::Param`](crate::Error::Param) naming the bad field (e.g. `EigenParams.tol`) when
+/// [`EigenParams::validate`] fails, before any work.
+///
 /// # Complexity
 /// Dense path O(n^3). Iterative path (block Krylov–Schur, see the module docs): each step costs
 /// one sparse pass for a block of `b = clamp(k/8, 2, 4)` columns plus O(n m b) for Gram–Schmidt
@@ -223,13 +228,17 @@ pub fn largest_eigenvalue(op: &dyn LinearOperator, seed: u64) -> f64 {
 ///
 /// // The triangle's adjacency matrix has eigenvalues -1, -1, 2.
 /// let g = Graph::from_edges(3, &[(0, 1, 1.0), (1, 2, 1.0), (0, 2, 1.0)], Duplicates::One).unwrap();
-/// let res = smallest_eigenpairs(&Adjacency(&g), 2, &EigenParams::default());
+/// let res = smallest_eigenpairs(&Adjacency(&g), 2, &EigenParams::default()).unwrap();
 /// assert_eq!(res.converged(), 2);
 /// assert!(res.values.iter().all(|v| (v + 1.0).abs() < 1e-9));
 /// // Eigenvectors of -1 are orthogonal to the all-ones vector.
 /// assert!(res.vector(0).iter().sum::<f64>().abs() < 1e-6);
 /// ```
-pub fn smallest_eigenpairs(op: &dyn LinearOperator, k: usize, params: &EigenParams) -> EigenResult {
+pub fn smallest_eigenpairs(
+    op: &dyn LinearOperator,
+    k: usize,
+    params: &EigenParams,
+) -> Result<EigenResult> {
     smallest_eigenpairs_with_progress(op, k, params, &mut |_, _| {})
 }
 
@@ -237,28 +246,32 @@ pub fn smallest_eigenpairs(op: &dyn LinearOperator, k: usize, params: &EigenPara
 /// `progress(column products so far, r)` after every Krylov step, with `r` the largest
 /// residual estimate of the `k` wanted pairs divided by the tolerance (`r <= 1`: converged).
 /// The dense path reports nothing. The callback only observes: the result is the same.
+///
+/// # Errors
+/// As [`smallest_eigenpairs`].
 pub fn smallest_eigenpairs_with_progress(
     op: &dyn LinearOperator,
     k: usize,
     params: &EigenParams,
     progress: &mut dyn FnMut(usize, f64),
-) -> EigenResult {
+) -> Result<EigenResult> {
+    params.validate()?;
     let n = op.dim();
     let k = k.min(n);
     if n == 0 || k == 0 {
-        return EigenResult {
+        return Ok(EigenResult {
             values: vec![],
             vectors: vec![],
             requested: k,
             max_residual: 0.0,
             dense: true,
             matvecs: 0,
-        };
+        });
     }
     if solve_densely(n, k, params) {
-        return dense_smallest(op, k);
+        return Ok(dense_smallest(op, k));
     }
-    krylov_schur(op, k, params, 0, progress).0
+    Ok(krylov_schur(op, k, params, 0, progress).0)
 }
 
 /// Dense when small, or when many pairs are wanted from a moderately sized operator (clustered
@@ -284,6 +297,9 @@ fn solve_densely(n: usize, k: usize, params: &EigenParams) -> bool {
 /// # Complexity
 /// As [`smallest_eigenpairs`] for `k = count` at most; usually far less when the answer is yes.
 ///
+/// # Errors
+/// As [`smallest_eigenpairs`].
+///
 /// ```
 /// use neurobricks::graph::{Duplicates, Graph};
 /// use neurobricks::spectral::{has_negative_eigenvalues, Adjacency, EigenParams};
@@ -291,30 +307,31 @@ fn solve_densely(n: usize, k: usize, params: &EigenParams) -> bool {
 /// // The triangle's adjacency matrix has eigenvalues -1, -1, 2.
 /// let g = Graph::from_edges(3, &[(0, 1, 1.0), (1, 2, 1.0), (0, 2, 1.0)], Duplicates::One).unwrap();
 /// let p = EigenParams::default();
-/// assert_eq!(has_negative_eigenvalues(&Adjacency(&g), 2, &p), (true, true));
-/// assert_eq!(has_negative_eigenvalues(&Adjacency(&g), 3, &p), (false, true));
+/// assert_eq!(has_negative_eigenvalues(&Adjacency(&g), 2, &p).unwrap(), (true, true));
+/// assert_eq!(has_negative_eigenvalues(&Adjacency(&g), 3, &p).unwrap(), (false, true));
 /// ```
 pub fn has_negative_eigenvalues(
     op: &dyn LinearOperator,
     count: usize,
     params: &EigenParams,
-) -> (bool, bool) {
+) -> Result<(bool, bool)> {
+    params.validate()?;
     let n = op.dim();
     let k = count.max(1);
     if k > n {
-        return (false, true);
+        return Ok((false, true));
     }
     let res = if solve_densely(n, k, params) {
         dense_smallest(op, k)
     } else {
         let (res, early) = krylov_schur(op, k, params, k, &mut |_, _| {});
         if early {
-            return (true, true);
+            return Ok((true, true));
         }
         res
     };
     let neg = res.values.iter().filter(|&&v| v < 0.0).count();
-    (neg >= k, neg >= k || res.converged() == res.requested)
+    Ok((neg >= k, neg >= k || res.converged() == res.requested))
 }
 
 /// Row-major `n x b` block times `b x c` small matrix.
@@ -1324,6 +1341,24 @@ mod tests {
     use crate::hsbm::HsbmParams;
     use crate::spectral::{BetheHessian, NormalizedLaplacian};
 
+    /// Invalid parameters are an error naming the field, from every solver entry point, before
+    /// any work (the dense path, which ignores `tol`, included).
+    #[test]
+    fn bad_params_are_named_errors() {
+        let g = Graph::from_edges(3, &[(0, 1, 1.0), (1, 2, 1.0)], Duplicates::One).unwrap();
+        let bh = BetheHessian::standard(&g);
+        for bad in [2.0, 0.0, f64::NAN] {
+            let p = EigenParams::default().tol(bad);
+            let e = smallest_eigenpairs(&bh, 1, &p).unwrap_err().to_string();
+            assert!(e.contains("EigenParams.tol"), "{e}");
+            let e = has_negative_eigenvalues(&bh, 1, &p)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("EigenParams.tol"), "{e}");
+        }
+        assert!(smallest_eigenpairs(&bh, 1, &EigenParams::default()).is_ok());
+    }
+
     #[test]
     fn iterative_matches_dense_on_a_block_model() {
         let h = HsbmParams::btsbm_log(2, 150, vec![3.0, 6.0, 40.0], 11)
@@ -1342,7 +1377,8 @@ mod tests {
                     tol: 1e-11,
                     ..Default::default()
                 },
-            );
+            )
+            .unwrap();
             let de = dense_smallest(op, 4);
             assert!(!it.dense && de.dense);
             assert_eq!(it.converged(), 4);
@@ -1380,13 +1416,13 @@ mod tests {
         };
         for count in 1..=neg + 2 {
             assert_eq!(
-                has_negative_eigenvalues(&bh, count, &p),
+                has_negative_eigenvalues(&bh, count, &p).unwrap(),
                 (count <= neg, true),
                 "count {count} of {neg}"
             );
         }
         let (res, early) = krylov_schur(&bh, 2, &p, 2, &mut |_, _| {});
-        let full = smallest_eigenpairs(&bh, 2, &p);
+        let full = smallest_eigenpairs(&bh, 2, &p).unwrap();
         assert!(
             early && res.matvecs < full.matvecs,
             "{} vs {}",
@@ -1420,7 +1456,8 @@ mod tests {
                         precision,
                         ..Default::default()
                     },
-                );
+                )
+                .unwrap();
                 assert_eq!(it.converged(), 8, "{precision:?}");
                 // The reported residual is true (recomputed here in f64) and below tolerance.
                 let r = residual(op, &it.values, &it.vectors);
@@ -1562,8 +1599,8 @@ mod tests {
                 seed: 4,
                 ..Default::default()
             };
-            let a = smallest_eigenpairs(&op, 8, &params);
-            let b = smallest_eigenpairs(&op, 8, &params);
+            let a = smallest_eigenpairs(&op, 8, &params).unwrap();
+            let b = smallest_eigenpairs(&op, 8, &params).unwrap();
             assert_eq!(a.values, b.values, "{precision:?}");
             assert_eq!(a.vectors, b.vectors, "{precision:?}");
             // The eigenvectors are orthonormal to what the storage holds.

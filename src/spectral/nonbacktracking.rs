@@ -189,18 +189,18 @@ fn count_below(
     thr: f64,
     cap: usize,
     params: &EigenParams,
-) -> (usize, bool) {
+) -> Result<(usize, bool)> {
     if op.dim() <= 3000 {
         let c = dense_eigenvalues(op).iter().filter(|&&v| v < thr).count();
-        return (c.clamp(1, cap), true);
+        return Ok((c.clamp(1, cap), true));
     }
     let mut m = 16.min(cap);
     loop {
-        let res = smallest_eigenpairs(op, m, params);
+        let res = smallest_eigenpairs(op, m, params)?;
         let c = res.values.iter().filter(|&&v| v < thr).count();
         let ok = res.converged() == res.requested;
         if c < res.converged() || m >= cap || !ok {
-            return (c.clamp(1, cap), ok);
+            return Ok((c.clamp(1, cap), ok));
         }
         m = (2 * m).min(cap);
     }
@@ -221,7 +221,7 @@ pub fn estimate_k_nonbacktracking(
     params: &EigenParams,
 ) -> Result<NbEstimate> {
     let rho = nonbacktracking_radius(g, 1e-10, 100_000, params.seed)?;
-    Ok(estimate_k_with_radius(g, rho, k_max, params))
+    estimate_k_with_radius(g, rho, k_max, params)
 }
 
 /// [`estimate_k_nonbacktracking`] for a radius already computed by [`nonbacktracking_radius`].
@@ -230,7 +230,7 @@ pub fn estimate_k_with_radius(
     rho: RhoResult,
     k_max: usize,
     params: &EigenParams,
-) -> NbEstimate {
+) -> Result<NbEstimate> {
     let cap = k_max.min(g.n().saturating_sub(1)).max(1);
     let r = rho.rho.max(1.0);
     let (k_lrho, ok1) = count_below(
@@ -238,14 +238,14 @@ pub fn estimate_k_with_radius(
         -(1.0 / r.sqrt() + f64::EPSILON),
         cap,
         params,
-    );
-    let (k_bethe, ok2) = count_below(&BetheHessian::new(g, r.sqrt()), 0.0, cap, params);
-    NbEstimate {
+    )?;
+    let (k_bethe, ok2) = count_below(&BetheHessian::new(g, r.sqrt()), 0.0, cap, params)?;
+    Ok(NbEstimate {
         rho,
         k_lrho,
         k_bethe,
         converged: rho.converged && ok1 && ok2,
-    }
+    })
 }
 
 #[cfg(test)]
