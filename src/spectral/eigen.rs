@@ -34,6 +34,16 @@ pub struct EigenParams {
     pub dense_below: usize,
     /// Seed of the random start vector.
     pub seed: u64,
+    /// Optional second convergence test for [`smallest_eigenpairs`] (`None`, the default:
+    /// residuals only): also accept the `k` pairs once the Davis–Kahan bound
+    /// `||R||_F / gap` on the sine of the angle between their span and the invariant subspace
+    /// of the `k` smallest eigenvalues is at most this, with `R` the residuals and
+    /// `gap = (theta_{k+1} - rho_{k+1}) - theta_k` the distance from the `k`-th Ritz value to
+    /// the lower end of the next Ritz value's residual interval. Clustering by k-means is
+    /// invariant to rotations within the subspace, so the subspace angle is what it needs;
+    /// top-down bisection uses `1e-3` ([`TopDown`](crate::hierarchy::TopDown)).
+    /// [`has_negative_eigenvalues`] ignores it.
+    pub subspace_tol: Option<f64>,
 }
 
 impl Default for EigenParams {
@@ -44,6 +54,7 @@ impl Default for EigenParams {
             max_restarts: 300,
             dense_below: 400,
             seed: 0,
+            subspace_tol: None,
         }
     }
 }
@@ -60,9 +71,12 @@ impl EigenParams {
         dense_below: usize,
         /// Seed of the random start vector.
         seed: u64,
+        /// Davis–Kahan subspace-angle tolerance (`None`: residuals only).
+        subspace_tol: Option<f64>,
     }
 
-    /// Check the parameters: `tol` finite and in (0, 1), `max_restarts >= 1`. The algorithms
+    /// Check the parameters: `tol` and `subspace_tol` (when set) finite and in (0, 1),
+    /// `max_restarts >= 1`. The algorithms
     /// that take eigensolver parameters ([`BottomUp`](crate::hierarchy::BottomUp),
     /// [`TopDown`](crate::hierarchy::TopDown)) call it before any work;
     /// [`smallest_eigenpairs`] itself never fails (a solve that misses the tolerance returns
@@ -76,6 +90,14 @@ impl EigenParams {
                 "EigenParams.tol",
                 format!("{} is not in (0, 1)", self.tol),
             ));
+        }
+        if let Some(eps) = self.subspace_tol {
+            if !(eps > 0.0 && eps < 1.0) {
+                return Err(crate::Error::param(
+                    "EigenParams.subspace_tol",
+                    format!("{eps} is not in (0, 1)"),
+                ));
+            }
         }
         if self.max_restarts == 0 {
             return Err(crate::Error::param(
@@ -255,6 +277,37 @@ pub fn smallest_eigenpairs_with_progress(
     params: &EigenParams,
     progress: &mut dyn FnMut(usize, f64),
 ) -> Result<EigenResult> {
+    solve(op, k, params, None, progress)
+}
+
+/// [`smallest_eigenpairs`] with the Krylov space started from the span of `start` (row-major
+/// `n x 2`, e.g. two Ritz vectors of a related operator) instead of a random block, for `k`
+/// of at most 15 (block size 2). Same tests and results as a random start, reached sooner
+/// when the start is near the wanted invariant subspace; the dense path ignores it.
+///
+/// # Panics
+/// If `start.len() != 2 n` or `k > 15`.
+pub(crate) fn smallest_eigenpairs_from(
+    op: &dyn LinearOperator,
+    k: usize,
+    params: &EigenParams,
+    start: Vec<f64>,
+) -> Result<EigenResult> {
+    assert!(
+        start.len() == 2 * op.dim() && block_size(k) == 2,
+        "an n x 2 start block"
+    );
+    solve(op, k, params, Some(start), &mut |_, _| {})
+}
+
+/// The body of [`smallest_eigenpairs_with_progress`] and [`smallest_eigenpairs_from`].
+fn solve(
+    op: &dyn LinearOperator,
+    k: usize,
+    params: &EigenParams,
+    start: Option<Vec<f64>>,
+    progress: &mut dyn FnMut(usize, f64),
+) -> Result<EigenResult> {
     params.validate()?;
     let n = op.dim();
     let k = k.min(n);
@@ -271,7 +324,7 @@ pub fn smallest_eigenpairs_with_progress(
     if solve_densely(n, k, params) {
         return Ok(dense_smallest(op, k));
     }
-    Ok(krylov_schur(op, k, params, 0, progress).0)
+    Ok(krylov_schur(op, k, params, 0, start, progress).0)
 }
 
 /// Dense when small, or when many pairs are wanted from a moderately sized operator (clustered
@@ -285,17 +338,31 @@ fn solve_densely(n: usize, k: usize, params: &EigenParams) -> bool {
 /// converged eigenvalues did not show `count` negative ones).
 ///
 /// Computes the `count` smallest eigenpairs like [`smallest_eigenpairs`], except that the
-/// iterative path stops as soon as the `count`-th smallest Ritz value is below
-/// `-tol * scale` (`scale` = the largest Ritz value magnitude seen, `tol` =
-/// [`EigenParams::tol`]): Ritz values of the smallest eigenvalues are upper bounds for them
-/// (Cauchy interlacing; rounding in the basis moves them by far less than the margin), so
-/// the `count` smallest eigenvalues are then certainly negative. Otherwise the solve runs to
-/// convergence and the negative converged eigenvalues are counted, so the answer is the one
-/// [`smallest_eigenpairs`] gives. The top-down stopping rule asks this of every community's
-/// Bethe Hessian; communities that split stop after a few steps.
+/// iterative path stops as soon as the sign of the `count`-th smallest eigenvalue is settled
+/// (`scale` = the largest Ritz value magnitude seen, `tol` = [`EigenParams::tol`]):
+/// - yes, when the `count`-th smallest Ritz value is below `-tol * scale`: Ritz values of the
+///   smallest eigenvalues are upper bounds for them (Cauchy interlacing, i.e. the
+///   `count`-dimensional Ritz space has negative Rayleigh quotients; rounding in the basis
+///   moves them by far less than the margin), so the `count` smallest eigenvalues are then
+///   certainly negative;
+/// - no, when the Kato–Temple lower bound `theta_c - rho_c^2 / (beta - theta_c)` on the
+///   eigenvalue of the `c`-th Ritz pair (`c = count`, residual `rho_c`) is above
+///   `tol * scale`, with `beta = theta_{c+1} - rho_{c+1}` the lower end of the next Ritz
+///   value's residual interval and `theta_c` strictly between it and the upper end
+///   `theta_{c-1} + rho_{c-1}` of the previous one. The bound holds when that interval holds
+///   exactly one eigenvalue: the premise every Krylov stopping test makes (the Ritz values
+///   approximate the smallest eigenvalues in order), and a sharper one than the residual
+///   interval `theta_c +- rho_c`, which it requires the neighbouring Ritz values to resolve.
+///
+/// Otherwise the solve runs to convergence and the negative converged eigenvalues are
+/// counted, so the answer is the one [`smallest_eigenpairs`] gives.
+/// [`EigenParams::subspace_tol`] is ignored. The top-down stopping rule asks this of every
+/// community's Bethe Hessian: communities that split stop after a few steps, leaves (whose
+/// second eigenvalue sits at the edge of the bulk, where a converged solve is slow) once its
+/// sign is settled.
 ///
 /// # Complexity
-/// As [`smallest_eigenpairs`] for `k = count` at most; usually far less when the answer is yes.
+/// As [`smallest_eigenpairs`] for `k = count` at most; usually far less.
 ///
 /// # Errors
 /// As [`smallest_eigenpairs`].
@@ -315,23 +382,63 @@ pub fn has_negative_eigenvalues(
     count: usize,
     params: &EigenParams,
 ) -> Result<(bool, bool)> {
+    let t = sign_test(op, count, params)?;
+    Ok((t.negative, t.settled))
+}
+
+/// The answer of [`has_negative_eigenvalues`], with the Ritz vectors behind a yes.
+pub(crate) struct SignTest {
+    /// At least `count` negative eigenvalues.
+    pub negative: bool,
+    /// The answer is settled (see [`has_negative_eigenvalues`]).
+    pub settled: bool,
+    /// For a yes on the iterative path: the `count` Ritz vectors with negative Rayleigh
+    /// quotients, row-major `n x count` (a warm start for a related solve).
+    pub ritz: Option<Vec<f64>>,
+}
+
+/// [`has_negative_eigenvalues`], keeping the Ritz vectors of a yes.
+pub(crate) fn sign_test(
+    op: &dyn LinearOperator,
+    count: usize,
+    params: &EigenParams,
+) -> Result<SignTest> {
     params.validate()?;
     let n = op.dim();
     let k = count.max(1);
+    let answer = |negative, settled, ritz| {
+        Ok(SignTest {
+            negative,
+            settled,
+            ritz,
+        })
+    };
     if k > n {
-        return Ok((false, true));
+        return answer(false, true, None);
     }
-    let res = if solve_densely(n, k, params) {
-        dense_smallest(op, k)
+    let (res, ritz) = if solve_densely(n, k, params) {
+        (dense_smallest(op, k), None)
     } else {
-        let (res, early) = krylov_schur(op, k, params, k, &mut |_, _| {});
-        if early {
-            return Ok((true, true));
+        let params = EigenParams {
+            subspace_tol: None,
+            ..params.clone()
+        };
+        let (res, decided) = krylov_schur(op, k, &params, k, None, &mut |_, _| {});
+        if let Some(negative) = decided {
+            let ritz = (negative && res.vectors.len() == n * k).then_some(res.vectors);
+            return answer(negative, true, ritz);
         }
-        res
+        // Converged: column-major vectors, row-major for the caller.
+        let ritz = (0..n)
+            .flat_map(|i| (0..res.converged()).map(move |j| (i, j)))
+            .map(|(i, j)| res.vectors[j * n + i])
+            .collect::<Vec<f64>>();
+        let full = res.converged() == k;
+        (res, full.then_some(ritz))
     };
     let neg = res.values.iter().filter(|&&v| v < 0.0).count();
-    Ok((neg >= k, neg >= k || res.converged() == res.requested))
+    let settled = neg >= k || res.converged() == res.requested;
+    answer(neg >= k, settled, if neg >= k { ritz } else { None })
 }
 
 /// Row-major `n x b` block times `b x c` small matrix.
@@ -910,20 +1017,21 @@ fn orthonormal_block<T: Basis>(
 /// Time `O(matvecs * nnz / p + steps * n * m_max * p)`, memory `O(n * m_max)` with
 /// `m_max` about `2k`.
 ///
-/// `early > 0`: stop as soon as the `early`-th smallest Ritz value is below `-tol * scale`
-/// ([`has_negative_eigenvalues`]); the second value returned says whether that happened (the
-/// result then holds no vectors).
+/// `early > 0`: stop as soon as the sign of the `early`-th smallest eigenvalue is settled
+/// ([`has_negative_eigenvalues`]); the second value returned is then `Some(negative)` (the
+/// result holds no vectors), `None` when the solve ran to convergence instead.
 fn krylov_schur(
     op: &dyn LinearOperator,
     k: usize,
     params: &EigenParams,
     early: usize,
+    start: Option<Vec<f64>>,
     progress: &mut dyn FnMut(usize, f64),
-) -> (EigenResult, bool) {
+) -> (EigenResult, Option<bool>) {
     let n = op.dim();
     let mut single = params.precision == BlockPrecision::Single && params.tol >= SINGLE_TOL_FLOOR;
     let mut rng = rng_for(params.seed, 0xC4EB);
-    let mut start: Option<Vec<f64>> = None;
+    let mut start = start;
     let mut tally = Tally {
         matvecs: 0,
         progress,
@@ -934,18 +1042,26 @@ fn krylov_schur(
         } else {
             krylov_schur_run::<f64>(op, k, params, early, start.take(), &mut rng, &mut tally)
         };
-        let (values, mut rowmajor, est_ok, early_hit) = out;
+        let Run {
+            values,
+            vectors: mut rowmajor,
+            converged,
+            scale: run_scale,
+            next_lower,
+            decided,
+        } = out;
         let matvecs = tally.matvecs;
-        if early_hit {
+        if decided.is_some() {
+            // Row-major Ritz vectors of the values (none for a "no").
             let result = EigenResult {
                 requested: k,
                 max_residual: f64::NAN,
                 dense: false,
                 matvecs,
-                vectors: Vec::new(),
+                vectors: rowmajor,
                 values,
             };
-            return (result, true);
+            return (result, decided);
         }
         // True residuals in f64. In single precision the Ritz vectors are first rounded to f32
         // (all the f32 basis resolves anyway) and these vectors are checked and returned: their
@@ -963,9 +1079,12 @@ fn krylov_schur(
         };
         let res = column_residuals(&rowmajor, &av, &values, kk);
         let scale = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        let tol = params.tol * est_ok.1.max(scale);
-        let good = res.iter().take_while(|&&r| r <= tol).count();
-        if single && est_ok.0 && good < kk {
+        let tol = params.tol * run_scale.max(scale);
+        let mut good = res.iter().take_while(|&&r| r <= tol).count();
+        if kk == k && subspace_settled(params.subspace_tol, &res, values[kk - 1], next_lower) {
+            good = kk;
+        }
+        if single && converged && good < kk {
             // Single precision could not deliver the tolerance: restart in f64 from a random
             // mix of the Ritz vectors (their span is nearly right already).
             single = false;
@@ -985,7 +1104,7 @@ fn krylov_schur(
             start = Some(s);
             continue;
         }
-        let keep = if est_ok.0 { kk } else { good };
+        let keep = if converged { kk } else { good };
         let max_residual = res[..keep].iter().fold(0.0f64, |m, &r| m.max(r));
         let mut vectors = vec![0.0; n * keep];
         if keep > 0 {
@@ -1010,7 +1129,7 @@ fn krylov_schur(
             dense: false,
             matvecs,
         };
-        return (result, false);
+        return (result, None);
     }
 }
 
@@ -1025,10 +1144,58 @@ fn block_size(k: usize) -> usize {
     (k / 8).clamp(2, 4)
 }
 
-/// One Krylov–Schur run with the basis stored in `T`. Returns the `k` lowest Ritz values and
-/// vectors (row-major `n x k`, `f64`), `(converged by the estimate, spectral scale)` and
-/// whether it stopped early (`early`-th Ritz value below `-tol * scale`; no vectors then).
-#[allow(clippy::type_complexity)]
+/// What one Krylov–Schur run ends with.
+struct Run {
+    /// The `k` lowest Ritz values.
+    values: Vec<f64>,
+    /// Their Ritz vectors, row-major `n x k` in `f64` (empty when `decided`).
+    vectors: Vec<f64>,
+    /// Converged by the residual estimates (or the subspace test).
+    converged: bool,
+    /// Spectral scale: the largest Ritz value magnitude seen.
+    scale: f64,
+    /// `theta_{k+1} - rho_{k+1}`, the lower end of the next Ritz value's residual interval
+    /// (`NaN` if the basis holds no `k+1`-th pair).
+    next_lower: f64,
+    /// The sign question of `early` settled: `Some(at least early negative eigenvalues)`.
+    decided: Option<bool>,
+}
+
+/// Smallest Krylov basis of the iterative path (ARPACK's default `ncv = max(2k + 1, 20)`): for
+/// a few wanted pairs at the edge of a dense bulk, as a leaf community's Bethe Hessian has,
+/// a basis of 10 needed 2.7x the column products of one of 20 (27,594 against 10,264 over the
+/// 32 leaves of the 200,000-node BTSBM).
+const MIN_BASIS: usize = 20;
+
+/// Kato–Temple lower bound on the eigenvalue approximated by the Ritz pair `j` of the
+/// ascending Ritz values `theta` with residual norms `res` (both at least `j + 2` long):
+/// `theta_j - rho_j^2 / (beta - theta_j)` with `beta = theta_{j+1} - rho_{j+1}`, provided
+/// `alpha < theta_j < beta` with `alpha = theta_{j-1} + rho_{j-1}` (`-inf` for `j = 0`).
+/// Valid when `(alpha, beta)` holds exactly one eigenvalue (Kato 1949; Parlett, *The
+/// Symmetric Eigenvalue Problem*, §10.5); `None` when the intervals overlap.
+fn temple_lower(theta: &[f64], res: &[f64], j: usize) -> Option<f64> {
+    let alpha = if j == 0 {
+        f64::NEG_INFINITY
+    } else {
+        theta[j - 1] + res[j - 1]
+    };
+    let beta = theta[j + 1] - res[j + 1];
+    let t = theta[j];
+    (alpha < t && t < beta).then(|| t - res[j] * res[j] / (beta - t))
+}
+
+/// The subspace test of [`EigenParams::subspace_tol`]: `||res||_2 <= eps (next_lower -
+/// theta_k)` with a positive gap (Davis–Kahan `sin Theta` bound).
+fn subspace_settled(eps: Option<f64>, res: &[f64], theta_k: f64, next_lower: f64) -> bool {
+    let Some(eps) = eps else { return false };
+    let gap = next_lower - theta_k;
+    let frob = res.iter().map(|r| r * r).sum::<f64>().sqrt();
+    gap > 0.0 && frob <= eps * gap
+}
+
+/// One Krylov–Schur run with the basis stored in `T` (see [`Run`]). `early > 0`: stop as
+/// soon as the sign of the `early`-th smallest eigenvalue is settled (Ritz value below
+/// `-tol * scale`, or its Kato–Temple lower bound above `tol * scale`; no vectors then).
 fn krylov_schur_run<T: Basis>(
     op: &dyn LinearOperator,
     k: usize,
@@ -1037,11 +1204,11 @@ fn krylov_schur_run<T: Basis>(
     start: Option<Vec<f64>>,
     rng: &mut crate::util::Rng,
     tally: &mut Tally<'_>,
-) -> (Vec<f64>, Vec<f64>, (bool, f64), bool) {
+) -> Run {
     let n = op.dim();
     let p = block_size(k);
     let round = |x: usize| x.div_ceil(p) * p;
-    let m_max = round((2 * k).max(k + 4 * p)).min(n - n % p);
+    let m_max = round((2 * k).max(k + 4 * p).max(MIN_BASIS)).min(n - n % p);
     let l_keep = round(k + (m_max - k) * 3 / 8).min(m_max - p).max(k);
     let cap = m_max;
     let mut v = vec![T::default(); n * cap];
@@ -1061,6 +1228,7 @@ fn krylov_schur_run<T: Basis>(
     let mut theta: Vec<f64> = Vec::new();
     let mut ritz = Mat::<f64>::zeros(0, 0);
     let mut converged = false;
+    let mut next_lower = f64::NAN;
     let max_steps = params.max_restarts.max(1) * (m_max / p).max(1);
     for _step in 0..max_steps {
         // Append Q to the basis and expand: W = Op Q, orthogonalised against V.
@@ -1127,9 +1295,20 @@ fn krylov_schur_run<T: Basis>(
         ritz = evd.U().to_owned();
         scale = theta.iter().fold(scale, |s, v| s.max(v.abs()));
         let tol = params.tol * scale;
+        let decided = |answer: bool, theta: &[f64]| Run {
+            values: theta[..k.min(theta.len())].to_vec(),
+            vectors: Vec::new(),
+            converged: false,
+            scale,
+            next_lower: f64::NAN,
+            decided: Some(answer),
+        };
         if early > 0 && theta.len() >= early && theta[early - 1] < -tol {
             let kk = k.min(theta.len());
-            return (theta[..kk].to_vec(), Vec::new(), (false, scale), true);
+            return Run {
+                vectors: ritz_vectors(&v, cap, ritz.as_ref().subcols(0, kk)),
+                ..decided(true, &theta)
+            };
         }
         // B = [0 | R] in the current basis, so B y = R y[m-p..m].
         let res_of = |j: usize| -> f64 {
@@ -1143,12 +1322,22 @@ fn krylov_schur_run<T: Basis>(
             }
             s2.sqrt()
         };
-        let worst = (0..k.min(m)).map(&res_of).fold(0.0f64, f64::max);
+        let res: Vec<f64> = (0..(k + 1).max(early + 1).min(m)).map(&res_of).collect();
+        if early > 0
+            && m > early
+            && temple_lower(&theta, &res, early - 1).is_some_and(|low| low > tol)
+        {
+            return decided(false, &theta);
+        }
+        next_lower = if m > k { theta[k] - res[k] } else { f64::NAN };
+        let worst = res[..k.min(m)].iter().fold(0.0f64, |a, &b| a.max(b));
         (tally.progress)(
             tally.matvecs,
             if m >= k { worst / tol } else { f64::INFINITY },
         );
-        if m >= k && (0..k).all(|j| res_of(j) <= tol) {
+        if m >= k && res[..k].iter().all(|&r| r <= tol)
+            || m > k && subspace_settled(params.subspace_tol, &res[..k], theta[k - 1], next_lower)
+        {
             converged = true;
             break;
         }
@@ -1186,26 +1375,40 @@ fn krylov_schur_run<T: Basis>(
             // (orthogonalisation coefficients), so nothing else to carry.
         }
     }
-    // Ritz vectors X = V Y[:, :k], row-major.
     let kk = k.min(m).min(theta.len());
-    let mut x = vec![0.0; n * kk];
-    if kk > 0 {
+    let x = ritz_vectors(&v, cap, ritz.as_ref().subcols(0, kk));
+    Run {
+        values: theta[..kk].to_vec(),
+        vectors: x,
+        converged,
+        scale,
+        next_lower,
+        decided: None,
+    }
+}
+
+/// Ritz vectors `X = V Y` (row-major `n x c`, `f64`) for the `m x c` coefficients `y`, of the
+/// first `m` columns of the row-major basis `v` with row stride `cap`.
+fn ritz_vectors<T: Basis>(v: &[T], cap: usize, y: MatRef<'_, f64>) -> Vec<f64> {
+    let (m, c) = (y.nrows(), y.ncols());
+    let mut x = vec![0.0; v.len() / cap * c];
+    if c > 0 {
         const ROWS: usize = 1024;
-        x.par_chunks_mut(ROWS * kk)
+        x.par_chunks_mut(ROWS * c)
             .zip(v.par_chunks(ROWS * cap))
             .for_each_init(Vec::new, |buf, (xs, vc)| {
-                let rows = xs.len() / kk;
+                let rows = xs.len() / c;
                 matmul(
-                    MatMut::from_row_major_slice_mut(xs, rows, kk),
+                    MatMut::from_row_major_slice_mut(xs, rows, c),
                     Accum::Replace,
                     T::view(vc, rows, m, cap, buf),
-                    ritz.as_ref().subcols(0, kk),
+                    y,
                     1.0,
                     Par::Seq,
                 );
             });
     }
-    (theta[..kk].to_vec(), x, (converged, scale), false)
+    x
 }
 
 /// Relative tolerances below this use `f64` block products (single precision cannot reach them).
@@ -1421,14 +1624,175 @@ mod tests {
                 "count {count} of {neg}"
             );
         }
-        let (res, early) = krylov_schur(&bh, 2, &p, 2, &mut |_, _| {});
+        let (res, early) = krylov_schur(&bh, 2, &p, 2, None, &mut |_, _| {});
         let full = smallest_eigenpairs(&bh, 2, &p).unwrap();
         assert!(
-            early && res.matvecs < full.matvecs,
+            early == Some(true) && res.matvecs < full.matvecs,
             "{} vs {}",
             res.matvecs,
             full.matvecs
         );
+    }
+
+    /// The Kato–Temple bound: below the eigenvalue and above `theta - rho` for a Ritz vector
+    /// near an eigenvector whose neighbours' intervals are resolved; `None` when they overlap.
+    #[test]
+    fn temple_bound_is_a_sharp_lower_bound() {
+        // diag(-3, 0.4, 1, 1.05, 1.1, ...): Ritz pairs of a 3-D subspace near e0, e1, e2.
+        let n = 40;
+        let lam: Vec<f64> = (0..n)
+            .map(|i| match i {
+                0 => -3.0,
+                1 => 0.4,
+                _ => 1.0 + 0.05 * (i - 2) as f64,
+            })
+            .collect();
+        let mut rng = rng_for(5, 0);
+        for eps in [1e-2, 3e-3, 1e-3] {
+            // Basis e_j + eps * noise, Rayleigh–Ritz by a dense solve of the 3 x 3 problem.
+            let basis: Vec<Vec<f64>> = (0..3)
+                .map(|j| {
+                    (0..n)
+                        .map(|i| {
+                            let z: f64 = StandardNormal.sample(&mut rng);
+                            f64::from(u8::from(i == j)) + eps * z
+                        })
+                        .collect()
+                })
+                .collect();
+            let (q, r) = svqb(
+                (0..n)
+                    .flat_map(|i| basis.iter().map(move |b| b[i]))
+                    .collect(),
+                n,
+                3,
+            );
+            assert_eq!(r, 3);
+            let t = Mat::from_fn(3, 3, |a, b| {
+                (0..n)
+                    .map(|i| q[i * 3 + a] * lam[i] * q[i * 3 + b])
+                    .sum::<f64>()
+            });
+            let evd = t.self_adjoint_eigen(faer::Side::Lower).unwrap();
+            let theta: Vec<f64> = (0..3).map(|j| evd.S()[j]).collect();
+            let res: Vec<f64> = (0..3)
+                .map(|j| {
+                    (0..n)
+                        .map(|i| {
+                            let x: f64 = (0..3).map(|a| q[i * 3 + a] * evd.U()[(a, j)]).sum();
+                            (lam[i] * x - theta[j] * x).powi(2)
+                        })
+                        .sum::<f64>()
+                        .sqrt()
+                })
+                .collect();
+            let low = temple_lower(&theta, &res, 1).expect("resolved intervals");
+            assert!(
+                low <= lam[1] && lam[1] <= theta[1],
+                "{low} {} {}",
+                lam[1],
+                theta[1]
+            );
+            assert!(
+                low >= theta[1] - res[1],
+                "sharper than the residual interval"
+            );
+        }
+        // Overlapping intervals give no bound.
+        assert_eq!(temple_lower(&[-1.0, 0.5, 0.6], &[0.01, 0.2, 0.3], 1), None);
+        assert!(temple_lower(&[0.5, 2.0], &[0.1, 0.1], 0).is_some());
+    }
+
+    /// The sign test on Bethe Hessians of sparse graphs without structure (one negative
+    /// eigenvalue, the second at the edge of the bulk) answers no before a converged solve
+    /// would, and on two-block graphs around the detectability threshold it always agrees
+    /// with the dense count.
+    #[test]
+    fn negative_eigenvalue_test_decides_no_early_and_agrees_near_the_threshold() {
+        let p = EigenParams {
+            dense_below: 0,
+            ..Default::default()
+        };
+        for seed in 0..3 {
+            let h = HsbmParams::btsbm_log(1, 600, vec![3.0, 3.0], seed)
+                .generate()
+                .unwrap();
+            let bh = BetheHessian::standard(&h.graph);
+            let neg = dense_eigenvalues(&bh).iter().filter(|&&v| v < 0.0).count();
+            assert_eq!(neg, 1);
+            let (res, decided) = krylov_schur(&bh, 2, &p, 2, None, &mut |_, _| {});
+            let full = smallest_eigenpairs(&bh, 2, &p).unwrap();
+            assert_eq!(decided, Some(false));
+            assert!(
+                2 * res.matvecs < full.matvecs,
+                "{} vs {}",
+                res.matvecs,
+                full.matvecs
+            );
+        }
+        let mut answers = [0usize; 2];
+        for (i, a_in) in [3.0, 3.6, 4.0, 4.4, 4.8, 5.2, 5.6, 6.0, 7.0]
+            .iter()
+            .enumerate()
+        {
+            let h = HsbmParams::btsbm_log(1, 600, vec![3.0, *a_in], 10 + i as u64)
+                .generate()
+                .unwrap();
+            let bh = BetheHessian::standard(&h.graph);
+            let neg = dense_eigenvalues(&bh).iter().filter(|&&v| v < 0.0).count();
+            let got = has_negative_eigenvalues(&bh, 2, &p).unwrap();
+            assert_eq!(got, (neg >= 2, true), "a_in {a_in}: {neg} negative");
+            answers[usize::from(got.0)] += 1;
+        }
+        assert!(
+            answers[0] >= 2 && answers[1] >= 2,
+            "both answers: {answers:?}"
+        );
+    }
+
+    /// With `subspace_tol`, the pairs are returned once the Davis–Kahan bound is met: their
+    /// span is within that angle of the dense eigenvectors', with fewer column products than
+    /// the residual tolerance needs; true residuals are reported.
+    #[test]
+    fn subspace_tolerance_bounds_the_angle() {
+        let h = HsbmParams::btsbm_log(2, 400, vec![2.0, 6.0, 30.0], 3)
+            .generate()
+            .unwrap();
+        let op = NormalizedLaplacian::new(&h.graph, 0.1);
+        let n = op.dim();
+        let de = dense_smallest(&op, 2);
+        let tight = EigenParams {
+            dense_below: 0,
+            ..Default::default()
+        };
+        let full = smallest_eigenpairs(&op, 2, &tight).unwrap();
+        for eps in [1e-2, 1e-3, 1e-4] {
+            let it = smallest_eigenpairs(&op, 2, &tight.clone().subspace_tol(Some(eps))).unwrap();
+            assert_eq!(it.converged(), 2);
+            assert!(it.matvecs <= full.matvecs);
+            assert!((residual(&op, &it.values, &it.vectors) - it.max_residual).abs() < 1e-9);
+            // sin of the largest principal angle: || (I - P_dense) X ||_2 <= Frobenius norm.
+            let mut frob = 0.0;
+            for j in 0..2 {
+                let x = it.vector(j);
+                let c: Vec<f64> = (0..2)
+                    .map(|a| (0..n).map(|i| de.vectors[a * n + i] * x[i]).sum())
+                    .collect();
+                frob += (0..n)
+                    .map(|i| (x[i] - c[0] * de.vectors[i] - c[1] * de.vectors[n + i]).powi(2))
+                    .sum::<f64>();
+            }
+            assert!(
+                frob.sqrt() <= eps,
+                "eps {eps}: sin angle <= {}",
+                frob.sqrt()
+            );
+        }
+        let e = smallest_eigenpairs(&op, 2, &tight.clone().subspace_tol(Some(0.0)));
+        assert!(e
+            .unwrap_err()
+            .to_string()
+            .contains("EigenParams.subspace_tol"));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! small problems. Non-convergence is reported in the result, not by panicking.
 
 pub mod adaptive;
-mod eigen;
+pub(crate) mod eigen;
 mod kmeans;
 mod mixed;
 pub mod nonbacktracking;
