@@ -7,6 +7,7 @@ use neurobricks::graph::{Duplicates, Graph};
 use neurobricks::hierarchy::{theory, BottomUp, Dendrogram, TopDown};
 use neurobricks::hsbm::HsbmParams;
 use neurobricks::metrics::{adjusted_mutual_info, matched_accuracy};
+use neurobricks::spectral::{BlockPrecision, EigenParams};
 use rand::Rng;
 
 /// Node-level labels of a cut into `k` clusters (`usize::MAX` for nodes outside the leaves).
@@ -69,6 +70,36 @@ fn btsbm_above_threshold_bottom_up_exact_at_every_depth() {
             "bottom-up exact at depth {} in only {c}/10 graphs",
             l + 1
         );
+    }
+}
+
+/// Top-down on a BTSBM whose communities all take the iterative eigensolver (more than 400
+/// nodes): exact recovery at every depth, the stopping rule refuses exactly the 8 planted
+/// leaves (each decided by the Kato-Temple bound, the splits by two negative Ritz values), and
+/// the default criteria (subspace-angle bisection, early sign decisions) give the partitions
+/// of a tight f64 solve.
+#[test]
+fn top_down_exact_at_every_depth_with_the_default_criteria() {
+    let h = HsbmParams::btsbm_log(3, 800, vec![2.0, 5.0, 12.0, 50.0], 3)
+        .generate()
+        .unwrap();
+    let truth: Vec<Vec<usize>> = (1..=3).map(|l| h.labels_at_depth(l)).collect();
+    let fit = TopDown::new().seed(2).fit(&h.graph).unwrap();
+    assert_eq!(fit.info.leaves, 8);
+    assert_eq!(fit.info.stopped_by_bethe_hessian, 8);
+    assert_eq!(fit.info.eigen_unconverged, 0);
+    assert_eq!(exact_per_depth(&fit.dendrogram, &truth), vec![true; 3]);
+    let tight = EigenParams::default()
+        .tol(1e-10)
+        .precision(BlockPrecision::Double)
+        .subspace_tol(None);
+    let reference = TopDown::new().seed(2).eigen(tight).fit(&h.graph).unwrap();
+    for k in [2, 4, 8] {
+        let (a, b) = (
+            cut_nodes(&fit.dendrogram, k),
+            cut_nodes(&reference.dendrogram, k),
+        );
+        assert_eq!(matched_accuracy(&a, &b).unwrap(), 1.0, "k = {k}");
     }
 }
 
