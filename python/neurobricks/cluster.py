@@ -223,7 +223,11 @@ class BottomUp(_Estimator):
     Parameters
     ----------
     n_clusters : int or None
-        Number of primitive communities K; estimated from the Bethe Hessian when None.
+        Number of primitive communities K. None: estimated as the authors do (the eigenvalues
+        of ``L_rho`` above ``1/sqrt(rho)``, ``rho`` the non-backtracking spectral radius; the
+        default of ``neurobricks cluster``, ``--k-estimate non-backtracking``). The other
+        choices of the CLI (``--k-estimate bethe-hessian``, ``--regulariser adaptive``) are
+        not exposed here yet.
     split : float or None
         Graph splitting: the fraction q in (0, 1) of the edges used for the spectral step, the
         rest for the linkage. None: no split.
