@@ -230,32 +230,15 @@ impl CoactivationParams {
         let mut counter = count::Counter::new(n, &binarizer, self.kernel, domains)?;
         let mut done = 0;
         // Reading and decoding run one chunk ahead on their own thread, overlapped with the
-        // binarisation and counting of the previous chunk (same chunks in the same order, so
-        // the counts are the same). An error on either side stops both: the reader's next
-        // send fails once the receiver is gone.
-        let chunks = src.chunks(ct)?;
-        std::thread::scope(|s| -> Result<()> {
-            let (tx, rx) = std::sync::mpsc::sync_channel(1);
-            s.spawn(move || {
-                for c in chunks {
-                    let stop = c.is_err();
-                    if tx.send(c).is_err() || stop {
-                        break;
-                    }
-                }
-            });
-            for c in rx {
-                let c = c?;
-                counter.push(&c)?;
-                done += c.tokens;
-                progress(Progress {
-                    pass: passes - 1,
-                    passes,
-                    tokens_done: done,
-                    tokens: t,
-                });
-            }
-            Ok(())
+        // binarisation and counting of the previous chunk.
+        counter.push_overlapped(src.chunks(ct)?, &mut |tokens| {
+            done += tokens;
+            progress(Progress {
+                pass: passes - 1,
+                passes,
+                tokens_done: done,
+                tokens: t,
+            })
         })?;
         Ok(counter.finish())
     }
