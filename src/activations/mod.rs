@@ -446,16 +446,7 @@ impl ChunkReader<'_> {
                 }
             }
         }
-        // Parallel scan first; the position is looked up only when something is wrong.
-        let bad = if data
-            .par_chunks(1 << 16)
-            .any(|c| c.iter().any(|v| !v.is_finite()))
-        {
-            data.iter().position(|v| !v.is_finite())
-        } else {
-            None
-        };
-        if let Some(bad) = bad {
+        if let Some(bad) = first_non_finite(&data) {
             return Err(Error::parse(
                 &af.path,
                 0,
@@ -488,6 +479,19 @@ impl Iterator for ChunkReader<'_> {
             self.next = self.file.tokens; // stop after the first error
         }
         Some(r)
+    }
+}
+
+/// Index of the first NaN or infinity of `data`: a parallel scan first, the position looked up
+/// only when something is wrong.
+fn first_non_finite(data: &[f32]) -> Option<usize> {
+    if data
+        .par_chunks(1 << 16)
+        .any(|c| c.iter().any(|v| !v.is_finite()))
+    {
+        data.iter().position(|v| !v.is_finite())
+    } else {
+        None
     }
 }
 
@@ -705,15 +709,7 @@ impl<'a> BorrowedActivations<'a> {
                     });
             }
         }
-        let bad = if data
-            .par_chunks(1 << 16)
-            .any(|c| c.iter().any(|v| !v.is_finite()))
-        {
-            data.iter().position(|v| !v.is_finite())
-        } else {
-            None
-        };
-        if let Some(bad) = bad {
+        if let Some(bad) = first_non_finite(&data) {
             return Err(Error::Input(format!(
                 "non-finite activation at token row {}, neuron {}",
                 t0 + bad / n.max(1),
