@@ -125,3 +125,6 @@ def test_non_finite_batch_is_refused():
     assert c.tokens == 5 and c.counts()[0, 0] == 5  # nothing of the refused batches counted
     with pytest.raises(ValueError, match="batch.*non-finite"):
         nb.CoactivationCounter(4).update(np.full((3, 4), np.inf, dtype=np.float16))
+    # float64 beyond float32's range is infinite once narrowed (as from a .npy file).
+    with pytest.raises(ValueError, match="batch.*row 0, neuron 0"):
+        nb.CoactivationCounter(4).update(np.full((3, 4), 1e300))

@@ -446,16 +446,7 @@ impl ChunkReader<'_> {
                 }
             }
         }
-        // Parallel scan first; the position is looked up only when something is wrong.
-        let bad = if data
-            .par_chunks(1 << 16)
-            .any(|c| c.iter().any(|v| !v.is_finite()))
-        {
-            data.iter().position(|v| !v.is_finite())
-        } else {
-            None
-        };
-        if let Some(bad) = bad {
+        if let Some(bad) = first_non_finite(&data) {
             return Err(Error::parse(
                 &af.path,
                 0,
@@ -488,6 +479,19 @@ impl Iterator for ChunkReader<'_> {
             self.next = self.file.tokens; // stop after the first error
         }
         Some(r)
+    }
+}
+
+/// Index of the first NaN or infinity of `data`: a parallel scan first, the position looked up
+/// only when something is wrong.
+fn first_non_finite(data: &[f32]) -> Option<usize> {
+    if data
+        .par_chunks(1 << 16)
+        .any(|c| c.iter().any(|v| !v.is_finite()))
+    {
+        data.iter().position(|v| !v.is_finite())
+    } else {
+        None
     }
 }
 
@@ -556,6 +560,186 @@ fn decode_portable(dtype: Dtype, big_endian: bool, bytes: &[u8], out: &mut [f32]
         (Dtype::I32, true) => conv!(4, |a| i32::from_be_bytes(a) as f32),
         (Dtype::I64, false) => conv!(8, |a| i64::from_le_bytes(a) as f32),
         (Dtype::I64, true) => conv!(8, |a| i64::from_be_bytes(a) as f32),
+    }
+}
+
+/// Values of an in-memory activation array borrowed from its owner (a NumPy buffer, a tensor),
+/// in one of the floating-point types models store activations in.
+#[derive(Debug, Clone, Copy)]
+pub enum ArrayValues<'a> {
+    /// IEEE half precision.
+    F16(&'a [half::f16]),
+    /// Single precision.
+    F32(&'a [f32]),
+    /// Double precision (narrowed to `f32`, as from a file).
+    F64(&'a [f64]),
+}
+
+impl ArrayValues<'_> {
+    fn len(&self) -> usize {
+        match self {
+            ArrayValues::F16(v) => v.len(),
+            ArrayValues::F32(v) => v.len(),
+            ArrayValues::F64(v) => v.len(),
+        }
+    }
+
+    /// Whether `range` (in memory order) holds a NaN or an infinity (the bit test of each type,
+    /// without converting; parallel and vectorised).
+    fn any_non_finite(&self, range: std::ops::Range<usize>) -> bool {
+        const PAR: usize = 1 << 16;
+        fn any<T: Sync + Copy>(v: &[T], bad: impl Fn(T) -> bool + Sync) -> bool {
+            v.par_chunks(PAR)
+                .any(|c| c.iter().fold(false, |acc, &x| acc | bad(x)))
+        }
+        match self {
+            ArrayValues::F16(v) => any(&v[range], |x| x.to_bits() & 0x7c00 == 0x7c00),
+            ArrayValues::F32(v) => any(&v[range], |x| x.to_bits() & 0x7f80_0000 == 0x7f80_0000),
+            ArrayValues::F64(v) => any(&v[range], |x| !x.is_finite() || !(x as f32).is_finite()),
+        }
+    }
+
+    fn get(&self, i: usize) -> f32 {
+        match self {
+            ArrayValues::F16(v) => v[i].to_f32(),
+            ArrayValues::F32(v) => v[i],
+            ArrayValues::F64(v) => v[i] as f32,
+        }
+    }
+
+    /// Decode the contiguous `range` into `out` (same length), in parallel.
+    fn decode_into(&self, range: std::ops::Range<usize>, out: &mut [f32]) {
+        const PAR: usize = 1 << 16;
+        match self {
+            ArrayValues::F16(v) => {
+                // SAFETY: `f16` is a `u16` bit pattern; the bytes are in native order.
+                let src = &v[range];
+                let bytes =
+                    unsafe { std::slice::from_raw_parts(src.as_ptr() as *const u8, src.len() * 2) };
+                decode(Dtype::F16, cfg!(target_endian = "big"), bytes, out);
+            }
+            ArrayValues::F32(v) => out.copy_from_slice(&v[range]),
+            ArrayValues::F64(v) => out
+                .par_chunks_mut(PAR)
+                .zip(v[range].par_chunks(PAR))
+                .for_each(|(o, s)| {
+                    for (a, &b) in o.iter_mut().zip(s) {
+                        *a = b as f32;
+                    }
+                }),
+        }
+    }
+}
+
+/// A `tokens x neurons` activation array in memory, borrowed (no copy of the whole array): an
+/// [`ActivationSource`] whose chunks are decoded to `f32` on demand (f16 with the vectorised
+/// decoder of the file reader), so a NumPy array or a tensor is counted exactly as the same
+/// values read from a `.npy` file.
+///
+/// ```
+/// use neurobricks::activations::{ActivationSource, ArrayValues, BorrowedActivations, Layout};
+/// // 2 tokens x 3 neurons stored column by column (Fortran order).
+/// let v = [1.0f32, 4.0, 2.0, 5.0, 3.0, 6.0];
+/// let a = BorrowedActivations::new(ArrayValues::F32(&v), 2, 3, Layout::ColumnMajor).unwrap();
+/// let c = a.chunks(64).unwrap().next().unwrap().unwrap();
+/// assert_eq!(c.row(1), &[4.0, 5.0, 6.0]);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct BorrowedActivations<'a> {
+    values: ArrayValues<'a>,
+    tokens: usize,
+    neurons: usize,
+    layout: Layout,
+}
+
+impl<'a> BorrowedActivations<'a> {
+    /// Borrow `values` as a `tokens x neurons` array in `layout` (row-major: token `t`'s values
+    /// at `t * neurons..`; column-major: neuron `i`'s at `i * tokens..`).
+    ///
+    /// # Errors
+    /// `values` does not hold exactly `tokens * neurons` values.
+    pub fn new(
+        values: ArrayValues<'a>,
+        tokens: usize,
+        neurons: usize,
+        layout: Layout,
+    ) -> Result<Self> {
+        if tokens.checked_mul(neurons) != Some(values.len()) {
+            return Err(Error::Input(format!(
+                "{} values do not make a {tokens} x {neurons} array",
+                values.len()
+            )));
+        }
+        Ok(BorrowedActivations {
+            values,
+            tokens,
+            neurons,
+            layout,
+        })
+    }
+
+    /// The first non-finite value as `(token row, neuron)`, if any (checked without converting
+    /// the array; parallel).
+    pub fn first_non_finite(&self) -> Option<(usize, usize)> {
+        let len = self.values.len();
+        const SPAN: usize = 1 << 22;
+        let start = (0..len)
+            .step_by(SPAN)
+            .find(|&s| self.values.any_non_finite(s..(s + SPAN).min(len)))?;
+        let i = (start..(start + SPAN).min(len)).find(|&i| !self.values.get(i).is_finite())?;
+        Some(match self.layout {
+            Layout::RowMajor => (i / self.neurons, i % self.neurons),
+            Layout::ColumnMajor => (i % self.tokens, i / self.tokens),
+        })
+    }
+
+    fn chunk(&self, t0: usize, t1: usize) -> Result<Chunk> {
+        let n = self.neurons;
+        let mut data = vec![0f32; (t1 - t0) * n];
+        match self.layout {
+            Layout::RowMajor => self.values.decode_into(t0 * n..t1 * n, &mut data),
+            Layout::ColumnMajor => {
+                let (v, tokens) = (&self.values, self.tokens);
+                data.par_chunks_mut(n.max(1))
+                    .enumerate()
+                    .for_each(|(r, row)| {
+                        for (i, a) in row.iter_mut().enumerate() {
+                            *a = v.get(i * tokens + t0 + r);
+                        }
+                    });
+            }
+        }
+        if let Some(bad) = first_non_finite(&data) {
+            return Err(Error::Input(format!(
+                "non-finite activation at token row {}, neuron {}",
+                t0 + bad / n.max(1),
+                bad % n.max(1)
+            )));
+        }
+        Ok(Chunk {
+            first_token: t0,
+            tokens: t1 - t0,
+            neurons: n,
+            data,
+        })
+    }
+}
+
+impl ActivationSource for BorrowedActivations<'_> {
+    fn tokens(&self) -> usize {
+        self.tokens
+    }
+    fn neurons(&self) -> usize {
+        self.neurons
+    }
+    fn chunks(&self, chunk_tokens: usize) -> Result<Chunks<'_>> {
+        let ct = chunk_tokens.max(1);
+        let this = *self;
+        Ok(Box::new(
+            (0..self.tokens)
+                .step_by(ct)
+                .map(move |t0| this.chunk(t0, (t0 + ct).min(this.tokens))),
+        ))
     }
 }
 
@@ -867,5 +1051,51 @@ mod tests {
                 assert_eq!(a.to_bits(), b.to_bits(), "pattern {:#06x}", bits[i]);
             }
         }
+    }
+
+    /// A borrowed f16 / f32 / f64 array in either order gives the chunks of the same values
+    /// held as a `TokenMatrix`, and its finite check finds the first bad value in token order
+    /// of its memory layout (every f16 NaN/infinity pattern is caught by the bit test).
+    #[test]
+    fn borrowed_arrays_chunk_like_token_matrices() {
+        let (t, n) = (300, 7);
+        let vals: Vec<f32> = (0..t * n)
+            .map(|k| ((k * 37 % 101) as f32 - 50.0) / 8.0)
+            .collect();
+        let tm = TokenMatrix::new(t, n, vals.clone()).unwrap();
+        let want: Vec<Chunk> = tm.chunks(64).unwrap().map(|c| c.unwrap()).collect();
+        let col: Vec<f32> = (0..t * n).map(|k| vals[(k % t) * n + k / t]).collect();
+        let h_row: Vec<half::f16> = vals.iter().map(|&x| half::f16::from_f32(x)).collect();
+        let d_col: Vec<f64> = col.iter().map(|&x| x as f64).collect();
+        let cases = [
+            (ArrayValues::F32(&vals), Layout::RowMajor),
+            (ArrayValues::F32(&col), Layout::ColumnMajor),
+            (ArrayValues::F16(&h_row), Layout::RowMajor),
+            (ArrayValues::F64(&d_col), Layout::ColumnMajor),
+        ];
+        for (v, layout) in cases {
+            let a = BorrowedActivations::new(v, t, n, layout).unwrap();
+            assert_eq!(a.first_non_finite(), None);
+            let got: Vec<Chunk> = a.chunks(64).unwrap().map(|c| c.unwrap()).collect();
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!((g.first_token, g.tokens), (w.first_token, w.tokens));
+                assert_eq!(g.data, w.data, "{layout:?}"); // the values are exact in f16
+            }
+        }
+        assert!(
+            BorrowedActivations::new(ArrayValues::F32(&vals), t, n + 1, Layout::RowMajor).is_err()
+        );
+        for bits in (0x7c00u16..=0x7fff).chain(0xfc00..=0xffff) {
+            let mut h = h_row.clone();
+            h[5 * n + 3] = half::f16::from_bits(bits);
+            let a = BorrowedActivations::new(ArrayValues::F16(&h), t, n, Layout::RowMajor).unwrap();
+            assert_eq!(a.first_non_finite(), Some((5, 3)), "{bits:#06x}");
+        }
+        let mut d = d_col.clone();
+        d[2 * t + 9] = 1e300; // finite in f64, infinite in f32
+        let a = BorrowedActivations::new(ArrayValues::F64(&d), t, n, Layout::ColumnMajor).unwrap();
+        assert_eq!(a.first_non_finite(), Some((9, 2)));
+        assert!(a.chunks(64).unwrap().any(|c| c.is_err()));
     }
 }

@@ -22,7 +22,7 @@
 
 use super::rules::Binarizer;
 use crate::activations::npy;
-use crate::activations::Chunk;
+use crate::activations::{Chunk, Chunks};
 use crate::error::{Error, Result};
 use crate::output::Outputs;
 use crate::util::{wio, with_avx};
@@ -427,6 +427,38 @@ impl<'a> Counter<'a> {
         }
         self.tokens += c.tokens as u64;
         Ok(())
+    }
+
+    /// Push every chunk of `chunks`, producing the next one (reading, decoding) on another
+    /// thread while the current one is binarised and counted: the same chunks in the same
+    /// order, so the same counts as pushing them one by one. `on_chunk(tokens)` is called after
+    /// each chunk is counted. An error on either side stops both (the producer's next send
+    /// fails once this side is gone); the chunks counted before it stay counted.
+    ///
+    /// # Errors
+    /// The first chunk that fails to read, or that [`Counter::push`] refuses.
+    pub fn push_overlapped(
+        &mut self,
+        chunks: Chunks<'_>,
+        on_chunk: &mut dyn FnMut(usize),
+    ) -> Result<()> {
+        std::thread::scope(|s| -> Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            s.spawn(move || {
+                for c in chunks {
+                    let stop = c.is_err();
+                    if tx.send(c).is_err() || stop {
+                        break;
+                    }
+                }
+            });
+            for c in rx {
+                let c = c?;
+                self.push(&c)?;
+                on_chunk(c.tokens);
+            }
+            Ok(())
+        })
     }
 
     fn binarise(&mut self, c: &Chunk, start: usize, take: usize) {
