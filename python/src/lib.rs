@@ -9,9 +9,7 @@
 #![allow(clippy::too_many_arguments)]
 
 use neurobricks::activations::ffn::{load_inputs, FfnLayer};
-use neurobricks::activations::{
-    ActivationSource, ArrayValues, BorrowedActivations, Layout, TokenMatrix,
-};
+use neurobricks::activations::{ArrayValues, BorrowedActivations, Layout, TokenMatrix};
 use neurobricks::bricks::baselines::random_same_sizes;
 use neurobricks::bricks::merge::mean_std;
 use neurobricks::bricks::route::{budget_neurons, firing_rate, route_and_evaluate};
@@ -916,9 +914,8 @@ impl PyCounter {
             // The CLI's chunks: whole 64-token words (each chunk starts on a fresh word of
             // the block), about 16 MB of f32.
             let ct = CoactivationParams::default().effective_chunk_tokens(n);
-            let chunks = acts.chunks(ct).map_err(|e| err("batch", e))?;
             let mut counted = 0u64;
-            let r = live.push_overlapped(chunks, &mut |t| counted += t as u64);
+            let r = live.push_source(&acts, ct, &mut |t| counted += t as u64);
             this.live_tokens += counted;
             r.map_err(|e| err("batch", e))?;
             Ok(tokens as u64)

@@ -58,10 +58,67 @@ pub trait ActivationSource: Sync {
     fn neurons(&self) -> usize;
     /// A fresh pass over all tokens in chunks of at most `chunk_tokens` rows.
     fn chunks(&self, chunk_tokens: usize) -> Result<Chunks<'_>>;
+    /// The same pass as [`Self::chunks`] (same chunks, values, errors) with the values left in
+    /// half precision, when the source holds row-major f16 (little-endian `.npy` files, f16
+    /// arrays in memory): a consumer that only compares values, such as binarisation, then
+    /// decodes rows in cache instead of writing and re-reading a whole `f32` chunk. `None`
+    /// (the default) when the source holds anything else.
+    fn f16_chunks(&self, _chunk_tokens: usize) -> Result<Option<F16Chunks<'_>>> {
+        Ok(None)
+    }
 }
 
 /// A pass over an [`ActivationSource`]'s tokens, chunk by chunk (each may fail to read).
 pub type Chunks<'a> = Box<dyn Iterator<Item = Result<Chunk>> + Send + 'a>;
+
+/// A block of consecutive tokens left in IEEE half precision: row-major bit patterns
+/// `[tokens, neurons]`, all finite (the source checks them, as it checks [`Chunk`]s). See
+/// [`ActivationSource::f16_chunks`].
+#[derive(Debug, Clone)]
+pub struct F16Chunk<'a> {
+    /// Index of the first token of the chunk in the whole stream.
+    pub first_token: usize,
+    /// Number of tokens (rows).
+    pub tokens: usize,
+    /// Number of neurons (columns).
+    pub neurons: usize,
+    /// Row-major half-precision bit patterns (read from a file, or borrowed from memory).
+    pub bits: std::borrow::Cow<'a, [u16]>,
+}
+
+/// A pass over a source's tokens in half precision (see [`ActivationSource::f16_chunks`]).
+pub type F16Chunks<'a> = Box<dyn Iterator<Item = Result<F16Chunk<'a>>> + Send + 'a>;
+
+/// Decode IEEE half-precision bit patterns to `f32` (exact; AVX-512 `vcvtph2ps` where the CPU
+/// has it, the portable conversion otherwise), serially: for rows decoded in cache.
+///
+/// ```
+/// let mut out = [0f32; 3];
+/// neurobricks::activations::f16_to_f32(&[0x3c00, 0xc000, 0x3800], &mut out);
+/// assert_eq!(out, [1.0, -2.0, 0.5]);
+/// ```
+///
+/// # Panics
+/// `bits` and `out` differ in length.
+pub fn f16_to_f32(bits: &[u16], out: &mut [f32]) {
+    assert_eq!(bits.len(), out.len());
+    // SAFETY: the bytes of `bits`, in native order.
+    let bytes = unsafe { std::slice::from_raw_parts(bits.as_ptr() as *const u8, bits.len() * 2) };
+    decode_serial(Dtype::F16, cfg!(target_endian = "big"), bytes, out);
+}
+
+/// Index of the first NaN or infinity among half-precision bit patterns (parallel bit test).
+fn first_non_finite_f16(bits: &[u16]) -> Option<usize> {
+    let bad = |x: u16| x & 0x7c00 == 0x7c00;
+    if bits
+        .par_chunks(1 << 16)
+        .any(|c| c.iter().fold(false, |acc, &x| acc | bad(x)))
+    {
+        bits.iter().position(|&x| bad(x))
+    } else {
+        None
+    }
+}
 
 /// Memory layout of a 2-D array on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -368,6 +425,20 @@ impl ActivationFile {
     }
 }
 
+impl ActivationFile {
+    /// [`Self::chunks`] with the values left in half precision, for little-endian row-major
+    /// f16 files (`None` for any other file): the same chunks, checked the same way, read
+    /// straight into the `u16` buffer with no conversion.
+    pub fn f16_chunks(
+        &self,
+        chunk_tokens: usize,
+        first_token: usize,
+    ) -> Result<Option<F16Reader<'_>>> {
+        let r = self.chunks(chunk_tokens, first_token)?;
+        Ok(r.raw_f16().then_some(F16Reader(r)))
+    }
+}
+
 /// Iterator over the chunks of one [`ActivationFile`]; see [`ActivationFile::chunks`].
 pub struct ChunkReader<'a> {
     file: &'a ActivationFile,
@@ -378,24 +449,75 @@ pub struct ChunkReader<'a> {
     buf: Vec<u8>,
 }
 
+/// The error for a file whose data end before token row `t0` (or another read error).
+fn truncated(path: &Path, t0: usize, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        Error::parse(
+            path,
+            0,
+            format!("truncated file: data ends before token row {t0}"),
+        )
+    } else {
+        Error::io(path, e)
+    }
+}
+
+/// The error for a NaN or infinite activation of a file.
+fn non_finite(path: &Path, value: f32, row: usize, neuron: usize) -> Error {
+    Error::parse(
+        path,
+        0,
+        format!("non-finite activation ({value}) at token row {row} (0-based), neuron {neuron}"),
+    )
+}
+
 impl ChunkReader<'_> {
+    /// Whether the file's values can be handed out as half-precision bit patterns as read.
+    fn raw_f16(&self) -> bool {
+        let af = self.file;
+        af.dtype == Dtype::F16
+            && af.layout == Layout::RowMajor
+            && !af.big_endian
+            && cfg!(target_endian = "little")
+    }
+
+    /// The next chunk as half-precision bits ([`Self::raw_f16`] files only): read straight into
+    /// the `u16` buffer, checked finite with the same error as [`Self::read_chunk`].
+    fn read_f16_chunk(&mut self) -> Result<F16Chunk<'static>> {
+        let af = self.file;
+        let t0 = self.next;
+        let ct = self.chunk_tokens.min(af.tokens - t0);
+        let n = af.neurons;
+        let mut bits = vec![0u16; ct * n];
+        self.f
+            .seek(SeekFrom::Start(af.offset + (t0 * n * 2) as u64))
+            .map_err(|e| Error::io(&af.path, e))?;
+        // SAFETY: every bit pattern is a valid u16; the slice covers exactly `bits`.
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(bits.as_mut_ptr() as *mut u8, bits.len() * 2) };
+        self.f
+            .read_exact(bytes)
+            .map_err(|e| truncated(&af.path, t0, e))?;
+        if let Some(bad) = first_non_finite_f16(&bits) {
+            let v = half::f16::from_bits(bits[bad]).to_f32();
+            return Err(non_finite(&af.path, v, t0 + bad / n, bad % n));
+        }
+        self.next += ct;
+        Ok(F16Chunk {
+            first_token: self.first_token + t0,
+            tokens: ct,
+            neurons: n,
+            bits: bits.into(),
+        })
+    }
+
     fn read_chunk(&mut self) -> Result<Chunk> {
         let af = self.file;
         let t0 = self.next;
         let ct = self.chunk_tokens.min(af.tokens - t0);
         let n = af.neurons;
         let s = af.dtype.size();
-        let truncated = |e: std::io::Error| {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                Error::parse(
-                    &af.path,
-                    0,
-                    format!("truncated file: data ends before token row {t0}"),
-                )
-            } else {
-                Error::io(&af.path, e)
-            }
-        };
+        let truncated = |e: std::io::Error| truncated(&af.path, t0, e);
         let mut data = vec![0f32; ct * n];
         match af.layout {
             Layout::RowMajor => {
@@ -447,16 +569,7 @@ impl ChunkReader<'_> {
             }
         }
         if let Some(bad) = first_non_finite(&data) {
-            return Err(Error::parse(
-                &af.path,
-                0,
-                format!(
-                    "non-finite activation ({}) at token row {} (0-based), neuron {}",
-                    data[bad],
-                    t0 + bad / n,
-                    bad % n
-                ),
-            ));
+            return Err(non_finite(&af.path, data[bad], t0 + bad / n, bad % n));
         }
         self.next += ct;
         Ok(Chunk {
@@ -465,6 +578,25 @@ impl ChunkReader<'_> {
             neurons: n,
             data,
         })
+    }
+}
+
+/// Iterator over the half-precision chunks of one row-major f16 file; see
+/// [`ActivationFile::f16_chunks`].
+pub struct F16Reader<'a>(ChunkReader<'a>);
+
+impl<'a> Iterator for F16Reader<'a> {
+    type Item = Result<F16Chunk<'a>>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let r = &mut self.0;
+        if r.next >= r.file.tokens {
+            return None;
+        }
+        let c: Self::Item = r.read_f16_chunk();
+        if c.is_err() {
+            r.next = r.file.tokens; // stop after the first error
+        }
+        Some(c)
     }
 }
 
@@ -741,6 +873,31 @@ impl ActivationSource for BorrowedActivations<'_> {
                 .map(move |t0| this.chunk(t0, (t0 + ct).min(this.tokens))),
         ))
     }
+    fn f16_chunks(&self, chunk_tokens: usize) -> Result<Option<F16Chunks<'_>>> {
+        let (ArrayValues::F16(v), Layout::RowMajor) = (self.values, self.layout) else {
+            return Ok(None);
+        };
+        // SAFETY: `f16` is a `u16` bit pattern.
+        let bits: &[u16] = unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u16, v.len()) };
+        let (ct, n, tokens) = (chunk_tokens.max(1), self.neurons, self.tokens);
+        Ok(Some(Box::new((0..tokens).step_by(ct).map(move |t0| {
+            let t1 = (t0 + ct).min(tokens);
+            let b = &bits[t0 * n..t1 * n];
+            if let Some(bad) = first_non_finite_f16(b) {
+                return Err(Error::Input(format!(
+                    "non-finite activation at token row {}, neuron {}",
+                    t0 + bad / n,
+                    bad % n
+                )));
+            }
+            Ok(F16Chunk {
+                first_token: t0,
+                tokens: t1 - t0,
+                neurons: n,
+                bits: b.into(),
+            })
+        }))))
+    }
 }
 
 /// Several activation files (shards) read one after the other as one stream of tokens.
@@ -797,6 +954,18 @@ impl ActivationSource for Activations {
             base += f.tokens;
         }
         Ok(Box::new(readers.into_iter().flatten()))
+    }
+    fn f16_chunks(&self, chunk_tokens: usize) -> Result<Option<F16Chunks<'_>>> {
+        let mut readers = Vec::with_capacity(self.files.len());
+        let mut base = 0;
+        for f in &self.files {
+            match f.f16_chunks(chunk_tokens, base)? {
+                Some(r) => readers.push(r),
+                None => return Ok(None),
+            }
+            base += f.tokens;
+        }
+        Ok(Some(Box::new(readers.into_iter().flatten())))
     }
 }
 

@@ -231,7 +231,7 @@ impl CoactivationParams {
         let mut done = 0;
         // Reading and decoding run one chunk ahead on their own thread, overlapped with the
         // binarisation and counting of the previous chunk.
-        counter.push_overlapped(src.chunks(ct)?, &mut |tokens| {
+        counter.push_source(src, ct, &mut |tokens| {
             done += tokens;
             progress(Progress {
                 pass: passes - 1,
