@@ -17,7 +17,7 @@ use neurobricks::bricks::{Bricks, Cut, EvalSet, RouteMetrics, Router, RouterMode
 use neurobricks::coactivation::{Binarize, Binarizer, CoactivationParams, Kernel, PairCounts};
 use neurobricks::experiments::minilm::Tokens;
 use neurobricks::graph::{read_edge_list, Csr, EdgeListOptions, Graph};
-use neurobricks::hierarchy::{theory, BottomUp, Dendrogram, TopDown};
+use neurobricks::hierarchy::{theory, BottomUp, Dendrogram, KEstimate, Regulariser, TopDown};
 use neurobricks::hsbm::{EdgeProbs, HsbmParams, Sizes};
 use neurobricks::plot::{DendrogramPlot, LeafClasses};
 use neurobricks::{metrics, Error};
@@ -293,7 +293,8 @@ fn fit_on_csr<'py, I: serde::Serialize + Send>(
 
 /// Bottom-up fit; returns the dict of [`fit_on_csr`].
 #[pyfunction]
-#[pyo3(signature = (graph, k, k_max, seed, split, n_init))]
+#[pyo3(signature = (graph, k, k_max, seed, split, n_init, k_estimate="non-backtracking", regulariser="fixed"))]
+#[allow(clippy::too_many_arguments)]
 fn bottom_up_fit<'py>(
     py: Python<'py>,
     graph: PyGraph<'py>,
@@ -302,9 +303,32 @@ fn bottom_up_fit<'py>(
     seed: u64,
     split: Option<f64>,
     n_init: usize,
+    k_estimate: &str,
+    regulariser: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let k_estimate = match k_estimate {
+        "non-backtracking" => KEstimate::NonBacktracking,
+        "bethe-hessian" => KEstimate::BetheHessian,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "k_estimate: expected \"non-backtracking\" or \"bethe-hessian\", got {other:?}"
+            )))
+        }
+    };
+    let regulariser = match regulariser {
+        "fixed" => Regulariser::Fixed,
+        "adaptive" => Regulariser::Adaptive,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "regulariser: expected \"fixed\" or \"adaptive\", got {other:?}"
+            )))
+        }
+    };
     let est = BottomUp::new().k(k).k_max(k_max).seed(seed).split(split);
-    let est = est.n_init(n_init);
+    let est = est
+        .n_init(n_init)
+        .k_estimate(k_estimate)
+        .regulariser(regulariser);
     fit_on_csr(py, graph, |g| est.fit(g).map(|f| (f.dendrogram, f.info)))
 }
 

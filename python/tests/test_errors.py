@@ -45,6 +45,12 @@ def test_bad_parameters(good):
         nb.BottomUp(split=1.5).fit(good)
     with pytest.raises(ValueError, match="seed"):
         nb.BottomUp(seed=-1).fit(good)
+    with pytest.raises(ValueError, match="k_estimate"):
+        nb.BottomUp(k_estimate="louvain").fit(good)
+    with pytest.raises(TypeError, match="regulariser"):
+        nb.BottomUp(regulariser=None).fit(good)
+    with pytest.raises(ValueError, match="regulariser"):
+        nb.BottomUp(regulariser="zeta").fit(good)
     with pytest.raises(ValueError, match="tau"):
         nb.TopDown(tau=-1).fit(good)
     with pytest.raises(ValueError, match="names"):
