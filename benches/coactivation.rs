@@ -8,7 +8,7 @@
 //! NumPy is run through `benches/coactivation_numpy.py` when present, else an inline script.
 
 use neurobricks::activations::TokenMatrix;
-use neurobricks::coactivation::{Binarize, CoactivationParams, Kernel};
+use neurobricks::coactivation::{Binarize, CoactivationParams, Kernel, Sparsify};
 use neurobricks::util::rng_for;
 use rand::Rng;
 use rayon::prelude::*;
@@ -55,6 +55,7 @@ fn main() {
 
     let mut best = f64::INFINITY;
     let mut check = 0u64;
+    let mut last = None;
     let kernels: Vec<Kernel> = match std::env::var("NB_KERNELS").as_deref() {
         Ok("all") => vec![Kernel::Auto, Kernel::Dense, Kernel::Sparse],
         _ => vec![Kernel::Auto],
@@ -71,7 +72,7 @@ fn main() {
                 .expect("counting succeeds");
             times.push(t.elapsed().as_secs_f64());
             check = (0..neurons).map(|i| c.n_i(i) as u64).sum();
-            std::hint::black_box(&c);
+            last = Some(c);
         }
         let b = times.iter().cloned().fold(f64::INFINITY, f64::min);
         best = best.min(b);
@@ -86,6 +87,20 @@ fn main() {
     }
     assert_eq!(check as usize, ones, "trace of the counts = number of ones");
     drop(src);
+    // The graph step on those counts: N² phi weights (vectorised rows), kNN selection, graph.
+    let counts = last.expect("counted at least once");
+    let gp = CoactivationParams::default().sparsify(Sparsify::Knn(10));
+    let mut times = Vec::new();
+    for _ in 0..repeat.max(1) {
+        let t = Instant::now();
+        let (g, _) = gp.graph(&counts).expect("graph step succeeds");
+        times.push(t.elapsed().as_secs_f64());
+        std::hint::black_box(&g);
+    }
+    println!(
+        "neurobricks graph step (phi, knn:10, {neurons} neurons): best {:.3} s",
+        times.iter().cloned().fold(f64::INFINITY, f64::min)
+    );
 
     if std::env::var_os("NB_SKIP_NUMPY").is_some() {
         return;

@@ -16,6 +16,7 @@
 import argparse
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +38,14 @@ def run(cmd):
     return wall, r.stderr
 
 
+def summary(what, cli_t, py_t):
+    """Ratios over all runs: of the medians and of the bests (single runs on a 2-core machine
+    move by 10% with background load; the runs alternate CLI / Python, so both see it)."""
+    med = statistics.median(py_t) / statistics.median(cli_t)
+    best = min(py_t) / min(cli_t)
+    print(f"{what}: Python / CLI median {med:.3f}, best {best:.3f} (acceptance <= 1.10)", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--neurobricks", default="target/release/neurobricks")
@@ -56,6 +65,7 @@ def main():
         if not os.path.exists(g + ".edges.tsv"):
             run([cli, "hsbm", "--nodes", str(args.nodes), "--depth", "5", "--p", P200K, "--seed", "0", "--out", g])
         a, names = nb.read_edge_list(g + ".edges.tsv")
+        cli_t, py_t = [], []
         for i in range(args.repeat):
             _, err = run([cli, "cluster", "--graph", g + ".edges.tsv", "--k", "32", "--seed", "0",
                           "--out", os.path.join(wd, "cli.json")])
@@ -64,11 +74,14 @@ def main():
             t0 = time.perf_counter()
             model = nb.BottomUp(n_clusters=32, seed=0).fit(a, names=names)
             py_s = time.perf_counter() - t0
+            cli_t.append(cli_s)
+            py_t.append(py_s)
             model.save(os.path.join(wd, "py.json"))
             same = open(os.path.join(wd, "py.json"), "rb").read() == open(os.path.join(wd, "cli.json"), "rb").read()
             print(f"cluster run {i}: CLI {cli_s:.2f} s (without reading), Python fit {py_s:.2f} s "
                   f"(native fit {model.info_['fit_seconds']:.2f} s, graph {model.info_['graph_seconds']:.2f} s), "
                   f"ratio {py_s / cli_s:.3f}, same tree JSON: {same}", flush=True)
+        summary("cluster", cli_t, py_t)
 
     if "count" not in skip:
         t_n = args.tokens
@@ -84,6 +97,7 @@ def main():
             np.save(path, x)
         x = np.load(path, mmap_mode="r")
         x = np.ascontiguousarray(x)  # in memory, as activations from a model
+        cli_t, py_t = [], []
         for i in range(args.repeat):
             cli_s, _ = run([cli, "coactivation", "--activations", path, "--binarize", "topk:10%",
                             "--counts-out", os.path.join(wd, "cli.counts.npy"), "--out", os.path.join(wd, "g.tsv")])
@@ -91,9 +105,12 @@ def main():
             c = nb.CoactivationCounter(3072, "topk:10%").update(x)
             m = c.counts()
             py_s = time.perf_counter() - t0
+            cli_t.append(cli_s)
+            py_t.append(py_s)
             same = np.array_equal(m, nb.CoactivationCounter.load(os.path.join(wd, "cli.counts.npy")).counts())
             print(f"count run {i}: CLI {cli_s:.2f} s (whole run), Python update+counts {py_s:.2f} s, "
                   f"ratio {py_s / cli_s:.3f}, same counts: {same}", flush=True)
+        summary("count", cli_t, py_t)
 
 
 if __name__ == "__main__":

@@ -400,3 +400,112 @@ fn cluster_reports_progress_unless_quiet() {
         assert_eq!(trees[0], trees[1], "{method}: --quiet changed the tree");
     }
 }
+
+/// A core-periphery graph where the two K estimates differ: a ring of 10 five-node cliques,
+/// each node with one pendant neighbour, and a dense core of two 12-node cliques attached to it.
+/// The non-backtracking radius (about 10.09) comes from the core, so the authors' count at
+/// `sqrt(rho)` finds 5 communities where `H(r)` at the smaller `r = sqrt(sum d^2 / sum d - 1)`
+/// finds 9.
+fn core_periphery_edges() -> String {
+    let (c, s) = (10u32, 5u32);
+    let mut e = Vec::new();
+    let mut next = c * s;
+    for q in 0..c {
+        let b = q * s;
+        for i in 0..s {
+            for j in i + 1..s {
+                e.push((b + i, b + j));
+            }
+            e.push((b + i, next));
+            next += 1;
+        }
+        e.push((b, ((q + 1) % c) * s + 1));
+    }
+    for q in 0..2 {
+        let b = next + 12 * q;
+        for i in 0..12 {
+            for j in i + 1..12 {
+                e.push((b + i, b + j));
+            }
+        }
+    }
+    e.push((next, next + 12));
+    e.push((next, 0));
+    e.iter().map(|(u, v)| format!("{u}\t{v}\n")).collect()
+}
+
+/// `--k-estimate` and `--regulariser` reach the library: the default is the authors'
+/// non-backtracking estimate (5 leaves here, the radius in the tree's info and on stderr),
+/// `--k-estimate bethe-hessian` the previous one (9 leaves, no radius), `--regulariser adaptive`
+/// records its per-eigenvector `r`; bad values and a regulariser that cannot work name the flag.
+#[test]
+fn k_estimate_and_regulariser_flags() {
+    let d = tmpdir("kest");
+    let p = |f: &str| d.join(f).to_string_lossy().into_owned();
+    std::fs::write(d.join("g.tsv"), core_periphery_edges()).unwrap();
+    std::fs::write(d.join("path.tsv"), "0 1\n1 2\n2 3\n3 4\n").unwrap();
+    // `cluster --graph GRAPH EXTRA.. --out OUT`
+    let args = |graph: &str, extra: &[&str], out: &str| -> Vec<String> {
+        let mut a = vec!["cluster".to_string(), "--graph".into(), p(graph)];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a.extend(["--out".to_string(), p(out)]);
+        a
+    };
+    let ok = |graph: &str, extra: &[&str], out: &str| -> serde_json::Value {
+        let a = args(graph, extra, out);
+        run_ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        serde_json::from_str(&std::fs::read_to_string(d.join(out)).unwrap()).unwrap()
+    };
+    let err = |graph: &str, extra: &[&str]| -> String {
+        let a = args(graph, extra, "x.json");
+        run_err(
+            &a.iter().map(String::as_str).collect::<Vec<_>>(),
+            &d.join("x.json"),
+        )
+    };
+    let a = args("g.tsv", &[], "nb.json");
+    let out = nb().args(&a).output().unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("non-backtracking spectral radius 10.0"),
+        "{stderr}"
+    );
+    let t: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("nb.json")).unwrap()).unwrap();
+    assert_eq!(t["num_leaves"], 5, "{}", t["info"]);
+    assert_eq!(t["params"]["k_estimate"], "non-backtracking");
+    assert!((t["info"]["rho"].as_f64().unwrap() - 10.09).abs() < 0.01);
+    let explicit = ok("g.tsv", &["--k-estimate", "non-backtracking"], "nb2.json");
+    assert_eq!(explicit, t, "the explicit default gives the same tree");
+    let t = ok("g.tsv", &["--k-estimate", "bethe-hessian"], "bh.json");
+    assert_eq!(t["num_leaves"], 9, "{}", t["info"]);
+    assert_eq!(t["params"]["k_estimate"], "bethe-hessian");
+    assert!(t["info"].get("rho").is_none());
+    // With K given nothing is estimated and no radius computed.
+    let t = ok("g.tsv", &["--k", "5"], "k.json");
+    assert!(t["params"].get("k_estimate").is_none() && t["info"].get("rho").is_none());
+    let t = ok(
+        "g.tsv",
+        &["--k", "5", "--regulariser", "adaptive"],
+        "ad.json",
+    );
+    assert_eq!(t["params"]["regulariser"], "adaptive");
+    assert_eq!(t["info"]["zeta"].as_array().unwrap().len(), 5);
+    assert_eq!(t["num_leaves"], 5);
+    let e = err("g.tsv", &["--k-estimate", "lrho"]);
+    assert!(
+        e.contains("--k-estimate") && e.contains("non-backtracking, bethe-hessian"),
+        "{e}"
+    );
+    let e = err("g.tsv", &["--regulariser", "zeta"]);
+    assert!(
+        e.contains("--regulariser") && e.contains("fixed, adaptive"),
+        "{e}"
+    );
+    // A path is a forest: no informative regulariser, an error naming the flag.
+    let e = err("path.tsv", &["--k", "2", "--regulariser", "adaptive"]);
+    assert!(e.contains("`--regulariser`") && e.contains("fixed"), "{e}");
+    // Without K the forest is one community under the authors' estimate.
+    assert_eq!(ok("path.tsv", &[], "p.json")["num_leaves"], 1);
+}

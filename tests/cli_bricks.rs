@@ -59,3 +59,25 @@ fn extract_with_a_bad_cut_writes_nothing() {
     assert!(dir.join("brick_004.safetensors").exists() && dir.join("bricks.json").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Stage lines on stderr for long runs (issue 15), none with --quiet; stdout unchanged.
+#[test]
+fn stage_lines_on_stderr_unless_quiet() {
+    let args = [
+        "bricks", "route", "--bricks", "standin", "--k", "8", "--budget", "0.25",
+    ];
+    let (ok, out, err) = run(&args);
+    assert!(ok, "{err}");
+    for stage in [
+        "bricks: reading data/minilm-l6/layer5.safetensors",
+        "bricks: activations of",
+        "bricks: stand-in bricks",
+        "bricks: routing the evaluation tokens",
+    ] {
+        assert!(err.contains(stage), "missing `{stage}` in\n{err}");
+    }
+    let (ok, out_q, err_q) = run(&[&args[..], &["--quiet"]].concat());
+    assert!(ok, "{err_q}");
+    assert!(!err_q.contains("bricks: "), "{err_q}");
+    assert_eq!(out, out_q);
+}

@@ -161,6 +161,38 @@ fn counts_equal_naive_reference_for_every_rule_dtype_and_order() {
     }
 }
 
+/// Two row-major f16 shards (the half-precision path: rows decoded in cache) count exactly as
+/// the same values in memory as f32, with per-domain counts, across shard and block boundaries.
+#[test]
+fn f16_shards_with_domains_count_like_f32_in_memory() {
+    let dir = tmpdir("f16shards");
+    let (t1, t2, n) = (5000, 3100, 29);
+    let vals = random_acts(21, t1 + t2, n, 0.3);
+    let (a, b) = (dir.join("s1.npy"), dir.join("s2.npy"));
+    write_npy(&a, t1, n, &vals[..t1 * n], Dt::F16, false);
+    write_npy(&b, t2, n, &vals[t1 * n..], Dt::F16, false);
+    let shards = Activations::open(&[a, b], None).unwrap();
+    assert!(
+        shards.f16_chunks(64).unwrap().is_some(),
+        "the half-precision path is taken"
+    );
+    let mem = TokenMatrix::new(t1 + t2, n, vals).unwrap();
+    assert!(mem.f16_chunks(64).unwrap().is_none());
+    let labels: Vec<u32> = (0..t1 + t2).map(|t| (t * 7 % 3) as u32).collect();
+    for rule in [
+        Binarize::Positive,
+        Binarize::TopK(4),
+        Binarize::Threshold(0.5),
+    ] {
+        let p = CoactivationParams::default()
+            .binarize(rule)
+            .chunk_tokens(777);
+        let got = p.count(&shards, Some((&labels, 3)), &mut |_| {}).unwrap();
+        let want = p.count(&mem, Some((&labels, 3)), &mut |_| {}).unwrap();
+        assert_eq!(got, want, "{rule}");
+    }
+}
+
 #[test]
 fn counts_cross_block_boundaries_exactly() {
     // More than one 4096-token block, with both kernels and an odd chunk size.
@@ -476,13 +508,23 @@ fn bad_input_is_a_clear_error_without_output() {
         &["trunc.npy", "truncated"],
     );
 
-    // NaN and infinity, named by token row.
-    for (name, bad) in [("nan.npy", f32::NAN), ("inf.npy", f32::INFINITY)] {
+    // NaN and infinity, named by token row (Fortran order: decoded to f32; C order: the
+    // half-precision path, checked on the bits).
+    for (name, bad, fortran) in [
+        ("nan.npy", f32::NAN, true),
+        ("inf.npy", f32::INFINITY, true),
+        ("nan_c.npy", f32::NAN, false),
+        ("ninf_c.npy", f32::NEG_INFINITY, false),
+    ] {
         let p = dir.join(name);
         let mut v = random_acts(2, 10, 4, 0.5);
         v[7 * 4 + 2] = bad;
-        write_npy(&p, 10, 4, &v, Dt::F16, true);
-        assert_fails(&dir, &["--activations", &s(&p)], &[name, "token row 7"]);
+        write_npy(&p, 10, 4, &v, Dt::F16, fortran);
+        assert_fails(
+            &dir,
+            &["--activations", &s(&p)],
+            &[name, "token row 7", "neuron 2"],
+        );
     }
 
     // Shards with different neuron counts: both files named.

@@ -274,8 +274,9 @@ fn bounded_degree_generator_hits_the_expected_degree() {
 }
 
 /// Power grid (spec 5.7.2): the authors' K estimate — informative eigenvalues of `L_rho` — lies
-/// in 30-45 and equals the negative-eigenvalue count of `H(sqrt(rho))`; bottom-up with that K
-/// has no inversions. Skipped when the shared data is absent.
+/// in 30-45 and equals the negative-eigenvalue count of `H(sqrt(rho))` (the count the default
+/// `BottomUp` uses); bottom-up with that K has no inversions. Skipped when the shared data is
+/// absent.
 #[test]
 fn power_grid_nonbacktracking_k_in_band() {
     let dir = neurobricks::experiments::shared_data_dir();
@@ -300,29 +301,29 @@ fn power_grid_nonbacktracking_k_in_band() {
         .fit(&g)
         .unwrap();
     assert_eq!(fit.dendrogram.inversions(), 0);
-    // BottomUp with the non-backtracking estimate finds the same K (the adaptive regulariser
-    // is measured on the power grid by `examples/paper.rs`: minutes, too slow for a test).
+    // BottomUp with its defaults (the non-backtracking estimate, fixed r) finds the same K and
+    // the same radius (the adaptive regulariser is measured on the power grid by
+    // `examples/paper.rs`: minutes, too slow for a test).
     let fit = neurobricks::hierarchy::BottomUp::new()
-        .k_estimate(neurobricks::hierarchy::KEstimate::NonBacktracking)
         .seed(3)
         .fit(&g)
         .unwrap();
     assert_eq!(fit.info.k, est.k_lrho);
+    // Another seed, another start vector: the same radius to the power iteration's tolerance.
+    assert!((fit.info.rho.unwrap() - est.rho.rho).abs() < 1e-9);
     assert!(fit.info.k_estimated && fit.info.rho.is_some());
     assert_eq!(fit.dendrogram.inversions(), 0);
 }
 
-/// The two bottom-up variants: the default (K by `H(r)`, one fixed `r`) and the authors' step
-/// (K by `L_rho`, per-eigenvector `r`).
+/// The two bottom-up variants: the default (K by `L_rho`, one fixed `r`) and the authors' full
+/// step (K by `L_rho`, per-eigenvector `r`).
 fn variants() -> [(&'static str, neurobricks::hierarchy::BottomUp); 2] {
-    use neurobricks::hierarchy::{BottomUp, KEstimate, Regulariser};
+    use neurobricks::hierarchy::{BottomUp, Regulariser};
     [
         ("fixed r", BottomUp::new()),
         (
             "adaptive r",
-            BottomUp::new()
-                .k_estimate(KEstimate::NonBacktracking)
-                .regulariser(Regulariser::Adaptive),
+            BottomUp::new().regulariser(Regulariser::Adaptive),
         ),
     ]
 }

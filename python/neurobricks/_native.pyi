@@ -85,6 +85,7 @@ _Graph = Tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np
 
 def bottom_up_fit(
     graph: _Graph, k: Optional[int], k_max: int, seed: int, split: Optional[float], n_init: int,
+    k_estimate: str = ..., regulariser: str = ...,
 ) -> Dict[str, Any]: ...
 def top_down_fit(
     graph: _Graph, tau: float, seed: int, min_size: int, max_depth: Optional[int], n_init: int,

@@ -223,7 +223,11 @@ class BottomUp(_Estimator):
     Parameters
     ----------
     n_clusters : int or None
-        Number of primitive communities K; estimated from the Bethe Hessian when None.
+        Number of primitive communities K. None: estimated as the authors do (the eigenvalues
+        of ``L_rho`` above ``1/sqrt(rho)``, ``rho`` the non-backtracking spectral radius; the
+        default of ``neurobricks cluster``, ``--k-estimate non-backtracking``). The other
+        choices of the CLI (``--k-estimate bethe-hessian``, ``--regulariser adaptive``) are
+        not exposed here yet.
     split : float or None
         Graph splitting: the fraction q in (0, 1) of the edges used for the spectral step, the
         rest for the linkage. None: no split.
@@ -233,6 +237,14 @@ class BottomUp(_Estimator):
         k-means restarts.
     k_max : int
         Upper bound for an estimated K.
+    k_estimate : str
+        How K is estimated when ``n_clusters`` is None: ``"non-backtracking"`` (default; the
+        authors' count with the non-backtracking spectral radius rho, i.e. the negative
+        eigenvalues of H(sqrt(rho))) or ``"bethe-hessian"`` (negative eigenvalues of H(r),
+        r = sqrt(sum d^2 / sum d - 1)). The CLI's ``--k-estimate``.
+    regulariser : str
+        ``"fixed"`` (default: one r for all K eigenvectors of H(r)) or ``"adaptive"`` (the
+        authors' per-eigenvector r; slower). The CLI's ``--regulariser``.
 
     Attributes (after :meth:`fit`)
     ------------------------------
@@ -253,12 +265,16 @@ class BottomUp(_Estimator):
         *,
         n_init: int = 10,
         k_max: int = 1000,
+        k_estimate: str = "non-backtracking",
+        regulariser: str = "fixed",
     ) -> None:
         self.n_clusters = n_clusters
         self.split = split
         self.seed = seed
         self.n_init = n_init
         self.k_max = k_max
+        self.k_estimate = k_estimate
+        self.regulariser = regulariser
 
     def fit(self, adjacency: Any, names: Optional[Sequence[Any]] = None) -> "BottomUp":
         """Fit on a symmetric, non-negative adjacency matrix (``scipy.sparse`` csr/csc/coo or a
@@ -273,14 +289,20 @@ class BottomUp(_Estimator):
         n_init = check_int(self.n_init, "n_init", 1)
         k_max = check_int(self.k_max, "k_max", 1)
         n, ip, ix, d, nm, weighted, loops = self._prepare(adjacency, names)
-        res = _native.bottom_up_fit((n, ip, ix, d, nm, weighted), k, k_max, seed, split, n_init)
+        for value, name in ((self.k_estimate, "k_estimate"), (self.regulariser, "regulariser")):
+            if not isinstance(value, str):
+                raise TypeError(f"{name}: expected a string, got {type(value).__name__}")
+        res = _native.bottom_up_fit(
+            (n, ip, ix, d, nm, weighted), k, k_max, seed, split, n_init, self.k_estimate, self.regulariser
+        )
         self._finish(res, t0, loops, weighted)
         return self
 
     def __repr__(self) -> str:
         return (
             f"BottomUp(n_clusters={self.n_clusters!r}, split={self.split!r}, seed={self.seed!r}, "
-            f"n_init={self.n_init!r}, k_max={self.k_max!r})"
+            f"n_init={self.n_init!r}, k_max={self.k_max!r}, k_estimate={self.k_estimate!r}, "
+            f"regulariser={self.regulariser!r})"
         )
 
 

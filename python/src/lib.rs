@@ -9,7 +9,7 @@
 #![allow(clippy::too_many_arguments)]
 
 use neurobricks::activations::ffn::{load_inputs, FfnLayer};
-use neurobricks::activations::{Chunk, TokenMatrix};
+use neurobricks::activations::{ArrayValues, BorrowedActivations, Layout, TokenMatrix};
 use neurobricks::bricks::baselines::random_same_sizes;
 use neurobricks::bricks::merge::mean_std;
 use neurobricks::bricks::route::{budget_neurons, firing_rate, route_and_evaluate};
@@ -17,7 +17,7 @@ use neurobricks::bricks::{Bricks, Cut, EvalSet, RouteMetrics, Router, RouterMode
 use neurobricks::coactivation::{Binarize, Binarizer, CoactivationParams, Kernel, PairCounts};
 use neurobricks::experiments::minilm::Tokens;
 use neurobricks::graph::{read_edge_list, Csr, EdgeListOptions, Graph};
-use neurobricks::hierarchy::{theory, BottomUp, Dendrogram, TopDown};
+use neurobricks::hierarchy::{theory, BottomUp, Dendrogram, KEstimate, Regulariser, TopDown};
 use neurobricks::hsbm::{EdgeProbs, HsbmParams, Sizes};
 use neurobricks::plot::{DendrogramPlot, LeafClasses};
 use neurobricks::{metrics, Error};
@@ -293,7 +293,8 @@ fn fit_on_csr<'py, I: serde::Serialize + Send>(
 
 /// Bottom-up fit; returns the dict of [`fit_on_csr`].
 #[pyfunction]
-#[pyo3(signature = (graph, k, k_max, seed, split, n_init))]
+#[pyo3(signature = (graph, k, k_max, seed, split, n_init, k_estimate="non-backtracking", regulariser="fixed"))]
+#[allow(clippy::too_many_arguments)]
 fn bottom_up_fit<'py>(
     py: Python<'py>,
     graph: PyGraph<'py>,
@@ -302,9 +303,32 @@ fn bottom_up_fit<'py>(
     seed: u64,
     split: Option<f64>,
     n_init: usize,
+    k_estimate: &str,
+    regulariser: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let k_estimate = match k_estimate {
+        "non-backtracking" => KEstimate::NonBacktracking,
+        "bethe-hessian" => KEstimate::BetheHessian,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "k_estimate: expected \"non-backtracking\" or \"bethe-hessian\", got {other:?}"
+            )))
+        }
+    };
+    let regulariser = match regulariser {
+        "fixed" => Regulariser::Fixed,
+        "adaptive" => Regulariser::Adaptive,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "regulariser: expected \"fixed\" or \"adaptive\", got {other:?}"
+            )))
+        }
+    };
     let est = BottomUp::new().k(k).k_max(k_max).seed(seed).split(split);
-    let est = est.n_init(n_init);
+    let est = est
+        .n_init(n_init)
+        .k_estimate(k_estimate)
+        .regulariser(regulariser);
     fit_on_csr(py, graph, |g| est.fit(g).map(|f| (f.dendrogram, f.info)))
 }
 
@@ -660,8 +684,6 @@ struct PyCounter {
     live: Option<neurobricks::coactivation::count::Counter<'static>>,
     /// Tokens pushed into `live`.
     live_tokens: u64,
-    /// Reused conversion buffer (one chunk of f32 rows).
-    buf: Vec<f32>,
 }
 
 impl PyCounter {
@@ -684,49 +706,6 @@ impl PyCounter {
     }
 }
 
-/// Copy rows `t0..t1` of a (tokens x neurons) array into `out` as f32, row-major.
-/// `get(t, i)` reads one value; C-order inputs use the contiguous fast path instead.
-fn rows_to_f32<T: Copy + Send + Sync>(
-    src: &[T],
-    c_order: bool,
-    tokens: usize,
-    n: usize,
-    t0: usize,
-    t1: usize,
-    out: &mut Vec<f32>,
-    conv: impl Fn(T) -> f32 + Sync,
-) {
-    use rayon::prelude::*;
-    out.clear();
-    out.resize((t1 - t0) * n, 0.0);
-    if c_order {
-        out.par_chunks_mut(n.max(1))
-            .zip(src[t0 * n..t1 * n].par_chunks(n.max(1)))
-            .for_each(|(o, s)| {
-                for (a, &b) in o.iter_mut().zip(s) {
-                    *a = conv(b);
-                }
-            });
-    } else {
-        // Fortran order: column i is src[i * tokens .. (i + 1) * tokens].
-        out.par_chunks_mut(n.max(1)).enumerate().for_each(|(r, o)| {
-            let t = t0 + r;
-            for (i, a) in o.iter_mut().enumerate() {
-                *a = conv(src[i * tokens + t]);
-            }
-        });
-    }
-}
-
-const BATCH_ROWS_F32: usize = 4 << 20;
-
-/// Index (in memory order) of the first value that is NaN or infinite as f32 (the CLI refuses
-/// them in activation files too).
-fn first_non_finite<T: Copy + Sync>(v: &[T], conv: impl Fn(T) -> f32 + Sync) -> Option<usize> {
-    use rayon::prelude::*;
-    v.par_iter().position_first(|&x| !conv(x).is_finite())
-}
-
 #[pymethods]
 impl PyCounter {
     #[new]
@@ -741,7 +720,6 @@ impl PyCounter {
             done: None,
             live: None,
             live_tokens: 0,
-            buf: Vec::new(),
         })
     }
 
@@ -762,13 +740,13 @@ impl PyCounter {
     /// Count a 2-D float16/32/64 array (C or Fortran contiguous), GIL released.
     fn update(&mut self, py: Python<'_>, batch: &Bound<'_, PyAny>) -> PyResult<u64> {
         if let Ok(a) = batch.extract::<PyReadonlyArray2<'_, f32>>() {
-            return self.update_typed(py, &a, |x| x);
+            return self.update_typed(py, &a, ArrayValues::F32);
         }
         if let Ok(a) = batch.extract::<PyReadonlyArray2<'_, half::f16>>() {
-            return self.update_typed(py, &a, |x| x.to_f32());
+            return self.update_typed(py, &a, ArrayValues::F16);
         }
         if let Ok(a) = batch.extract::<PyReadonlyArray2<'_, f64>>() {
-            return self.update_typed(py, &a, |x| x as f32);
+            return self.update_typed(py, &a, ArrayValues::F64);
         }
         Err(PyTypeError::new_err(
             "batch: expected a 2-D float16, float32 or float64 array",
@@ -846,7 +824,6 @@ impl PyCounter {
             done: Some(pc),
             live: None,
             live_tokens: 0,
-            buf: Vec::new(),
         })
     }
 
@@ -897,11 +874,15 @@ impl PyCounter {
 }
 
 impl PyCounter {
-    fn update_typed<T: numpy::Element + Copy + Send + Sync>(
+    /// Count one contiguous batch: a parallel bit-level finite check of the whole batch first
+    /// (a refused batch leaves the counts unchanged), then the library's overlapped pipeline
+    /// (the next chunk decoded to f32 on another thread while the current one is counted; f16
+    /// with the vectorised decoder of the `.npy` reader), as `neurobricks coactivation` does.
+    fn update_typed<'a, T: numpy::Element + 'a>(
         &mut self,
         py: Python<'_>,
-        a: &PyReadonlyArray2<'_, T>,
-        conv: impl Fn(T) -> f32 + Sync + Send,
+        a: &'a PyReadonlyArray2<'_, T>,
+        values: impl FnOnce(&'a [T]) -> ArrayValues<'a>,
     ) -> PyResult<u64> {
         let s = a.shape();
         let (tokens, n) = (s[0], s[1]);
@@ -911,66 +892,56 @@ impl PyCounter {
                 self.n
             )));
         }
-        let c_order = a.is_c_contiguous();
-        if !c_order && !a.is_fortran_contiguous() {
+        let layout = if a.is_c_contiguous() {
+            Layout::RowMajor
+        } else if a.is_fortran_contiguous() {
+            Layout::ColumnMajor
+        } else {
             return Err(PyValueError::new_err(
                 "batch: must be C- or Fortran-contiguous (use numpy.ascontiguousarray)",
             ));
-        }
+        };
         if tokens == 0 {
             return Ok(0);
         }
         // A contiguous array's buffer in memory order (as_slice refuses Fortran order).
         // SAFETY: the array is contiguous (checked above) and kept alive and read-only by `a`.
-        let src: &[T] = unsafe { std::slice::from_raw_parts(a.data(), tokens * n) };
+        let src: &'a [T] = unsafe { std::slice::from_raw_parts(a.data(), tokens * n) };
+        let acts = BorrowedActivations::new(values(src), tokens, n, layout)
+            .map_err(|e| err("batch", e))?;
         let rule = self.rule;
         let this = &mut *self;
         py.detach(move || -> PyResult<u64> {
-            // Checked before anything is counted: a refused batch leaves the counts unchanged.
-            if let Some(bad) = first_non_finite(src, &conv) {
-                let (t, i) = if c_order {
-                    (bad / n, bad % n)
-                } else {
-                    (bad % tokens, bad / tokens)
-                };
+            if this.live_tokens + tokens as u64 > u32::MAX as u64 {
+                return Err(PyValueError::new_err(format!(
+                    "batch: {tokens} more tokens would exceed the {} tokens one counter can hold (u32 counts); save this counter and start another",
+                    u32::MAX
+                )));
+            }
+            if let Some((t, i)) = acts.first_non_finite() {
                 return Err(PyValueError::new_err(format!(
                     "batch: non-finite activation at token row {t}, neuron {i}"
                 )));
             }
-            let binarizer = binarizer_for(rule);
             if this.live.is_none() {
                 this.live = Some(
                     neurobricks::coactivation::count::Counter::new(
                         n,
-                        binarizer,
+                        binarizer_for(rule),
                         Kernel::Auto,
                         None,
                     )
                     .map_err(|e| err("", e))?,
                 );
             }
-            // Whole 64-token words per chunk (each chunk starts on a fresh word of the block),
-            // about 16 MB of f32, as the CLI's chunks.
-            let rows = (BATCH_ROWS_F32 / n).clamp(64, 65536) / 64 * 64;
-            let mut buf = std::mem::take(&mut this.buf);
-            let mut t0 = 0;
             let live = this.live.as_mut().expect("created above");
-            while t0 < tokens {
-                let t1 = (t0 + rows).min(tokens);
-                rows_to_f32(src, c_order, tokens, n, t0, t1, &mut buf, &conv);
-                let chunk = Chunk {
-                    first_token: 0,
-                    tokens: t1 - t0,
-                    neurons: n,
-                    data: std::mem::take(&mut buf),
-                };
-                let r = live.push(&chunk);
-                buf = chunk.data;
-                r.map_err(|e| err("batch", e))?;
-                this.live_tokens += (t1 - t0) as u64;
-                t0 = t1;
-            }
-            this.buf = buf;
+            // The CLI's chunks: whole 64-token words (each chunk starts on a fresh word of
+            // the block), about 16 MB of f32.
+            let ct = CoactivationParams::default().effective_chunk_tokens(n);
+            let mut counted = 0u64;
+            let r = live.push_source(&acts, ct, &mut |t| counted += t as u64);
+            this.live_tokens += counted;
+            r.map_err(|e| err("batch", e))?;
             Ok(tokens as u64)
         })
     }

@@ -100,6 +100,14 @@ def test_self_loops_dropped(btsbm):
     [
         (lambda: nb.BottomUp(n_clusters=8, seed=3), ["--k", "8", "--seed", "3"]),
         (lambda: nb.BottomUp(seed=1, k_max=40), ["--seed", "1", "--k-max", "40"]),
+        (
+            lambda: nb.BottomUp(seed=1, k_max=40, k_estimate="bethe-hessian"),
+            ["--seed", "1", "--k-max", "40", "--k-estimate", "bethe-hessian"],
+        ),
+        (
+            lambda: nb.BottomUp(n_clusters=8, seed=1, regulariser="adaptive"),
+            ["--k", "8", "--seed", "1", "--regulariser", "adaptive"],
+        ),
         (lambda: nb.BottomUp(n_clusters=8, split=0.8, seed=2), ["--k", "8", "--split", "0.8", "--seed", "2"]),
         (lambda: nb.TopDown(seed=4), ["--method", "top-down", "--seed", "4"]),
         (lambda: nb.TopDown(seed=5, n_init=2), ["--method", "top-down", "--seed", "5", "--n-init", "2"]),

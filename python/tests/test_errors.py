@@ -45,6 +45,12 @@ def test_bad_parameters(good):
         nb.BottomUp(split=1.5).fit(good)
     with pytest.raises(ValueError, match="seed"):
         nb.BottomUp(seed=-1).fit(good)
+    with pytest.raises(ValueError, match="k_estimate"):
+        nb.BottomUp(k_estimate="louvain").fit(good)
+    with pytest.raises(TypeError, match="regulariser"):
+        nb.BottomUp(regulariser=None).fit(good)
+    with pytest.raises(ValueError, match="regulariser"):
+        nb.BottomUp(regulariser="zeta").fit(good)
     with pytest.raises(ValueError, match="tau"):
         nb.TopDown(tau=-1).fit(good)
     with pytest.raises(ValueError, match="names"):
@@ -125,3 +131,6 @@ def test_non_finite_batch_is_refused():
     assert c.tokens == 5 and c.counts()[0, 0] == 5  # nothing of the refused batches counted
     with pytest.raises(ValueError, match="batch.*non-finite"):
         nb.CoactivationCounter(4).update(np.full((3, 4), np.inf, dtype=np.float16))
+    # float64 beyond float32's range is infinite once narrowed (as from a .npy file).
+    with pytest.raises(ValueError, match="batch.*row 0, neuron 0"):
+        nb.CoactivationCounter(4).update(np.full((3, 4), 1e300))

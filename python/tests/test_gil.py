@@ -40,7 +40,8 @@ def test_other_thread_runs_while_fit_runs():
 
 
 def test_other_thread_runs_while_counting():
-    x = np.random.default_rng(0).standard_normal((20000, 1024)).astype(np.float32)
+    # Large enough to take well over 0.1 s on 2 cores (about 0.4 s here).
+    x = np.random.default_rng(0).standard_normal((160000, 1024)).astype(np.float32)
     c = nb.CoactivationCounter(1024, "positive")
     ticks, secs = ticks_during(lambda: c.update(x))
     assert secs > 0.1

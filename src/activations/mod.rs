@@ -58,10 +58,67 @@ pub trait ActivationSource: Sync {
     fn neurons(&self) -> usize;
     /// A fresh pass over all tokens in chunks of at most `chunk_tokens` rows.
     fn chunks(&self, chunk_tokens: usize) -> Result<Chunks<'_>>;
+    /// The same pass as [`Self::chunks`] (same chunks, values, errors) with the values left in
+    /// half precision, when the source holds row-major f16 (little-endian `.npy` files, f16
+    /// arrays in memory): a consumer that only compares values, such as binarisation, then
+    /// decodes rows in cache instead of writing and re-reading a whole `f32` chunk. `None`
+    /// (the default) when the source holds anything else.
+    fn f16_chunks(&self, _chunk_tokens: usize) -> Result<Option<F16Chunks<'_>>> {
+        Ok(None)
+    }
 }
 
 /// A pass over an [`ActivationSource`]'s tokens, chunk by chunk (each may fail to read).
 pub type Chunks<'a> = Box<dyn Iterator<Item = Result<Chunk>> + Send + 'a>;
+
+/// A block of consecutive tokens left in IEEE half precision: row-major bit patterns
+/// `[tokens, neurons]`, all finite (the source checks them, as it checks [`Chunk`]s). See
+/// [`ActivationSource::f16_chunks`].
+#[derive(Debug, Clone)]
+pub struct F16Chunk<'a> {
+    /// Index of the first token of the chunk in the whole stream.
+    pub first_token: usize,
+    /// Number of tokens (rows).
+    pub tokens: usize,
+    /// Number of neurons (columns).
+    pub neurons: usize,
+    /// Row-major half-precision bit patterns (read from a file, or borrowed from memory).
+    pub bits: std::borrow::Cow<'a, [u16]>,
+}
+
+/// A pass over a source's tokens in half precision (see [`ActivationSource::f16_chunks`]).
+pub type F16Chunks<'a> = Box<dyn Iterator<Item = Result<F16Chunk<'a>>> + Send + 'a>;
+
+/// Decode IEEE half-precision bit patterns to `f32` (exact; AVX-512 `vcvtph2ps` where the CPU
+/// has it, the portable conversion otherwise), serially: for rows decoded in cache.
+///
+/// ```
+/// let mut out = [0f32; 3];
+/// neurobricks::activations::f16_to_f32(&[0x3c00, 0xc000, 0x3800], &mut out);
+/// assert_eq!(out, [1.0, -2.0, 0.5]);
+/// ```
+///
+/// # Panics
+/// `bits` and `out` differ in length.
+pub fn f16_to_f32(bits: &[u16], out: &mut [f32]) {
+    assert_eq!(bits.len(), out.len());
+    // SAFETY: the bytes of `bits`, in native order.
+    let bytes = unsafe { std::slice::from_raw_parts(bits.as_ptr() as *const u8, bits.len() * 2) };
+    decode_serial(Dtype::F16, cfg!(target_endian = "big"), bytes, out);
+}
+
+/// Index of the first NaN or infinity among half-precision bit patterns (parallel bit test).
+fn first_non_finite_f16(bits: &[u16]) -> Option<usize> {
+    let bad = |x: u16| x & 0x7c00 == 0x7c00;
+    if bits
+        .par_chunks(1 << 16)
+        .any(|c| c.iter().fold(false, |acc, &x| acc | bad(x)))
+    {
+        bits.iter().position(|&x| bad(x))
+    } else {
+        None
+    }
+}
 
 /// Memory layout of a 2-D array on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -368,6 +425,20 @@ impl ActivationFile {
     }
 }
 
+impl ActivationFile {
+    /// [`Self::chunks`] with the values left in half precision, for little-endian row-major
+    /// f16 files (`None` for any other file): the same chunks, checked the same way, read
+    /// straight into the `u16` buffer with no conversion.
+    pub fn f16_chunks(
+        &self,
+        chunk_tokens: usize,
+        first_token: usize,
+    ) -> Result<Option<F16Reader<'_>>> {
+        let r = self.chunks(chunk_tokens, first_token)?;
+        Ok(r.raw_f16().then_some(F16Reader(r)))
+    }
+}
+
 /// Iterator over the chunks of one [`ActivationFile`]; see [`ActivationFile::chunks`].
 pub struct ChunkReader<'a> {
     file: &'a ActivationFile,
@@ -378,24 +449,75 @@ pub struct ChunkReader<'a> {
     buf: Vec<u8>,
 }
 
+/// The error for a file whose data end before token row `t0` (or another read error).
+fn truncated(path: &Path, t0: usize, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        Error::parse(
+            path,
+            0,
+            format!("truncated file: data ends before token row {t0}"),
+        )
+    } else {
+        Error::io(path, e)
+    }
+}
+
+/// The error for a NaN or infinite activation of a file.
+fn non_finite(path: &Path, value: f32, row: usize, neuron: usize) -> Error {
+    Error::parse(
+        path,
+        0,
+        format!("non-finite activation ({value}) at token row {row} (0-based), neuron {neuron}"),
+    )
+}
+
 impl ChunkReader<'_> {
+    /// Whether the file's values can be handed out as half-precision bit patterns as read.
+    fn raw_f16(&self) -> bool {
+        let af = self.file;
+        af.dtype == Dtype::F16
+            && af.layout == Layout::RowMajor
+            && !af.big_endian
+            && cfg!(target_endian = "little")
+    }
+
+    /// The next chunk as half-precision bits ([`Self::raw_f16`] files only): read straight into
+    /// the `u16` buffer, checked finite with the same error as [`Self::read_chunk`].
+    fn read_f16_chunk(&mut self) -> Result<F16Chunk<'static>> {
+        let af = self.file;
+        let t0 = self.next;
+        let ct = self.chunk_tokens.min(af.tokens - t0);
+        let n = af.neurons;
+        let mut bits = vec![0u16; ct * n];
+        self.f
+            .seek(SeekFrom::Start(af.offset + (t0 * n * 2) as u64))
+            .map_err(|e| Error::io(&af.path, e))?;
+        // SAFETY: every bit pattern is a valid u16; the slice covers exactly `bits`.
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(bits.as_mut_ptr() as *mut u8, bits.len() * 2) };
+        self.f
+            .read_exact(bytes)
+            .map_err(|e| truncated(&af.path, t0, e))?;
+        if let Some(bad) = first_non_finite_f16(&bits) {
+            let v = half::f16::from_bits(bits[bad]).to_f32();
+            return Err(non_finite(&af.path, v, t0 + bad / n, bad % n));
+        }
+        self.next += ct;
+        Ok(F16Chunk {
+            first_token: self.first_token + t0,
+            tokens: ct,
+            neurons: n,
+            bits: bits.into(),
+        })
+    }
+
     fn read_chunk(&mut self) -> Result<Chunk> {
         let af = self.file;
         let t0 = self.next;
         let ct = self.chunk_tokens.min(af.tokens - t0);
         let n = af.neurons;
         let s = af.dtype.size();
-        let truncated = |e: std::io::Error| {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                Error::parse(
-                    &af.path,
-                    0,
-                    format!("truncated file: data ends before token row {t0}"),
-                )
-            } else {
-                Error::io(&af.path, e)
-            }
-        };
+        let truncated = |e: std::io::Error| truncated(&af.path, t0, e);
         let mut data = vec![0f32; ct * n];
         match af.layout {
             Layout::RowMajor => {
@@ -446,26 +568,8 @@ impl ChunkReader<'_> {
                 }
             }
         }
-        // Parallel scan first; the position is looked up only when something is wrong.
-        let bad = if data
-            .par_chunks(1 << 16)
-            .any(|c| c.iter().any(|v| !v.is_finite()))
-        {
-            data.iter().position(|v| !v.is_finite())
-        } else {
-            None
-        };
-        if let Some(bad) = bad {
-            return Err(Error::parse(
-                &af.path,
-                0,
-                format!(
-                    "non-finite activation ({}) at token row {} (0-based), neuron {}",
-                    data[bad],
-                    t0 + bad / n,
-                    bad % n
-                ),
-            ));
+        if let Some(bad) = first_non_finite(&data) {
+            return Err(non_finite(&af.path, data[bad], t0 + bad / n, bad % n));
         }
         self.next += ct;
         Ok(Chunk {
@@ -474,6 +578,25 @@ impl ChunkReader<'_> {
             neurons: n,
             data,
         })
+    }
+}
+
+/// Iterator over the half-precision chunks of one row-major f16 file; see
+/// [`ActivationFile::f16_chunks`].
+pub struct F16Reader<'a>(ChunkReader<'a>);
+
+impl<'a> Iterator for F16Reader<'a> {
+    type Item = Result<F16Chunk<'a>>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let r = &mut self.0;
+        if r.next >= r.file.tokens {
+            return None;
+        }
+        let c: Self::Item = r.read_f16_chunk();
+        if c.is_err() {
+            r.next = r.file.tokens; // stop after the first error
+        }
+        Some(c)
     }
 }
 
@@ -488,6 +611,19 @@ impl Iterator for ChunkReader<'_> {
             self.next = self.file.tokens; // stop after the first error
         }
         Some(r)
+    }
+}
+
+/// Index of the first NaN or infinity of `data`: a parallel scan first, the position looked up
+/// only when something is wrong.
+fn first_non_finite(data: &[f32]) -> Option<usize> {
+    if data
+        .par_chunks(1 << 16)
+        .any(|c| c.iter().any(|v| !v.is_finite()))
+    {
+        data.iter().position(|v| !v.is_finite())
+    } else {
+        None
     }
 }
 
@@ -559,6 +695,211 @@ fn decode_portable(dtype: Dtype, big_endian: bool, bytes: &[u8], out: &mut [f32]
     }
 }
 
+/// Values of an in-memory activation array borrowed from its owner (a NumPy buffer, a tensor),
+/// in one of the floating-point types models store activations in.
+#[derive(Debug, Clone, Copy)]
+pub enum ArrayValues<'a> {
+    /// IEEE half precision.
+    F16(&'a [half::f16]),
+    /// Single precision.
+    F32(&'a [f32]),
+    /// Double precision (narrowed to `f32`, as from a file).
+    F64(&'a [f64]),
+}
+
+impl ArrayValues<'_> {
+    fn len(&self) -> usize {
+        match self {
+            ArrayValues::F16(v) => v.len(),
+            ArrayValues::F32(v) => v.len(),
+            ArrayValues::F64(v) => v.len(),
+        }
+    }
+
+    /// Whether `range` (in memory order) holds a NaN or an infinity (the bit test of each type,
+    /// without converting; parallel and vectorised).
+    fn any_non_finite(&self, range: std::ops::Range<usize>) -> bool {
+        const PAR: usize = 1 << 16;
+        fn any<T: Sync + Copy>(v: &[T], bad: impl Fn(T) -> bool + Sync) -> bool {
+            v.par_chunks(PAR)
+                .any(|c| c.iter().fold(false, |acc, &x| acc | bad(x)))
+        }
+        match self {
+            ArrayValues::F16(v) => any(&v[range], |x| x.to_bits() & 0x7c00 == 0x7c00),
+            ArrayValues::F32(v) => any(&v[range], |x| x.to_bits() & 0x7f80_0000 == 0x7f80_0000),
+            ArrayValues::F64(v) => any(&v[range], |x| !x.is_finite() || !(x as f32).is_finite()),
+        }
+    }
+
+    fn get(&self, i: usize) -> f32 {
+        match self {
+            ArrayValues::F16(v) => v[i].to_f32(),
+            ArrayValues::F32(v) => v[i],
+            ArrayValues::F64(v) => v[i] as f32,
+        }
+    }
+
+    /// Decode the contiguous `range` into `out` (same length), in parallel.
+    fn decode_into(&self, range: std::ops::Range<usize>, out: &mut [f32]) {
+        const PAR: usize = 1 << 16;
+        match self {
+            ArrayValues::F16(v) => {
+                // SAFETY: `f16` is a `u16` bit pattern; the bytes are in native order.
+                let src = &v[range];
+                let bytes =
+                    unsafe { std::slice::from_raw_parts(src.as_ptr() as *const u8, src.len() * 2) };
+                decode(Dtype::F16, cfg!(target_endian = "big"), bytes, out);
+            }
+            ArrayValues::F32(v) => out.copy_from_slice(&v[range]),
+            ArrayValues::F64(v) => out
+                .par_chunks_mut(PAR)
+                .zip(v[range].par_chunks(PAR))
+                .for_each(|(o, s)| {
+                    for (a, &b) in o.iter_mut().zip(s) {
+                        *a = b as f32;
+                    }
+                }),
+        }
+    }
+}
+
+/// A `tokens x neurons` activation array in memory, borrowed (no copy of the whole array): an
+/// [`ActivationSource`] whose chunks are decoded to `f32` on demand (f16 with the vectorised
+/// decoder of the file reader), so a NumPy array or a tensor is counted exactly as the same
+/// values read from a `.npy` file.
+///
+/// ```
+/// use neurobricks::activations::{ActivationSource, ArrayValues, BorrowedActivations, Layout};
+/// // 2 tokens x 3 neurons stored column by column (Fortran order).
+/// let v = [1.0f32, 4.0, 2.0, 5.0, 3.0, 6.0];
+/// let a = BorrowedActivations::new(ArrayValues::F32(&v), 2, 3, Layout::ColumnMajor).unwrap();
+/// let c = a.chunks(64).unwrap().next().unwrap().unwrap();
+/// assert_eq!(c.row(1), &[4.0, 5.0, 6.0]);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct BorrowedActivations<'a> {
+    values: ArrayValues<'a>,
+    tokens: usize,
+    neurons: usize,
+    layout: Layout,
+}
+
+impl<'a> BorrowedActivations<'a> {
+    /// Borrow `values` as a `tokens x neurons` array in `layout` (row-major: token `t`'s values
+    /// at `t * neurons..`; column-major: neuron `i`'s at `i * tokens..`).
+    ///
+    /// # Errors
+    /// `values` does not hold exactly `tokens * neurons` values.
+    pub fn new(
+        values: ArrayValues<'a>,
+        tokens: usize,
+        neurons: usize,
+        layout: Layout,
+    ) -> Result<Self> {
+        if tokens.checked_mul(neurons) != Some(values.len()) {
+            return Err(Error::Input(format!(
+                "{} values do not make a {tokens} x {neurons} array",
+                values.len()
+            )));
+        }
+        Ok(BorrowedActivations {
+            values,
+            tokens,
+            neurons,
+            layout,
+        })
+    }
+
+    /// The first non-finite value as `(token row, neuron)`, if any (checked without converting
+    /// the array; parallel).
+    pub fn first_non_finite(&self) -> Option<(usize, usize)> {
+        let len = self.values.len();
+        const SPAN: usize = 1 << 22;
+        let start = (0..len)
+            .step_by(SPAN)
+            .find(|&s| self.values.any_non_finite(s..(s + SPAN).min(len)))?;
+        let i = (start..(start + SPAN).min(len)).find(|&i| !self.values.get(i).is_finite())?;
+        Some(match self.layout {
+            Layout::RowMajor => (i / self.neurons, i % self.neurons),
+            Layout::ColumnMajor => (i % self.tokens, i / self.tokens),
+        })
+    }
+
+    fn chunk(&self, t0: usize, t1: usize) -> Result<Chunk> {
+        let n = self.neurons;
+        let mut data = vec![0f32; (t1 - t0) * n];
+        match self.layout {
+            Layout::RowMajor => self.values.decode_into(t0 * n..t1 * n, &mut data),
+            Layout::ColumnMajor => {
+                let (v, tokens) = (&self.values, self.tokens);
+                data.par_chunks_mut(n.max(1))
+                    .enumerate()
+                    .for_each(|(r, row)| {
+                        for (i, a) in row.iter_mut().enumerate() {
+                            *a = v.get(i * tokens + t0 + r);
+                        }
+                    });
+            }
+        }
+        if let Some(bad) = first_non_finite(&data) {
+            return Err(Error::Input(format!(
+                "non-finite activation at token row {}, neuron {}",
+                t0 + bad / n.max(1),
+                bad % n.max(1)
+            )));
+        }
+        Ok(Chunk {
+            first_token: t0,
+            tokens: t1 - t0,
+            neurons: n,
+            data,
+        })
+    }
+}
+
+impl ActivationSource for BorrowedActivations<'_> {
+    fn tokens(&self) -> usize {
+        self.tokens
+    }
+    fn neurons(&self) -> usize {
+        self.neurons
+    }
+    fn chunks(&self, chunk_tokens: usize) -> Result<Chunks<'_>> {
+        let ct = chunk_tokens.max(1);
+        let this = *self;
+        Ok(Box::new(
+            (0..self.tokens)
+                .step_by(ct)
+                .map(move |t0| this.chunk(t0, (t0 + ct).min(this.tokens))),
+        ))
+    }
+    fn f16_chunks(&self, chunk_tokens: usize) -> Result<Option<F16Chunks<'_>>> {
+        let (ArrayValues::F16(v), Layout::RowMajor) = (self.values, self.layout) else {
+            return Ok(None);
+        };
+        // SAFETY: `f16` is a `u16` bit pattern.
+        let bits: &[u16] = unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u16, v.len()) };
+        let (ct, n, tokens) = (chunk_tokens.max(1), self.neurons, self.tokens);
+        Ok(Some(Box::new((0..tokens).step_by(ct).map(move |t0| {
+            let t1 = (t0 + ct).min(tokens);
+            let b = &bits[t0 * n..t1 * n];
+            if let Some(bad) = first_non_finite_f16(b) {
+                return Err(Error::Input(format!(
+                    "non-finite activation at token row {}, neuron {}",
+                    t0 + bad / n,
+                    bad % n
+                )));
+            }
+            Ok(F16Chunk {
+                first_token: t0,
+                tokens: t1 - t0,
+                neurons: n,
+                bits: b.into(),
+            })
+        }))))
+    }
+}
+
 /// Several activation files (shards) read one after the other as one stream of tokens.
 #[derive(Debug, Clone)]
 pub struct Activations {
@@ -613,6 +954,18 @@ impl ActivationSource for Activations {
             base += f.tokens;
         }
         Ok(Box::new(readers.into_iter().flatten()))
+    }
+    fn f16_chunks(&self, chunk_tokens: usize) -> Result<Option<F16Chunks<'_>>> {
+        let mut readers = Vec::with_capacity(self.files.len());
+        let mut base = 0;
+        for f in &self.files {
+            match f.f16_chunks(chunk_tokens, base)? {
+                Some(r) => readers.push(r),
+                None => return Ok(None),
+            }
+            base += f.tokens;
+        }
+        Ok(Some(Box::new(readers.into_iter().flatten())))
     }
 }
 
@@ -867,5 +1220,51 @@ mod tests {
                 assert_eq!(a.to_bits(), b.to_bits(), "pattern {:#06x}", bits[i]);
             }
         }
+    }
+
+    /// A borrowed f16 / f32 / f64 array in either order gives the chunks of the same values
+    /// held as a `TokenMatrix`, and its finite check finds the first bad value in token order
+    /// of its memory layout (every f16 NaN/infinity pattern is caught by the bit test).
+    #[test]
+    fn borrowed_arrays_chunk_like_token_matrices() {
+        let (t, n) = (300, 7);
+        let vals: Vec<f32> = (0..t * n)
+            .map(|k| ((k * 37 % 101) as f32 - 50.0) / 8.0)
+            .collect();
+        let tm = TokenMatrix::new(t, n, vals.clone()).unwrap();
+        let want: Vec<Chunk> = tm.chunks(64).unwrap().map(|c| c.unwrap()).collect();
+        let col: Vec<f32> = (0..t * n).map(|k| vals[(k % t) * n + k / t]).collect();
+        let h_row: Vec<half::f16> = vals.iter().map(|&x| half::f16::from_f32(x)).collect();
+        let d_col: Vec<f64> = col.iter().map(|&x| x as f64).collect();
+        let cases = [
+            (ArrayValues::F32(&vals), Layout::RowMajor),
+            (ArrayValues::F32(&col), Layout::ColumnMajor),
+            (ArrayValues::F16(&h_row), Layout::RowMajor),
+            (ArrayValues::F64(&d_col), Layout::ColumnMajor),
+        ];
+        for (v, layout) in cases {
+            let a = BorrowedActivations::new(v, t, n, layout).unwrap();
+            assert_eq!(a.first_non_finite(), None);
+            let got: Vec<Chunk> = a.chunks(64).unwrap().map(|c| c.unwrap()).collect();
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!((g.first_token, g.tokens), (w.first_token, w.tokens));
+                assert_eq!(g.data, w.data, "{layout:?}"); // the values are exact in f16
+            }
+        }
+        assert!(
+            BorrowedActivations::new(ArrayValues::F32(&vals), t, n + 1, Layout::RowMajor).is_err()
+        );
+        for bits in (0x7c00u16..=0x7fff).chain(0xfc00..=0xffff) {
+            let mut h = h_row.clone();
+            h[5 * n + 3] = half::f16::from_bits(bits);
+            let a = BorrowedActivations::new(ArrayValues::F16(&h), t, n, Layout::RowMajor).unwrap();
+            assert_eq!(a.first_non_finite(), Some((5, 3)), "{bits:#06x}");
+        }
+        let mut d = d_col.clone();
+        d[2 * t + 9] = 1e300; // finite in f64, infinite in f32
+        let a = BorrowedActivations::new(ArrayValues::F64(&d), t, n, Layout::ColumnMajor).unwrap();
+        assert_eq!(a.first_non_finite(), Some((9, 2)));
+        assert!(a.chunks(64).unwrap().any(|c| c.is_err()));
     }
 }

@@ -57,6 +57,31 @@ struct Source {
     /// Seed of every random choice (clustering, weight k-means, folding).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// No stage lines on stderr (reading, activations, bricks, evaluation). Warnings and the
+    /// closing summary still appear.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Stage lines `bricks: STAGE ... [elapsed]` on stderr (none with `--quiet`): each stage of a
+/// long run as it starts, with the time since the command started.
+struct Stages {
+    quiet: bool,
+    t0: std::time::Instant,
+}
+
+impl Stages {
+    fn new(quiet: bool) -> Self {
+        Stages {
+            quiet,
+            t0: std::time::Instant::now(),
+        }
+    }
+    fn stage(&self, msg: impl std::fmt::Display) {
+        if !self.quiet {
+            eprintln!("bricks: {msg} [{:.1}s]", self.t0.elapsed().as_secs_f64());
+        }
+    }
 }
 
 /// Which bricks: a given dendrogram, or the ones to build (every subcommand; `report` takes
@@ -91,7 +116,8 @@ struct Loaded {
     degree: Option<Vec<f64>>,
 }
 
-fn load(s: &Source) -> Result<Loaded> {
+fn load(s: &Source, st: &Stages) -> Result<Loaded> {
+    st.stage(format_args!("reading {}", s.layer.display()));
     let ffn = FfnLayer::load(&s.layer)?;
     let inputs = s.inputs.clone().unwrap_or_else(|| s.layer.clone());
     let x = load_inputs(&inputs, &s.inputs_name)?;
@@ -107,7 +133,22 @@ fn load(s: &Source) -> Result<Loaded> {
         .clone()
         .unwrap_or_else(|| s.layer.with_file_name("tokens.safetensors"));
     let tokens = Tokens::load(&tok_path)?;
+    st.stage(format_args!(
+        "activations of {} tokens x {} neurons (calibration / evaluation split)",
+        x.rows, ffn.n_neurons
+    ));
     let split = SplitLayer::new(ffn, &x, &tokens)?;
+    match (&s.choice.tree, s.choice.bricks) {
+        (Some(p), _) => st.stage(format_args!("reading the brick tree {}", p.display())),
+        (None, BricksKind::Standin) => st.stage(format_args!(
+            "stand-in bricks: phi-correlation k-means into {}",
+            s.choice.k
+        )),
+        (None, BricksKind::Coactivation) => st.stage(format_args!(
+            "co-activation bricks: counting, phi kNN graph, bottom-up into {}",
+            s.choice.k
+        )),
+    }
     let (tree, method, degree) = match (&s.choice.tree, s.choice.bricks) {
         (Some(p), _) => (Dendrogram::read(p)?, BrickMethod::Tree, None),
         (None, BricksKind::Standin) => (
@@ -162,7 +203,8 @@ struct ExtractArgs {
 }
 
 fn extract(a: ExtractArgs) -> Result<()> {
-    let l = load(&a.src)?;
+    let st = Stages::new(a.src.quiet);
+    let l = load(&a.src, &st)?;
     let cut = match (a.cut_k, a.depth, a.max_size) {
         (Some(k), _, _) => Cut::K(k),
         (_, Some(d), _) => Cut::Depth(d),
@@ -185,6 +227,7 @@ fn extract(a: ExtractArgs) -> Result<()> {
         }
     }
     let b = Bricks::from_dendrogram(&l.tree, l.split.ffn.n_neurons, cut)?;
+    st.stage(format_args!("writing {} sub-FFNs", b.len()));
     let stale = b.export(&l.split.ffn, &a.out)?;
     if !stale.is_empty() {
         eprintln!(
@@ -250,7 +293,9 @@ struct RouteArgs {
 }
 
 fn route(a: RouteArgs) -> Result<()> {
-    let l = load(&a.src)?;
+    let st = Stages::new(a.src.quiet);
+    let l = load(&a.src, &st)?;
+    st.stage("routing the evaluation tokens (bricks and random partitions)");
     let ffn = &l.split.ffn;
     let router = router_of(a.router, a.m);
     let b = Bricks::from_dendrogram(&l.tree, ffn.n_neurons, Cut::Leaves)?;
@@ -311,7 +356,9 @@ fn merge(a: MergeArgs) -> Result<()> {
     if a.seeds == 0 {
         return Err(Error::param("--seeds", "need at least one seed"));
     }
-    let l = load(&a.src)?;
+    let st = Stages::new(a.src.quiet);
+    let l = load(&a.src, &st)?;
+    st.stage("sibling vs random merges, folding vs pruning");
     let ffn = &l.split.ffn;
     let to = a.to.unwrap_or((l.tree.num_leaves() / 2).max(1));
     let deg = l
@@ -423,6 +470,9 @@ struct ReportArgs {
     /// Print JSON: {"layers":[{"layer","budget","coactivation_error",...}], "details":[...]}.
     #[arg(long)]
     json: bool,
+    /// No stage lines on stderr.
+    #[arg(long)]
+    quiet: bool,
 }
 
 fn report(a: ReportArgs) -> Result<()> {
@@ -460,9 +510,14 @@ fn report(a: ReportArgs) -> Result<()> {
             tokens: Some(a.data.join("tokens.safetensors")),
             choice: a.choice.clone(),
             seed: a.seed,
+            quiet: a.quiet,
         };
-        eprintln!("bricks report: layer {layer} ...");
-        let l = load(&src)?;
+        let st = Stages::new(a.quiet);
+        st.stage(format_args!("report: layer {layer}"));
+        let l = load(&src, &st)?;
+        st.stage(format_args!(
+            "report: layer {layer}: routing, merging and folding"
+        ));
         let input = LayerInput {
             layer,
             method: l.method,

@@ -2,7 +2,7 @@
 
 use clap::{Args, ValueEnum};
 use neurobricks::graph::{read_edge_list, EdgeListOptions};
-use neurobricks::hierarchy::{BottomUp, Stage, TopDown};
+use neurobricks::hierarchy::{BottomUp, KEstimate, Regulariser, Stage, TopDown};
 use neurobricks::Result;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -15,12 +15,35 @@ enum Method {
     TopDown,
 }
 
+/// `--k-estimate`: how bottom-up estimates K when `--k` is omitted.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum KEstimateArg {
+    /// The authors' estimate: eigenvalues of `L_rho` above `1/sqrt(rho)`, `rho` the
+    /// non-backtracking spectral radius (counted as the negative eigenvalues of
+    /// `H(sqrt(rho))`). The default.
+    NonBacktracking,
+    /// Negative eigenvalues of the Bethe Hessian `H(r)`, `r = sqrt(sum d^2 / sum d - 1)` (the
+    /// default before issue 16).
+    BetheHessian,
+}
+
+/// `--regulariser`: the regulariser of the bottom-up embedding.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum RegulariserArg {
+    /// One `r = sqrt(sum d^2 / sum d - 1)` for all K eigenvectors (one eigensolve). The default.
+    Fixed,
+    /// The authors' per-eigenvector `r_i` at which the i-th eigenvalue of `H(r)` vanishes (a few
+    /// eigensolves per eigenvector: far slower).
+    Adaptive,
+}
+
 /// Cluster a graph hierarchically and write the dendrogram JSON.
 #[derive(Args)]
 #[command(after_help = "Examples:
   neurobricks cluster --graph g.edges.tsv --k 8 --seed 1 --out tree.json
   neurobricks cluster --graph g.edges.tsv --method top-down --out td.json
   neurobricks cluster --graph g.edges.tsv --split 0.9 --out tree.json   (K estimated)
+  neurobricks cluster --graph g.edges.tsv --k-estimate bethe-hessian --out tree.json
 Then: neurobricks cut --tree tree.json --k 2,4,8 --out parts.tsv")]
 pub struct ClusterArgs {
     /// Edge list (`u v` or `u v w`).
@@ -29,9 +52,15 @@ pub struct ClusterArgs {
     /// Algorithm.
     #[arg(long, value_enum, default_value = "bottom-up")]
     method: Method,
-    /// Number of primitive communities (bottom-up); estimated from the Bethe Hessian if omitted.
+    /// Number of primitive communities (bottom-up); estimated if omitted (see --k-estimate).
     #[arg(long)]
     k: Option<usize>,
+    /// How bottom-up estimates K when --k is omitted [default: non-backtracking].
+    #[arg(long, value_enum)]
+    k_estimate: Option<KEstimateArg>,
+    /// Regulariser of the bottom-up embedding [default: fixed].
+    #[arg(long, value_enum)]
+    regulariser: Option<RegulariserArg>,
     /// Upper bound for the estimated K.
     #[arg(long, default_value_t = 1000)]
     k_max: usize,
@@ -88,6 +117,9 @@ impl StageLines {
             Stage::Eigensolver { matvecs, residual } => format!(
                 "eigensolver: {matvecs} column products, residual {residual:.2e} x the tolerance"
             ),
+            Stage::Radius { rho, iterations } => {
+                format!("non-backtracking spectral radius {rho:.6} ({iterations} power iterations)")
+            }
             Stage::KMeans { k, restarts } => format!("k-means: K = {k}, {restarts} restarts"),
             Stage::Linkage { communities } => {
                 format!("average linkage of {communities} communities")
@@ -123,8 +155,21 @@ pub fn run(a: ClusterArgs) -> Result<()> {
             if a.tau != 0.1 || a.max_depth.is_some() {
                 eprintln!("warning: --tau and --max-depth apply to --method top-down only");
             }
+            if a.k.is_some() && a.k_estimate.is_some() {
+                eprintln!("warning: --k-estimate has no effect with --k (K is given)");
+            }
+            let k_estimate = match a.k_estimate {
+                Some(KEstimateArg::BetheHessian) => KEstimate::BetheHessian,
+                Some(KEstimateArg::NonBacktracking) | None => KEstimate::NonBacktracking,
+            };
+            let regulariser = match a.regulariser {
+                Some(RegulariserArg::Adaptive) => Regulariser::Adaptive,
+                Some(RegulariserArg::Fixed) | None => Regulariser::Fixed,
+            };
             let fit = BottomUp::new()
                 .k(a.k)
+                .k_estimate(k_estimate)
+                .regulariser(regulariser)
                 .k_max(a.k_max)
                 .seed(a.seed)
                 .split(a.split)
@@ -134,7 +179,12 @@ pub fn run(a: ClusterArgs) -> Result<()> {
             let s = format!(
                 "K = {}{}, eigenpairs {}/{} (residual {:.1e}), isolated nodes {}, components {}",
                 i.k,
-                if i.k_estimated { " (estimated)" } else { "" },
+                match (i.k_estimated, i.rho) {
+                    (true, Some(rho)) if k_estimate == KEstimate::NonBacktracking =>
+                        format!(" (estimated, non-backtracking radius {rho:.4})"),
+                    (true, _) => " (estimated, Bethe Hessian)".to_string(),
+                    _ => String::new(),
+                },
                 i.eigen_converged,
                 i.eigen_requested,
                 i.eigen_max_residual,
@@ -150,8 +200,12 @@ pub fn run(a: ClusterArgs) -> Result<()> {
             (fit.dendrogram, s)
         }
         Method::TopDown => {
-            if a.k.is_some() || a.split.is_some() {
-                eprintln!("warning: --k and --split apply to --method bottom-up only (top-down finds its own leaves)");
+            if a.k.is_some()
+                || a.split.is_some()
+                || a.k_estimate.is_some()
+                || a.regulariser.is_some()
+            {
+                eprintln!("warning: --k, --k-estimate, --regulariser and --split apply to --method bottom-up only (top-down finds its own leaves)");
             }
             let fit = TopDown::new()
                 .tau(a.tau)

@@ -77,6 +77,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("BottomUp.k_max", "--k-max"),
     ("BottomUp.split", "--split"),
     ("BottomUp.n_init", "--n-init"),
+    ("BottomUp.regulariser", "--regulariser"),
     ("TopDown.tau", "--tau"),
     ("TopDown.n_init", "--n-init"),
     ("TopDown.max_depth", "--max-depth"),

@@ -22,7 +22,7 @@
 
 use super::rules::Binarizer;
 use crate::activations::npy;
-use crate::activations::Chunk;
+use crate::activations::{f16_to_f32, ActivationSource, Chunk, Chunks, F16Chunk};
 use crate::error::{Error, Result};
 use crate::output::Outputs;
 use crate::util::{wio, with_avx};
@@ -320,6 +320,13 @@ pub struct DomainCounts {
     pub active: Vec<u64>,
 }
 
+/// The values of a chunk being binarised: decoded, or half-precision bit patterns.
+#[derive(Clone, Copy)]
+enum Rows<'a> {
+    F32(&'a [f32]),
+    F16(&'a [u16]),
+}
+
 /// Streaming counter: binarise chunks, count blocks, return [`PairCounts`].
 pub struct Counter<'a> {
     n: usize,
@@ -395,20 +402,40 @@ impl<'a> Counter<'a> {
     /// A chunk with another number of neurons, more than `u32::MAX` tokens in all, or a token
     /// beyond the domain labels.
     pub fn push(&mut self, c: &Chunk) -> Result<()> {
-        if c.neurons != self.n {
+        self.push_rows(Rows::F32(&c.data), c.first_token, c.tokens, c.neurons)
+    }
+
+    /// [`Self::push`] for a chunk left in half precision: each worker decodes one token row at
+    /// a time into a buffer that stays in cache (exact, vectorised) and binarises it there, so
+    /// the same bits as pushing the chunk decoded to `f32`, without writing and re-reading it.
+    ///
+    /// # Errors
+    /// As [`Self::push`].
+    pub fn push_f16(&mut self, c: &F16Chunk<'_>) -> Result<()> {
+        self.push_rows(Rows::F16(&c.bits), c.first_token, c.tokens, c.neurons)
+    }
+
+    fn push_rows(
+        &mut self,
+        rows: Rows<'_>,
+        first_token: usize,
+        tokens: usize,
+        neurons: usize,
+    ) -> Result<()> {
+        if neurons != self.n {
             return Err(Error::Input(format!(
-                "chunk has {} neurons, expected {}",
-                c.neurons, self.n
+                "chunk has {neurons} neurons, expected {}",
+                self.n
             )));
         }
-        if self.tokens + c.tokens as u64 > u32::MAX as u64 {
+        if self.tokens + tokens as u64 > u32::MAX as u64 {
             return Err(Error::Input(format!(
                 "more than {} tokens: count shards separately (--counts-out) — the u32 counts would overflow",
                 u32::MAX
             )));
         }
         if let Some((labels, _)) = self.domains {
-            if c.first_token + c.tokens > labels.len() {
+            if first_token + tokens > labels.len() {
                 return Err(Error::Input(format!(
                     "{} domain labels but the activations have more tokens",
                     labels.len()
@@ -416,20 +443,80 @@ impl<'a> Counter<'a> {
             }
         }
         let mut start = 0;
-        while start < c.tokens {
+        while start < tokens {
             if self.used == BLOCK_WORDS {
                 self.flush();
             }
             let room = (BLOCK_WORDS - self.used) * 64;
-            let take = room.min(c.tokens - start);
-            self.binarise(c, start, take);
+            let take = room.min(tokens - start);
+            self.binarise(rows, first_token, start, take);
             start += take;
         }
-        self.tokens += c.tokens as u64;
+        self.tokens += tokens as u64;
         Ok(())
     }
 
-    fn binarise(&mut self, c: &Chunk, start: usize, take: usize) {
+    /// Count a whole source: its half-precision pass ([`ActivationSource::f16_chunks`]) when it
+    /// has one, else its `f32` chunks, overlapped as in [`Self::push_overlapped`]. The counts
+    /// are the same either way.
+    ///
+    /// # Errors
+    /// As [`Self::push_overlapped`].
+    pub fn push_source(
+        &mut self,
+        src: &dyn ActivationSource,
+        chunk_tokens: usize,
+        on_chunk: &mut dyn FnMut(usize),
+    ) -> Result<()> {
+        match src.f16_chunks(chunk_tokens)? {
+            Some(c) => self.overlapped(c, Self::push_f16, |c| c.tokens, on_chunk),
+            None => self.push_overlapped(src.chunks(chunk_tokens)?, on_chunk),
+        }
+    }
+
+    /// Push every chunk of `chunks`, producing the next one (reading, decoding) on another
+    /// thread while the current one is binarised and counted: the same chunks in the same
+    /// order, so the same counts as pushing them one by one. `on_chunk(tokens)` is called after
+    /// each chunk is counted. An error on either side stops both (the producer's next send
+    /// fails once this side is gone); the chunks counted before it stay counted.
+    ///
+    /// # Errors
+    /// The first chunk that fails to read, or that [`Counter::push`] refuses.
+    pub fn push_overlapped(
+        &mut self,
+        chunks: Chunks<'_>,
+        on_chunk: &mut dyn FnMut(usize),
+    ) -> Result<()> {
+        self.overlapped(chunks, Self::push, |c| c.tokens, on_chunk)
+    }
+
+    fn overlapped<T: Send>(
+        &mut self,
+        items: Box<dyn Iterator<Item = Result<T>> + Send + '_>,
+        push: fn(&mut Self, &T) -> Result<()>,
+        tokens: fn(&T) -> usize,
+        on_chunk: &mut dyn FnMut(usize),
+    ) -> Result<()> {
+        std::thread::scope(|s| -> Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            s.spawn(move || {
+                for c in items {
+                    let stop = c.is_err();
+                    if tx.send(c).is_err() || stop {
+                        break;
+                    }
+                }
+            });
+            for c in rx {
+                let c = c?;
+                push(self, &c)?;
+                on_chunk(tokens(&c));
+            }
+            Ok(())
+        })
+    }
+
+    fn binarise(&mut self, rows: Rows<'_>, first_token: usize, start: usize, take: usize) {
         let n = self.n;
         let np = self.np;
         let words = take.div_ceil(64);
@@ -438,14 +525,28 @@ impl<'a> Counter<'a> {
         self.wm[w0 * np..(w0 + words) * np]
             .par_chunks_mut(np)
             .enumerate()
-            .for_each_init(Vec::new, |scratch, (g, row)| {
-                let t0 = start + g * 64;
-                let t1 = (t0 + 64).min(start + take);
-                mark_group(bz, &c.data[t0 * n..t1 * n], n, &mut row[..n], scratch);
-            });
+            .for_each_init(
+                || (Vec::new(), Vec::new()),
+                |(scratch, values), (g, row)| {
+                    let t0 = start + g * 64;
+                    let t1 = (t0 + 64).min(start + take);
+                    match rows {
+                        Rows::F32(d) => {
+                            mark_group(bz, &d[t0 * n..t1 * n], n, &mut row[..n], scratch, 0)
+                        }
+                        Rows::F16(b) => {
+                            values.resize(n, 0.0);
+                            for (t, bits) in b[t0 * n..t1 * n].chunks_exact(n.max(1)).enumerate() {
+                                f16_to_f32(bits, values);
+                                mark_group(bz, values, n, &mut row[..n], scratch, t as u32);
+                            }
+                        }
+                    }
+                },
+            );
         if let Some((labels, _)) = self.domains {
             for t in 0..take {
-                self.block_dom[w0 * 64 + t] = labels[c.first_token + start + t];
+                self.block_dom[w0 * 64 + t] = labels[first_token + start + t];
             }
         }
         self.used += words;
@@ -515,17 +616,19 @@ impl<'a> Counter<'a> {
 
 with_avx! {
     ["avx512f", "avx512bw", "avx512vl", "avx512dq"]
-    /// Mark the active neurons of one group of at most 64 tokens (one word row; `tokens` holds
-    /// their rows of `n` values) in `row`, compiled for AVX-512 when the CPU has it (the
-    /// threshold comparisons vectorise 16 wide; the same operations, so the same bits).
+    /// Mark the active neurons of at most 64 tokens (`tokens` holds their rows of `n` values,
+    /// the first at bit `first` of the word row) in `row`, compiled for AVX-512 when the CPU
+    /// has it (the threshold comparisons vectorise 16 wide; the same operations, so the same
+    /// bits).
     fn mark_group(
-        bz: &Binarizer, tokens: &[f32], n: usize, row: &mut [u64], scratch: &mut Vec<u32>
+        bz: &Binarizer, tokens: &[f32], n: usize, row: &mut [u64], scratch: &mut Vec<u32>,
+        first: u32
     ) {
         if n == 0 {
             return;
         }
         for (t, values) in tokens.chunks_exact(n).enumerate() {
-            bz.mark_row(values, t as u32, row, scratch);
+            bz.mark_row(values, first + t as u32, row, scratch);
         }
     }
 }

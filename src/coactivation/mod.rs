@@ -230,32 +230,15 @@ impl CoactivationParams {
         let mut counter = count::Counter::new(n, &binarizer, self.kernel, domains)?;
         let mut done = 0;
         // Reading and decoding run one chunk ahead on their own thread, overlapped with the
-        // binarisation and counting of the previous chunk (same chunks in the same order, so
-        // the counts are the same). An error on either side stops both: the reader's next
-        // send fails once the receiver is gone.
-        let chunks = src.chunks(ct)?;
-        std::thread::scope(|s| -> Result<()> {
-            let (tx, rx) = std::sync::mpsc::sync_channel(1);
-            s.spawn(move || {
-                for c in chunks {
-                    let stop = c.is_err();
-                    if tx.send(c).is_err() || stop {
-                        break;
-                    }
-                }
-            });
-            for c in rx {
-                let c = c?;
-                counter.push(&c)?;
-                done += c.tokens;
-                progress(Progress {
-                    pass: passes - 1,
-                    passes,
-                    tokens_done: done,
-                    tokens: t,
-                });
-            }
-            Ok(())
+        // binarisation and counting of the previous chunk.
+        counter.push_source(src, ct, &mut |tokens| {
+            done += tokens;
+            progress(Progress {
+                pass: passes - 1,
+                passes,
+                tokens_done: done,
+                tokens: t,
+            })
         })?;
         Ok(counter.finish())
     }
@@ -291,37 +274,59 @@ impl CoactivationParams {
         let k = kept.len();
         let kept_ref = &kept;
         let w = self.weight;
-        let weight = |a: usize, b: usize| {
-            let (i, j) = (kept_ref[a], kept_ref[b]);
-            w.value(counts.n_ij(i, j), counts.n_i(i), counts.n_i(j), t)
+        // Row `a` of the weights over the kept neurons (`Weight::row`, vectorised), into
+        // scratch buffers reused by each rayon worker.
+        let n_kept: Vec<u32> = kept.iter().map(|&i| counts.n_i(i)).collect();
+        let all_kept = k == n;
+        let row_weights = |a: usize, (nij, out): &mut (Vec<u32>, Vec<f64>)| {
+            let i = kept_ref[a];
+            let full = &counts.matrix()[i * n..(i + 1) * n];
+            let row: &[u32] = if all_kept {
+                full
+            } else {
+                nij.clear();
+                nij.extend(kept_ref.iter().map(|&j| full[j]));
+                nij
+            };
+            out.resize(k, 0.0);
+            w.row(row, n_kept[a], &n_kept, t, out);
         };
         let mut phi_threshold = None;
         let mut edges: Vec<(u32, u32, f64)> = match self.sparsify {
             Sparsify::Knn(kk) => {
                 let mut cand: Vec<(u32, u32, f64)> = (0..k)
                     .into_par_iter()
-                    .flat_map_iter(|a| {
-                        let mut row: Vec<(f64, u32)> = (0..k)
-                            .filter(|&b| b != a)
-                            .map(|b| (weight(a, b), b as u32))
-                            .filter(|(x, _)| *x > 0.0)
-                            .collect();
-                        let m = kk.min(row.len());
-                        if m < row.len() {
-                            row.select_nth_unstable_by(m, |x, y| {
-                                y.0.total_cmp(&x.0).then(x.1.cmp(&y.1))
-                            });
-                            row.truncate(m);
-                        }
-                        row.into_iter().map(move |(x, b)| {
-                            let (u, v) = if (a as u32) < b {
-                                (a as u32, b)
-                            } else {
-                                (b, a as u32)
-                            };
-                            (u, v, x)
-                        })
-                    })
+                    .map_init(
+                        || (Vec::new(), Vec::new()),
+                        |scratch, a| {
+                            row_weights(a, scratch);
+                            let mut row: Vec<(f64, u32)> = scratch
+                                .1
+                                .iter()
+                                .enumerate()
+                                .filter(|&(b, &x)| b != a && x > 0.0)
+                                .map(|(b, &x)| (x, b as u32))
+                                .collect();
+                            let m = kk.min(row.len());
+                            if m < row.len() {
+                                row.select_nth_unstable_by(m, |x, y| {
+                                    y.0.total_cmp(&x.0).then(x.1.cmp(&y.1))
+                                });
+                                row.truncate(m);
+                            }
+                            row.into_iter()
+                                .map(move |(x, b)| {
+                                    let (u, v) = if (a as u32) < b {
+                                        (a as u32, b)
+                                    } else {
+                                        (b, a as u32)
+                                    };
+                                    (u, v, x)
+                                })
+                                .collect::<Vec<_>>()
+                        },
+                    )
+                    .flatten_iter()
                     .collect();
                 cand.par_sort_unstable_by_key(|e| (e.0, e.1));
                 cand.dedup_by_key(|e| (e.0, e.1));
@@ -343,28 +348,35 @@ impl CoactivationParams {
                 };
                 (0..k)
                     .into_par_iter()
-                    .flat_map_iter(|a| {
-                        let weight = &weight;
-                        (a + 1..k).filter_map(move |b| {
-                            let x = weight(a, b);
-                            if !(x > 0.0 && x >= keep_min) {
-                                return None;
-                            }
-                            if let Some(pm) = phi_min {
-                                let (i, j) = (kept_ref[a], kept_ref[b]);
-                                let p = weights::phi(
-                                    counts.n_ij(i, j) as f64,
-                                    counts.n_i(i) as f64,
-                                    counts.n_i(j) as f64,
-                                    t as f64,
-                                );
-                                if p <= pm {
-                                    return None;
-                                }
-                            }
-                            Some((a as u32, b as u32, x))
-                        })
-                    })
+                    .map_init(
+                        || (Vec::new(), Vec::new()),
+                        |scratch, a| {
+                            row_weights(a, scratch);
+                            let x_row = &scratch.1;
+                            (a + 1..k)
+                                .filter_map(|b| {
+                                    let x = x_row[b];
+                                    if !(x > 0.0 && x >= keep_min) {
+                                        return None;
+                                    }
+                                    if let Some(pm) = phi_min {
+                                        let (i, j) = (kept_ref[a], kept_ref[b]);
+                                        let p = weights::phi(
+                                            counts.n_ij(i, j) as f64,
+                                            counts.n_i(i) as f64,
+                                            counts.n_i(j) as f64,
+                                            t as f64,
+                                        );
+                                        if p <= pm {
+                                            return None;
+                                        }
+                                    }
+                                    Some((a as u32, b as u32, x))
+                                })
+                                .collect::<Vec<_>>()
+                        },
+                    )
+                    .flatten_iter()
                     .collect()
             }
         };

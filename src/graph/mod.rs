@@ -21,43 +21,70 @@ use rayon::prelude::*;
 /// The CSR type used for adjacency matrices: `f64` values, `u32` indices, `usize` row pointers.
 pub type Csr = sprs::CsMatI<f64, u32, usize>;
 
-/// Whether the CSR matrix `adj` (sorted rows) is symmetric in structure and values, with finite
-/// values and no diagonal, checked without searching in O(nnz + T n log d) for T rayon threads.
+/// A 64-bit mixing function (the finaliser of SplitMix64): a fixed stand-in for a random hash.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Whether the CSR matrix `adj` (canonical: sorted rows, no repeated column) is symmetric in
+/// structure and values, with finite values and no diagonal, in one streaming pass over the
+/// arrays (O(nnz), memory-bound, rayon-parallel over rows).
 ///
-/// The rows are cut into T blocks of about equal nnz, checked in parallel. Within block
-/// `lo..hi`, rows are visited in increasing order, so in a symmetric matrix the mirror `(j, i)`
-/// of an entry `(i, j)` is the first entry of row `j` with a column in `lo..hi` not yet matched
-/// (row `j`'s entries are matched in storage order). Each block matches each entry of its
-/// column range at most once, and all blocks together make nnz matches, so true means every
-/// entry has its mirror. False for any defect; [`Graph::from_csr`] then searches for the first
-/// one to report it.
+/// Each entry `(i, j, w)` is hashed as the unordered pair `{i, j}` with the bits of `w` (`0.0`
+/// and `-0.0` alike); upper-triangle hashes are added and lower-triangle ones subtracted, in two
+/// independent 64-bit lanes, and the two triangles must have as many entries. In a canonical
+/// matrix every pair appears at most once per triangle, so for an asymmetric matrix each lane's
+/// sum is a non-empty ±1 combination of hashes of distinct pairs, which is zero for the mixed
+/// hashes with probability about 2^-64: both lanes together miss an asymmetry with probability
+/// about 2^-128. (An exact mirror search costs a cache miss per entry: 0.27 s on a 10 M-entry
+/// matrix against ~0.03 s for this pass.) False for any defect found; [`Graph::from_csr`] then
+/// searches for the first one to report it.
 fn mirrored_in_one_pass(adj: &Csr) -> bool {
+    const SEEDS: [u64; 4] = [
+        0x243f_6a88_85a3_08d3,
+        0x1319_8a2e_0370_7344,
+        0xa409_3822_299f_31d0,
+        0x082e_fa98_ec4e_6c89,
+    ];
     let ip = adj.proper_indptr();
     let (ix, data) = (adj.indices(), adj.data());
-    let (n, nnz) = (adj.rows(), adj.nnz());
-    let parts = rayon::current_num_threads().clamp(1, 64).min(n.max(1));
-    let mut bounds: Vec<usize> = (0..parts)
-        .map(|t| ip.partition_point(|&p| p < t * nnz / parts).min(n))
-        .collect();
-    bounds.push(n);
-    (0..parts).into_par_iter().all(|t| {
-        let (lo, hi) = (bounds[t], bounds[t + 1]);
-        let mut next: Vec<usize> = (0..n)
-            .map(|j| ip[j] + ix[ip[j]..ip[j + 1]].partition_point(|&c| (c as usize) < lo))
-            .collect();
-        for i in lo..hi {
-            for p in ip[i]..ip[i + 1] {
-                let (j, w) = (ix[p] as usize, data[p]);
-                let q = next[j];
-                if j == i || !w.is_finite() || q >= ip[j + 1] || ix[q] as usize != i || data[q] != w
-                {
-                    return false;
+    let n = adj.rows();
+    let folded = (0..n)
+        .into_par_iter()
+        .with_min_len(1024)
+        .try_fold(
+            || (0u64, 0u64, 0i64),
+            |(mut h1, mut h2, mut balance), i| {
+                for p in ip[i]..ip[i + 1] {
+                    let (j, w) = (ix[p] as u64, data[p]);
+                    if j == i as u64 || !w.is_finite() {
+                        return None;
+                    }
+                    let (lo, hi) = if (i as u64) < j {
+                        (i as u64, j)
+                    } else {
+                        (j, i as u64)
+                    };
+                    let key = (lo << 32) | hi;
+                    let wb = if w == 0.0 { 0 } else { w.to_bits() };
+                    let a = mix64(mix64(key ^ SEEDS[0]) ^ wb ^ SEEDS[1]);
+                    let b = mix64(mix64(key ^ SEEDS[2]) ^ wb.rotate_left(17) ^ SEEDS[3]);
+                    if (i as u64) < j {
+                        (h1, h2, balance) = (h1.wrapping_add(a), h2.wrapping_add(b), balance + 1);
+                    } else {
+                        (h1, h2, balance) = (h1.wrapping_sub(a), h2.wrapping_sub(b), balance - 1);
+                    }
                 }
-                next[j] = q + 1;
-            }
-        }
-        true
-    })
+                Some((h1, h2, balance))
+            },
+        )
+        .try_reduce(
+            || (0, 0, 0),
+            |x, y| Some((x.0.wrapping_add(y.0), x.1.wrapping_add(y.1), x.2 + y.2)),
+        );
+    folded == Some((0, 0, 0))
 }
 
 /// How repeated node pairs in an edge list are combined.

@@ -8,8 +8,8 @@ use super::{Dendrogram, HeightMap, Stage};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::spectral::{
-    dense_eigenvalues, dense_smallest_eigenpairs, kmeans, smallest_eigenpairs,
-    smallest_eigenpairs_with_progress, BetheHessian, EigenParams, KMeansParams,
+    count_eigenvalues_below, dense_smallest_eigenpairs, kmeans, smallest_eigenpairs_with_progress,
+    BetheHessian, EigenParams, KMeansParams,
 };
 use crate::util::setters;
 use rayon::prelude::*;
@@ -24,7 +24,7 @@ pub struct SpectralInfo {
     pub r: f64,
     /// Number of communities used.
     pub k: usize,
-    /// Whether K was estimated (number of negative eigenvalues of `H(r)`).
+    /// Whether K was estimated (by [`BottomUp::k_estimate`]).
     pub k_estimated: bool,
     /// Eigenpairs requested.
     pub eigen_requested: usize,
@@ -42,8 +42,8 @@ pub struct SpectralInfo {
     pub isolated_nodes: usize,
     /// Connected components of the graph (isolated nodes included).
     pub components: usize,
-    /// Non-backtracking spectral radius, when a non-default [`KEstimate`] or [`Regulariser`]
-    /// computed it.
+    /// Non-backtracking spectral radius, when it was computed: K estimated by
+    /// [`KEstimate::NonBacktracking`] (the default), or [`Regulariser::Adaptive`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rho: Option<f64>,
     /// The per-eigenvector regularisers `r_i` of [`Regulariser::Adaptive`] (`r` above is the
@@ -54,7 +54,9 @@ pub struct SpectralInfo {
 
 /// Estimate the number of communities as the number of negative eigenvalues of the Bethe
 /// Hessian `H(r)`, `r = sqrt(sum d^2 / sum d - 1)` (Saade, Krzakala & Zdeborová 2014), capped at
-/// `k_max`. Eigenvalues are computed in growing batches (16, 32, ...).
+/// `k_max` ([`count_eigenvalues_below`]: an exact inertia count up to 3,000 nodes, else
+/// eigenvalues in growing batches of 16, 32, ...). Not the default of [`BottomUp`] any more
+/// ([`KEstimate::BetheHessian`]).
 ///
 /// # Returns
 /// `(K, converged)` with `K >= 1`; `converged` is false if the eigensolver stopped early.
@@ -69,36 +71,26 @@ pub struct SpectralInfo {
 /// assert_eq!(estimate_k(&h.graph, 3, &EigenParams::default()).unwrap().0, 3); // capped at k_max
 /// ```
 pub fn estimate_k(g: &Graph, k_max: usize, params: &EigenParams) -> Result<(usize, bool)> {
-    let h = BetheHessian::standard(g);
     let cap = k_max.min(g.n().saturating_sub(1)).max(1);
-    if g.n() <= 3000 {
-        let neg = dense_eigenvalues(&h).iter().filter(|&&v| v < 0.0).count();
-        return Ok((neg.clamp(1, cap), true));
-    }
-    let mut m = 16.min(cap);
-    loop {
-        let res = smallest_eigenpairs(&h, m, params)?;
-        let neg = res.values.iter().filter(|&&v| v < 0.0).count();
-        let ok = res.converged() == res.requested;
-        if neg < res.converged() || m >= cap || !ok {
-            return Ok((neg.max(1), ok));
-        }
-        m = (2 * m).min(cap);
-    }
+    count_eigenvalues_below(&BetheHessian::standard(g), 0.0, cap, params)
 }
 
 /// Bottom-up hierarchical community detection (params struct with builder setters).
 ///
 /// 1. Primitive communities: eigenvectors of the K smallest eigenvalues of the Bethe Hessian
 ///    `H(r) = (r^2 - 1) I - r A + D` with `r = sqrt(sum d^2 / sum d - 1)`, rows normalised to
-///    unit length, k-means++ with restarts. K is given or estimated ([`estimate_k`]).
+///    unit length, k-means++ with restarts. K is given, or estimated as the authors do
+///    ([`KEstimate::NonBacktracking`], the default: the negative eigenvalues of
+///    `H(sqrt(rho))`, `rho` the non-backtracking spectral radius) or by the negative
+///    eigenvalues of `H(r)` itself ([`KEstimate::BetheHessian`], [`estimate_k`]).
 /// 2. Average linkage on edge density `w(C, C') = E(C, C') / (|C| |C'|)` (sizes in nodes, edge
 ///    weights for weighted graphs); the merge similarities never increase, so the tree has no
 ///    inversions.
 ///
-/// The authors' variant of step 1 (non-backtracking K estimate, per-eigenvector `r`) is chosen
-/// with [`BottomUp::k_estimate`] and [`BottomUp::regulariser`]; the defaults are the standard
-/// Bethe Hessian above (docs/paper.md compares the two).
+/// The two choices of step 1 are [`BottomUp::k_estimate`] and [`BottomUp::regulariser`]; the
+/// authors' per-eigenvector `r` ([`Regulariser::Adaptive`]) is an option, not the default
+/// (docs/paper.md compares the variants). With K given, no spectral radius is computed: the
+/// default costs the same as before issue 16.
 ///
 /// Optional graph splitting (§2.3 of the paper): each edge goes to the clustering graph with
 /// probability `q` and to the linkage graph otherwise.
@@ -135,7 +127,8 @@ pub fn estimate_k(g: &Graph, k_max: usize, params: &EigenParams) -> Result<(usiz
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct BottomUp {
-    /// Number of primitive communities (`None`: estimated by [`estimate_k`]; default `None`).
+    /// Number of primitive communities (`None`: estimated by [`BottomUp::k_estimate`];
+    /// default `None`).
     pub k: Option<usize>,
     /// Upper bound for the estimated K (default 1000).
     pub k_max: usize,
@@ -148,7 +141,8 @@ pub struct BottomUp {
     pub n_init: usize,
     /// Eigensolver parameters (their `seed` is replaced by [`BottomUp::seed`]).
     pub eigen: EigenParams,
-    /// How K is estimated when not given (default [`KEstimate::BetheHessian`]).
+    /// How K is estimated when not given (default [`KEstimate::NonBacktracking`], the authors'
+    /// estimate; unused when `k` is given).
     pub k_estimate: KEstimate,
     /// Regulariser of the embedding (default [`Regulariser::Fixed`]).
     pub regulariser: Regulariser,
@@ -163,7 +157,7 @@ impl Default for BottomUp {
             split: None,
             n_init: 10,
             eigen: EigenParams::default(),
-            k_estimate: KEstimate::BetheHessian,
+            k_estimate: KEstimate::NonBacktracking,
             regulariser: Regulariser::Fixed,
         }
     }
@@ -182,7 +176,8 @@ pub struct BottomUpFit {
 }
 
 impl BottomUp {
-    /// Defaults: K estimated, seed 0, no splitting, 10 k-means restarts.
+    /// Defaults: K estimated ([`KEstimate::NonBacktracking`]), fixed `r`
+    /// ([`Regulariser::Fixed`]), seed 0, no splitting, 10 k-means restarts.
     pub fn new() -> Self {
         Self::default()
     }
@@ -236,8 +231,9 @@ impl BottomUp {
             "k": k, "k_given": self.k, "k_max": self.k_max, "seed": self.seed, "split": self.split,
             "n_init": self.n_init, "eigen_tol": self.eigen.tol,
         });
-        // Recorded only when not the default, so default dendrograms keep their bytes.
-        if self.k_estimate != KEstimate::default() {
+        // The estimate is recorded whenever K was estimated (the default changed in issue 16,
+        // so its absence would be ambiguous); with K given, dendrograms keep their bytes.
+        if self.k.is_none() {
             p["k_estimate"] = serde_json::json!(self.k_estimate);
         }
         if self.regulariser != Regulariser::default() {
@@ -261,8 +257,9 @@ impl BottomUp {
         self.fit_with_progress(g, &mut |_| {})
     }
 
-    /// [`BottomUp::fit`] reporting its stages to `progress` ([`Stage::Eigensolver`] after every
-    /// Krylov step, [`Stage::KMeans`], [`Stage::Linkage`]); the result is the same.
+    /// [`BottomUp::fit`] reporting its stages to `progress` ([`Stage::Radius`] when the
+    /// non-backtracking radius is computed, [`Stage::Eigensolver`] after every Krylov step,
+    /// [`Stage::KMeans`], [`Stage::Linkage`]); the result is the same.
     ///
     /// # Errors
     /// As [`BottomUp::fit`].
@@ -336,6 +333,7 @@ impl BottomUp {
                     self.n_init,
                     &eigen,
                     self.seed,
+                    progress,
                 )
             };
             (comps.join().expect("connected components"), spectral)
@@ -428,6 +426,8 @@ pub(crate) fn spectral_communities(
         ..Default::default()
     };
     if k == 1 {
+        // One community: no eigenvector is needed (none requested, none missing).
+        info.eigen_requested = 0;
         info.eigen_converged = 0;
         info.kmeans_converged = true;
         return Ok((vec![0; n], info));

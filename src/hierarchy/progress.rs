@@ -16,6 +16,15 @@ pub enum Stage {
         /// converged; infinite before the basis holds K vectors).
         residual: f64,
     },
+    /// The non-backtracking spectral radius was computed (bottom-up with
+    /// [`KEstimate::NonBacktracking`](super::KEstimate::NonBacktracking) and K not given, or
+    /// [`Regulariser::Adaptive`](super::Regulariser::Adaptive)); K is counted next.
+    Radius {
+        /// The radius `rho`.
+        rho: f64,
+        /// Power iterations it took.
+        iterations: usize,
+    },
     /// k-means++ with Lloyd iterations started on the spectral embedding.
     KMeans {
         /// Clusters.

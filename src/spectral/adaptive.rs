@@ -105,7 +105,7 @@ fn next_r(r: f64, s: &[f64], m: &[f64], i: usize, tol: f64) -> f64 {
 /// Memory O(n K).
 ///
 /// # Errors
-/// `k < 2` or `k >= n`, `rho <= 1` (a forest: no informative regulariser), or an eigensolve
+/// `k < 2` or `k >= n`, `rho <= 1` (to 1e-8: a forest, no informative regulariser), or an eigensolve
 /// that did not converge its `i` pairs.
 pub fn adaptive_embedding(
     g: &Graph,
@@ -120,11 +120,16 @@ pub fn adaptive_embedding(
             format!("the adaptive embedding needs 2 <= k < {n}, got {k}"),
         ));
     }
-    if rho.rho.is_nan() || rho.rho <= 1.0 {
-        return Err(Error::Input(format!(
-            "the non-backtracking spectral radius is {} (<= 1): the graph has no informative Bethe-Hessian regulariser; use the fixed regulariser",
-            rho.rho
-        )));
+    // A forest's non-backtracking matrix is nilpotent; the Ihara–Bass linearisation still has
+    // the eigenvalue 1, which the power iteration finds to its tolerance.
+    if rho.rho.is_nan() || rho.rho <= 1.0 + 1e-8 {
+        return Err(Error::param(
+            "BottomUp.regulariser",
+            format!(
+                "the non-backtracking spectral radius is {} (<= 1): the graph has no informative Bethe-Hessian regulariser; use the fixed regulariser",
+                rho.rho
+            ),
+        ));
     }
     let deg = g.degrees();
     let mut cols = vec![0.0; n * k]; // column-major n x k
@@ -140,10 +145,13 @@ pub fn adaptive_embedding(
             solves += 1;
             matvecs += eig.matvecs;
             if eig.converged() < i {
-                return Err(Error::Input(format!(
-                    "the adaptive Bethe-Hessian embedding: the eigensolver converged {} of {i} eigenpairs at r = {r}; try the fixed regulariser (BottomUp.regulariser)",
-                    eig.converged()
-                )));
+                return Err(Error::param(
+                    "BottomUp.regulariser",
+                    format!(
+                        "the adaptive Bethe-Hessian embedding: the eigensolver converged {} of {i} eigenpairs at r = {r}; try the fixed regulariser",
+                        eig.converged()
+                    ),
+                ));
             }
             // M = X^T D X (i x i, column-major).
             let x = &eig.vectors;

@@ -441,6 +441,94 @@ pub(crate) fn sign_test(
     answer(neg >= k, settled, if neg >= k { ritz } else { None })
 }
 
+/// Number of eigenvalues of a small symmetric operator below `thr`, from the inertia of
+/// `Op - thr I` (Sylvester's law of inertia: congruent matrices have as many negative
+/// eigenvalues) computed by a dense Bunch–Kaufman `L B L^T` factorisation (faer): the count of
+/// negative 1 x 1 pivots plus, per 2 x 2 pivot block, one for a negative determinant and two
+/// for a positive determinant with a negative trace. The factorisation is backward stable, so
+/// the count is exact for a matrix within rounding of `Op`; only eigenvalues within rounding of
+/// `thr` can be counted differently from [`dense_eigenvalues`].
+///
+/// # Complexity
+/// O(n^3 / 3) time (about a sixth of a dense eigenvalue decomposition's; 0.5 s against 3-4 s
+/// for the 2,783-node power grid's Bethe Hessian on this 2-core machine), O(n^2) memory.
+///
+/// ```
+/// use neurobricks::graph::{Duplicates, Graph};
+/// use neurobricks::spectral::{dense_count_below, Adjacency};
+///
+/// // The triangle's adjacency matrix has eigenvalues -1, -1, 2.
+/// let g = Graph::from_edges(3, &[(0, 1, 1.0), (1, 2, 1.0), (0, 2, 1.0)], Duplicates::One).unwrap();
+/// assert_eq!(dense_count_below(&Adjacency(&g), 0.0), 2);
+/// assert_eq!(dense_count_below(&Adjacency(&g), 3.0), 3);
+/// ```
+pub fn dense_count_below(op: &dyn LinearOperator, thr: f64) -> usize {
+    let m = op.to_dense();
+    let n = m.nrows();
+    let a = Mat::from_fn(n, n, |i, j| {
+        0.5 * (m[(i, j)] + m[(j, i)]) - if i == j { thr } else { 0.0 }
+    });
+    drop(m);
+    let f = a.lblt(faer::Side::Lower);
+    let (d, sub) = (f.B_diag(), f.B_subdiag());
+    let mut neg = 0;
+    let mut i = 0;
+    while i < n {
+        if i + 1 < n && sub[i] != 0.0 {
+            let (p, q, r) = (d[i], sub[i], d[i + 1]);
+            let det = p * r - q * q;
+            if det < 0.0 {
+                neg += 1;
+            } else if p + r < 0.0 {
+                neg += 2;
+            }
+            i += 2;
+        } else {
+            neg += usize::from(d[i] < 0.0);
+            i += 1;
+        }
+    }
+    neg
+}
+
+/// Number of eigenvalues of a symmetric operator below `thr`, clamped to `1..=cap` (the
+/// counting step of the K estimates). At most 3,000 rows: exactly, by [`dense_count_below`].
+/// Larger: the smallest eigenvalues in growing batches of 16, 32, ... ([`smallest_eigenpairs`])
+/// until a batch holds a converged eigenvalue at or above `thr` or reaches `cap`.
+///
+/// # Returns
+/// `(count, converged)`; `converged` is false when a batch stopped before converging (the
+/// count is then that of the converged eigenvalues).
+///
+/// # Complexity
+/// Dense: O(n^3 / 3). Iterative: the partial eigensolves of the batches, the last with about
+/// twice as many pairs as the count.
+///
+/// # Errors
+/// As [`smallest_eigenpairs`].
+pub fn count_eigenvalues_below(
+    op: &dyn LinearOperator,
+    thr: f64,
+    cap: usize,
+    params: &EigenParams,
+) -> Result<(usize, bool)> {
+    params.validate()?;
+    let cap = cap.max(1);
+    if op.dim() <= 3000 {
+        return Ok((dense_count_below(op, thr).clamp(1, cap), true));
+    }
+    let mut m = 16.min(cap);
+    loop {
+        let res = smallest_eigenpairs(op, m, params)?;
+        let c = res.values.iter().filter(|&&v| v < thr).count();
+        let ok = res.converged() == res.requested;
+        if c < res.converged() || m >= cap || !ok {
+            return Ok((c.clamp(1, cap), ok));
+        }
+        m = (2 * m).min(cap);
+    }
+}
+
 /// Row-major `n x b` block times `b x c` small matrix.
 fn block_times(x: &[f64], n: usize, b: usize, q: &Mat<f64>) -> Vec<f64> {
     let c = q.ncols();
@@ -1560,6 +1648,38 @@ mod tests {
             assert!(e.contains("EigenParams.tol"), "{e}");
         }
         assert!(smallest_eigenpairs(&bh, 1, &EigenParams::default()).is_ok());
+    }
+
+    /// The inertia count equals the count of a dense eigenvalue decomposition at thresholds
+    /// between eigenvalues (Bethe Hessians at small r are indefinite), on several r,
+    /// and the iterative counting path (forced by a graph above 3,000 nodes) equals the dense
+    /// one.
+    #[test]
+    fn inertia_count_matches_eigenvalues() {
+        let h = crate::hsbm::test_btsbm(2, 60, &[2.0, 5.0, 25.0], 5);
+        for r in [1.0, 1.5, 2.0, 3.0, 5.0] {
+            let bh = BetheHessian::new(&h.graph, r);
+            let ev = dense_eigenvalues(&bh);
+            for w in ev.windows(2).step_by(17) {
+                if w[1] - w[0] < 1e-6 {
+                    continue;
+                }
+                let thr = 0.5 * (w[0] + w[1]);
+                let want = ev.iter().filter(|&&v| v < thr).count();
+                assert_eq!(dense_count_below(&bh, thr), want, "r = {r}, thr = {thr}");
+            }
+            let neg = ev.iter().filter(|&&v| v < 0.0).count();
+            let p = EigenParams::default();
+            let cap = 50;
+            let (c, ok) = count_eigenvalues_below(&bh, 0.0, cap, &p).unwrap();
+            assert!(ok && c == neg.clamp(1, cap), "r = {r}: {c} vs {neg}");
+        }
+        let big = crate::hsbm::test_btsbm(2, 800, &[3.0, 10.0, 40.0], 2);
+        assert!(big.graph.n() > 3000);
+        let bh = BetheHessian::standard(&big.graph);
+        let (c, ok) = count_eigenvalues_below(&bh, 0.0, 100, &EigenParams::default()).unwrap();
+        assert_eq!((c, ok), (4, true));
+        assert_eq!(dense_count_below(&bh, 0.0), 4);
     }
 
     #[test]

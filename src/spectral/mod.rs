@@ -15,9 +15,9 @@ pub mod nonbacktracking;
 mod operators;
 
 pub use eigen::{
-    dense_eigenvalues, dense_smallest_eigenpairs, has_negative_eigenvalues, largest_eigenvalue,
-    smallest_eigenpairs, smallest_eigenpairs_with_progress, BlockPrecision, EigenParams,
-    EigenResult,
+    count_eigenvalues_below, dense_count_below, dense_eigenvalues, dense_smallest_eigenpairs,
+    has_negative_eigenvalues, largest_eigenvalue, smallest_eigenpairs,
+    smallest_eigenpairs_with_progress, BlockPrecision, EigenParams, EigenResult,
 };
 pub use kmeans::{kmeans, KMeansParams, KMeansResult};
 pub use operators::{
