@@ -4,10 +4,13 @@
 //! and top-down (its own stopping rule), with the theoretical boundaries `CH_{l-1} = 1`
 //! (bottom-up / information-theoretic) and `min_{m<l} TD_m = 1` (top-down).
 //!
-//! `cargo run --release --example hsbm_bottom_up_vs_top_down [-- STEP SAMPLES]`
+//! `cargo run --release --example hsbm_bottom_up_vs_top_down [-- STEP SAMPLES [FIRST COUNT]]`
 //! (default grid step 10 and 2 graphs per point; the two points of the clustering acceptance
 //! test are always run with 10 graphs). Writes a CSV and one phase diagram per method and depth
-//! under `out/hsbm_bottom_up_vs_top_down/`.
+//! under `out/hsbm_bottom_up_vs_top_down/`. With `FIRST COUNT` only grid points
+//! `FIRST..FIRST + COUNT` (in the order a1, then a2) run, without the acceptance points and the
+//! diagrams, and the CSV is `exact_recovery_FIRST_COUNT.csv` (to time or split the grid); each
+//! point's wall time is printed.
 
 use neurobricks::hierarchy::theory::{chernoff_hellinger, top_down_divergence};
 use neurobricks::hierarchy::{BottomUp, Dendrogram, TopDown};
@@ -77,6 +80,15 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let step: f64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10.0);
     let samples: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2);
+    let range: Option<(usize, usize)> = match (args.get(3), args.get(4)) {
+        (Some(f), Some(c)) => Some((
+            f.parse()
+                .map_err(|_| Error::param("FIRST", format!("{f:?}")))?,
+            c.parse()
+                .map_err(|_| Error::param("COUNT", format!("{c:?}")))?,
+        )),
+        _ => None,
+    };
     let out = PathBuf::from("out/hsbm_bottom_up_vs_top_down");
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
     let grid: Vec<f64> = (0..)
@@ -85,7 +97,12 @@ fn main() -> Result<()> {
         .collect();
     let mut rows: Vec<Row> = Vec::new();
     // The acceptance points of the clustering issue, 10 graphs each.
-    for (a1, a2) in [(41.0, 45.0), (55.0, 70.0)] {
+    let acceptance: &[(f64, f64)] = if range.is_some() {
+        &[]
+    } else {
+        &[(41.0, 45.0), (55.0, 70.0)]
+    };
+    for &(a1, a2) in acceptance {
         let (bu, td) = point(a1, a2, 10)?;
         println!("a = (40, {a1}, {a2}, 100), 10 graphs: exact at depth 1/2/3: bottom-up {bu:?}, top-down {td:?}");
         rows.push((a1, a2, 10, bu, td));
@@ -101,11 +118,22 @@ fn main() -> Result<()> {
                 .map(move |&a2| (a1, a2))
         })
         .collect();
+    let points: Vec<(f64, f64)> = match range {
+        Some((first, count)) => points.into_iter().skip(first).take(count).collect(),
+        None => points,
+    };
     let done = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Result<Row>> = points
         .par_iter()
         .map(|&(a1, a2)| {
+            let tp = std::time::Instant::now();
             let (bu, td) = point(a1, a2, samples)?;
+            if range.is_some() {
+                eprintln!(
+                    "a = (40, {a1}, {a2}, 100): {:.2} s, bottom-up {bu:?}, top-down {td:?}",
+                    tp.elapsed().as_secs_f64()
+                );
+            }
             let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             if k.is_multiple_of(20) {
                 eprintln!(
@@ -125,7 +153,10 @@ fn main() -> Result<()> {
         points.len(),
         t0.elapsed().as_secs_f64()
     );
-    let csv = out.join("exact_recovery.csv");
+    let csv = match range {
+        Some((f, c)) => out.join(format!("exact_recovery_{f}_{c}.csv")),
+        None => out.join("exact_recovery.csv"),
+    };
     write_atomic(&csv, |w| {
         let e = neurobricks::util::wio(&csv);
         writeln!(w, "a0,a1,a2,a3,graphs,method,depth,exact_rate,ch,td_min").map_err(&e)?;
@@ -149,6 +180,10 @@ fn main() -> Result<()> {
         }
         Ok(())
     })?;
+    if range.is_some() {
+        println!("wrote {}", csv.display());
+        return Ok(());
+    }
     // Phase diagrams: x = a1, y = a2 (cells with a2 <= a1 missing).
     for (mi, method) in ["bottom-up", "top-down"].iter().enumerate() {
         for l in 1..=3usize {
