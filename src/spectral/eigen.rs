@@ -728,8 +728,8 @@ fn apply_panels(op: &dyn LinearOperator, x: &[f64], b: usize) -> Vec<f64> {
 /// `Op X` in `f64` for a row-major `n x b` block of `f32` values, in 8-column panels
 /// ([`LinearOperator::apply_block_widened`]). Eight, not sixteen: on the 200,000-node
 /// benchmark graph (10 M stored entries) one 16-column panel took 83 ms and one 8-column panel
-/// 14 ms (the 64-byte gathered rows straddle cache lines and the block no longer stays
-/// resident), so the final residual check of 32 vectors went from about 0.17 s to 0.06 s.
+/// 14 ms (why the 16-wide kernel is that much slower was not measured), so the final residual
+/// check of 32 vectors went from about 0.17 s to 0.06 s.
 fn apply_widened_panels(op: &dyn LinearOperator, x: &[f32], b: usize) -> Vec<f64> {
     in_panels(op.dim(), x, b, 8, |p, out, w| {
         op.apply_block_widened(p, out, w)
