@@ -225,9 +225,7 @@ class BottomUp(_Estimator):
     n_clusters : int or None
         Number of primitive communities K. None: estimated as the authors do (the eigenvalues
         of ``L_rho`` above ``1/sqrt(rho)``, ``rho`` the non-backtracking spectral radius; the
-        default of ``neurobricks cluster``, ``--k-estimate non-backtracking``). The other
-        choices of the CLI (``--k-estimate bethe-hessian``, ``--regulariser adaptive``) are
-        not exposed here yet.
+        default of ``neurobricks cluster``, ``--k-estimate non-backtracking``).
     split : float or None
         Graph splitting: the fraction q in (0, 1) of the edges used for the spectral step, the
         rest for the linkage. None: no split.
@@ -243,8 +241,12 @@ class BottomUp(_Estimator):
         eigenvalues of H(sqrt(rho))) or ``"bethe-hessian"`` (negative eigenvalues of H(r),
         r = sqrt(sum d^2 / sum d - 1)). The CLI's ``--k-estimate``.
     regulariser : str
-        ``"fixed"`` (default: one r for all K eigenvectors of H(r)) or ``"adaptive"`` (the
-        authors' per-eigenvector r; slower). The CLI's ``--regulariser``.
+        ``"auto"`` (default: ``"fixed"`` when every edge weight is 1; otherwise both the
+        ``"fixed"`` and the ``"zeta-k"`` partitions, keeping the one of higher weighted
+        modularity), ``"fixed"`` (one r = sqrt(sum d^2 / sum d - 1) for all K eigenvectors
+        of H(r)), ``"zeta-k"`` (one r = zeta_K, at which the K-th eigenvalue of H(r)
+        vanishes) or ``"adaptive"`` (the authors' per-eigenvector r; slower). The CLI's
+        ``--regulariser``.
 
     Attributes (after :meth:`fit`)
     ------------------------------
@@ -266,7 +268,7 @@ class BottomUp(_Estimator):
         n_init: int = 10,
         k_max: int = 1000,
         k_estimate: str = "non-backtracking",
-        regulariser: str = "fixed",
+        regulariser: str = "auto",
     ) -> None:
         self.n_clusters = n_clusters
         self.split = split

@@ -293,7 +293,7 @@ fn fit_on_csr<'py, I: serde::Serialize + Send>(
 
 /// Bottom-up fit; returns the dict of [`fit_on_csr`].
 #[pyfunction]
-#[pyo3(signature = (graph, k, k_max, seed, split, n_init, k_estimate="non-backtracking", regulariser="fixed"))]
+#[pyo3(signature = (graph, k, k_max, seed, split, n_init, k_estimate="non-backtracking", regulariser="auto"))]
 #[allow(clippy::too_many_arguments)]
 fn bottom_up_fit<'py>(
     py: Python<'py>,
@@ -316,12 +316,14 @@ fn bottom_up_fit<'py>(
         }
     };
     let regulariser = match regulariser {
+        "auto" => Regulariser::Auto,
         "fixed" => Regulariser::Fixed,
+        "zeta-k" => Regulariser::ZetaK,
         "adaptive" => Regulariser::Adaptive,
         other => {
             return Err(PyValueError::new_err(format!(
-                "regulariser: expected \"fixed\" or \"adaptive\", got {other:?}"
-            )))
+            "regulariser: expected \"auto\", \"fixed\", \"zeta-k\" or \"adaptive\", got {other:?}"
+        )))
         }
     };
     let est = BottomUp::new().k(k).k_max(k_max).seed(seed).split(split);

@@ -30,8 +30,15 @@ enum KEstimateArg {
 /// `--regulariser`: the regulariser of the bottom-up embedding.
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum RegulariserArg {
-    /// One `r = sqrt(sum d^2 / sum d - 1)` for all K eigenvectors (one eigensolve). The default.
+    /// The default: `fixed` on graphs whose edge weights are all 1; on other graphs the `fixed`
+    /// and the `zeta-k` partitions, keeping the one of higher weighted modularity (recorded in
+    /// the tree's info).
+    Auto,
+    /// One `r = sqrt(sum d^2 / sum d - 1)` for all K eigenvectors (one eigensolve).
     Fixed,
+    /// One `r = zeta_K`, at which the K-th eigenvalue of `H(r)` vanishes, for all K
+    /// eigenvectors (a few eigensolves).
+    ZetaK,
     /// The authors' per-eigenvector `r_i` at which the i-th eigenvalue of `H(r)` vanishes (a few
     /// eigensolves per eigenvector: far slower).
     Adaptive,
@@ -58,7 +65,7 @@ pub struct ClusterArgs {
     /// How bottom-up estimates K when --k is omitted [default: non-backtracking].
     #[arg(long, value_enum)]
     k_estimate: Option<KEstimateArg>,
-    /// Regulariser of the bottom-up embedding [default: fixed].
+    /// Regulariser of the bottom-up embedding [default: auto].
     #[arg(long, value_enum)]
     regulariser: Option<RegulariserArg>,
     /// Upper bound for the estimated K.
@@ -164,7 +171,9 @@ pub fn run(a: ClusterArgs) -> Result<()> {
             };
             let regulariser = match a.regulariser {
                 Some(RegulariserArg::Adaptive) => Regulariser::Adaptive,
-                Some(RegulariserArg::Fixed) | None => Regulariser::Fixed,
+                Some(RegulariserArg::Fixed) => Regulariser::Fixed,
+                Some(RegulariserArg::ZetaK) => Regulariser::ZetaK,
+                Some(RegulariserArg::Auto) | None => Regulariser::Auto,
             };
             let fit = BottomUp::new()
                 .k(a.k)

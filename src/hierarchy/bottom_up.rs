@@ -43,13 +43,30 @@ pub struct SpectralInfo {
     /// Connected components of the graph (isolated nodes included).
     pub components: usize,
     /// Non-backtracking spectral radius, when it was computed: K estimated by
-    /// [`KEstimate::NonBacktracking`] (the default), or [`Regulariser::Adaptive`].
+    /// [`KEstimate::NonBacktracking`] (the default), or a regulariser other than the fixed one
+    /// ([`Regulariser::Auto`] on a graph with edge weights other than 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rho: Option<f64>,
     /// The per-eigenvector regularisers `r_i` of [`Regulariser::Adaptive`] (`r` above is the
     /// last one, `r_K`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub zeta: Option<Vec<f64>>,
+    /// `zeta_K`, the `r` at which the K-th eigenvalue of `H(r)` vanishes, when
+    /// [`Regulariser::ZetaK`] or [`Regulariser::Auto`] computed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zeta_k: Option<f64>,
+    /// Which partition [`Regulariser::Auto`] kept ([`Regulariser::Fixed`] or
+    /// [`Regulariser::ZetaK`]); absent when it did not choose (every edge weight 1, or another
+    /// regulariser).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regulariser_chosen: Option<Regulariser>,
+    /// Weighted modularity of the fixed-`r` partition ([`Regulariser::Auto`] only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modularity_fixed: Option<f64>,
+    /// Weighted modularity of the `zeta_K` partition ([`Regulariser::Auto`] only; absent when
+    /// `zeta_K` could not be computed and the fixed partition was kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modularity_zeta_k: Option<f64>,
 }
 
 /// Estimate the number of communities as the number of negative eigenvalues of the Bethe
@@ -89,8 +106,10 @@ pub fn estimate_k(g: &Graph, k_max: usize, params: &EigenParams) -> Result<(usiz
 ///
 /// The two choices of step 1 are [`BottomUp::k_estimate`] and [`BottomUp::regulariser`]; the
 /// authors' per-eigenvector `r` ([`Regulariser::Adaptive`]) is an option, not the default
-/// (docs/paper.md compares the variants). With K given, no spectral radius is computed: the
-/// default costs the same as before issue 16.
+/// (docs/paper.md compares the variants). The default regulariser ([`Regulariser::Auto`]) is
+/// the fixed `r` on graphs whose edge weights are all 1; on other graphs it also computes the
+/// partition at `r = zeta_K` and keeps the one of higher modularity. With K given and every
+/// edge weight 1, no spectral radius is computed: the default costs the same as before issue 16.
 ///
 /// Optional graph splitting (§2.3 of the paper): each edge goes to the clustering graph with
 /// probability `q` and to the linkage graph otherwise.
@@ -147,7 +166,9 @@ pub struct BottomUp {
     /// How K is estimated when not given (default [`KEstimate::NonBacktracking`], the authors'
     /// estimate; unused when `k` is given).
     pub k_estimate: KEstimate,
-    /// Regulariser of the embedding (default [`Regulariser::Fixed`]).
+    /// Regulariser of the embedding (default [`Regulariser::Auto`]: the fixed `r` on graphs
+    /// whose edge weights are all 1, else the fixed-`r` or the `zeta_K` partition, whichever
+    /// has the higher modularity).
     pub regulariser: Regulariser,
 }
 
@@ -161,7 +182,7 @@ impl Default for BottomUp {
             n_init: 10,
             eigen: EigenParams::default().subspace_tol(Some(BottomUp::SUBSPACE_TOL)),
             k_estimate: KEstimate::NonBacktracking,
-            regulariser: Regulariser::Fixed,
+            regulariser: Regulariser::Auto,
         }
     }
 }
@@ -186,8 +207,8 @@ impl BottomUp {
     /// with 272 column products instead of 300 (residuals alone, tolerance 1e-6).
     pub const SUBSPACE_TOL: f64 = 1e-3;
 
-    /// Defaults: K estimated ([`KEstimate::NonBacktracking`]), fixed `r`
-    /// ([`Regulariser::Fixed`]), seed 0, no splitting, 10 k-means restarts.
+    /// Defaults: K estimated ([`KEstimate::NonBacktracking`]), [`Regulariser::Auto`] (fixed `r`
+    /// when every edge weight is 1), seed 0, no splitting, 10 k-means restarts.
     pub fn new() -> Self {
         Self::default()
     }
@@ -236,7 +257,7 @@ impl BottomUp {
         self.eigen.validate()
     }
 
-    fn params_json(&self, k: usize) -> serde_json::Value {
+    fn params_json(&self, k: usize, reg: Regulariser) -> serde_json::Value {
         let mut p = serde_json::json!({
             "k": k, "k_given": self.k, "k_max": self.k_max, "seed": self.seed, "split": self.split,
             "n_init": self.n_init, "eigen_tol": self.eigen.tol,
@@ -247,15 +268,19 @@ impl BottomUp {
         if self.k.is_none() {
             p["k_estimate"] = serde_json::json!(self.k_estimate);
         }
-        if self.regulariser != Regulariser::default() {
-            p["regulariser"] = serde_json::json!(self.regulariser);
+        // The regulariser that ran (`reg`, see `Regulariser::on`) is recorded unless it is the
+        // fixed one: no key means the fixed `r`, as before `Regulariser::Auto` (the default on a
+        // graph whose edge weights are all 1 keeps its bytes).
+        if reg != Regulariser::Fixed {
+            p["regulariser"] = serde_json::json!(reg);
         }
         p
     }
 
-    /// Whether the standard Bethe-Hessian path runs (no non-backtracking radius needed).
-    fn standard_path(&self) -> bool {
-        self.regulariser == Regulariser::Fixed
+    /// Whether the standard Bethe-Hessian path runs (no non-backtracking radius needed) with
+    /// the regulariser `reg` that runs ([`Regulariser::on`]).
+    fn standard_path(&self, reg: Regulariser) -> bool {
+        reg == Regulariser::Fixed
             && (self.k.is_some() || self.k_estimate == KEstimate::BetheHessian)
     }
 
@@ -322,9 +347,10 @@ impl BottomUp {
         };
         // The connected components (a sequential search, reported in the info only) are counted
         // on their own thread while the spectral clustering runs.
+        let reg = self.regulariser.on(&cluster_graph);
         let (comps, spectral) = std::thread::scope(|s| {
             let comps = s.spawn(|| g.connected_components().1);
-            let spectral = if self.standard_path() {
+            let spectral = if self.standard_path(reg) {
                 spectral_communities(
                     &cluster_graph,
                     self.k,
@@ -340,7 +366,7 @@ impl BottomUp {
                     self.k,
                     self.k_max,
                     self.k_estimate,
-                    self.regulariser,
+                    reg,
                     self.n_init,
                     &eigen,
                     self.seed,
@@ -367,7 +393,7 @@ impl BottomUp {
         let hm = HeightMap::for_graph(g.is_weighted());
         let merges = super::dendrogram::scipy_merges(&leaves, &merges, hm);
         let dendrogram = Dendrogram::new(g.ids().to_vec(), leaves, merges, hm, "bottom-up")?
-            .with_params(self.params_json(k))
+            .with_params(self.params_json(k, reg))
             .with_info(serde_json::to_value(&info).expect("serialisable"));
         Ok(BottomUpFit {
             dendrogram,
@@ -413,7 +439,30 @@ pub(crate) fn spectral_communities(
     seed: u64,
     progress: &mut dyn FnMut(&Stage),
 ) -> Result<(Vec<u32>, SpectralInfo)> {
-    let h = BetheHessian::standard(g);
+    spectral_communities_with(
+        g,
+        BetheHessian::standard(g),
+        k,
+        k_max,
+        n_init,
+        eigen,
+        seed,
+        progress,
+    )
+}
+
+/// [`spectral_communities`] with a given Bethe Hessian `h` (its `r`) for the embedding.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn spectral_communities_with(
+    g: &Graph,
+    h: BetheHessian<'_>,
+    k: Option<usize>,
+    k_max: usize,
+    n_init: usize,
+    eigen: &EigenParams,
+    seed: u64,
+    progress: &mut dyn FnMut(&Stage),
+) -> Result<(Vec<u32>, SpectralInfo)> {
     let n = g.n();
     // Small graphs with K unknown: one dense decomposition gives both K and the vectors.
     let mut pre = None;

@@ -90,6 +90,75 @@ fn next_r(r: f64, s: &[f64], m: &[f64], i: usize, tol: f64) -> f64 {
     hi
 }
 
+/// The fixed point `r` of column `i` (see the module docs) from the start `r0`, with the `i`
+/// smallest eigenpairs of `H(r)` at it.
+pub(crate) struct FixedPoint {
+    /// The regulariser at which the `i`-th eigenvalue of `H(r)` vanishes (to the tolerance).
+    pub r: f64,
+    /// The `i` smallest eigenpairs of `H(r)` from the last solve.
+    pub eig: super::EigenResult,
+    /// Partial eigensolves run.
+    pub solves: usize,
+    /// Operator applications spent by them.
+    pub matvecs: usize,
+    /// Whether `r` met its tolerance before [`MAX_ITER`] iterations.
+    pub converged: bool,
+}
+
+/// The fixed-point iteration of column `i` from `r0` (`deg`: the weighted degrees of `g`).
+///
+/// # Errors
+/// An eigensolve that did not converge its `i` pairs.
+pub(crate) fn fixed_point(
+    g: &Graph,
+    deg: &[f64],
+    i: usize,
+    r0: f64,
+    params: &EigenParams,
+) -> Result<FixedPoint> {
+    let n = g.n();
+    let (mut r, mut solves, mut matvecs) = (r0, 0usize, 0usize);
+    let mut iter = 0;
+    loop {
+        let eig = smallest_eigenpairs(&BetheHessian::new(g, r), i, params)?;
+        solves += 1;
+        matvecs += eig.matvecs;
+        if eig.converged() < i {
+            return Err(Error::param(
+                "BottomUp.regulariser",
+                format!(
+                    "the adaptive Bethe-Hessian embedding: the eigensolver converged {} of {i} eigenpairs at r = {r}; try the fixed regulariser",
+                    eig.converged()
+                ),
+            ));
+        }
+        // M = X^T D X (i x i, column-major).
+        let x = &eig.vectors;
+        let m: Vec<f64> = (0..i * i)
+            .into_par_iter()
+            .map(|ab| {
+                let (a, b) = (ab % i, ab / i);
+                let (xa, xb) = (&x[a * n..(a + 1) * n], &x[b * n..(b + 1) * n]);
+                (0..n).map(|t| deg[t] * xa[t] * xb[t]).sum()
+            })
+            .collect();
+        let tol = r_tol(params, r);
+        let rn = next_r(r, &eig.values, &m, i, tol);
+        let done = (r - rn).abs() < tol;
+        r = rn;
+        iter += 1;
+        if done || iter >= MAX_ITER {
+            return Ok(FixedPoint {
+                r,
+                eig,
+                solves,
+                matvecs,
+                converged: done,
+            });
+        }
+    }
+}
+
 /// The adaptive embedding for `k >= 2` communities, starting from `r = sqrt(rho)` with `rho`
 /// the non-backtracking spectral radius ([`nonbacktracking_radius`](super::nonbacktracking::nonbacktracking_radius)).
 ///
@@ -139,40 +208,12 @@ pub fn adaptive_embedding(
     let mut r = rho.rho.sqrt();
     let mut i = k;
     while i >= 2 {
-        let mut iter = 0;
-        let eig = loop {
-            let eig = smallest_eigenpairs(&BetheHessian::new(g, r), i, params)?;
-            solves += 1;
-            matvecs += eig.matvecs;
-            if eig.converged() < i {
-                return Err(Error::param(
-                    "BottomUp.regulariser",
-                    format!(
-                        "the adaptive Bethe-Hessian embedding: the eigensolver converged {} of {i} eigenpairs at r = {r}; try the fixed regulariser",
-                        eig.converged()
-                    ),
-                ));
-            }
-            // M = X^T D X (i x i, column-major).
-            let x = &eig.vectors;
-            let m: Vec<f64> = (0..i * i)
-                .into_par_iter()
-                .map(|ab| {
-                    let (a, b) = (ab % i, ab / i);
-                    let (xa, xb) = (&x[a * n..(a + 1) * n], &x[b * n..(b + 1) * n]);
-                    (0..n).map(|t| deg[t] * xa[t] * xb[t]).sum()
-                })
-                .collect();
-            let tol = r_tol(params, r);
-            let rn = next_r(r, &eig.values, &m, i, tol);
-            let done = (r - rn).abs() < tol;
-            r = rn;
-            iter += 1;
-            if done || iter >= MAX_ITER {
-                converged &= done;
-                break eig;
-            }
-        };
+        let fp = fixed_point(g, &deg, i, r, params)?;
+        r = fp.r;
+        solves += fp.solves;
+        matvecs += fp.matvecs;
+        converged &= fp.converged;
+        let eig = fp.eig;
         max_res = max_res.max(eig.max_residual);
         let top = eig.values[i - 1];
         let tol = 1e-9 * (1.0 + top.abs());
