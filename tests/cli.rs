@@ -500,12 +500,41 @@ fn k_estimate_and_regulariser_flags() {
     );
     let e = err("g.tsv", &["--regulariser", "zeta"]);
     assert!(
-        e.contains("--regulariser") && e.contains("fixed, adaptive"),
+        e.contains("--regulariser") && e.contains("auto, fixed, zeta-k, adaptive"),
         "{e}"
     );
     // A path is a forest: no informative regulariser, an error naming the flag.
-    let e = err("path.tsv", &["--k", "2", "--regulariser", "adaptive"]);
-    assert!(e.contains("`--regulariser`") && e.contains("fixed"), "{e}");
+    for reg in ["adaptive", "zeta-k"] {
+        let e = err("path.tsv", &["--k", "2", "--regulariser", reg]);
+        assert!(
+            e.contains("`--regulariser`") && e.contains("fixed"),
+            "{reg}: {e}"
+        );
+    }
+    // The default regulariser on an unweighted graph is the fixed one, recorded as before
+    // (no key); on a weighted graph it chooses by modularity and says so.
+    let t: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("k.json")).unwrap()).unwrap();
+    assert!(t["params"].get("regulariser").is_none() && t["info"].get("rho").is_none());
+    let w: String = core_periphery_edges()
+        .lines()
+        .enumerate()
+        .map(|(i, l)| format!("{l} {}\n", 1 + i % 3))
+        .collect();
+    std::fs::write(d.join("w.tsv"), w).unwrap();
+    let t = ok("w.tsv", &["--k", "5"], "w.json");
+    assert_eq!(t["params"]["regulariser"], "auto");
+    let chosen = t["info"]["regulariser_chosen"].as_str().unwrap();
+    let (qf, qz) = (
+        t["info"]["modularity_fixed"].as_f64().unwrap(),
+        t["info"]["modularity_zeta_k"].as_f64().unwrap(),
+    );
+    assert_eq!(
+        chosen,
+        if qz > qf { "zeta-k" } else { "fixed" },
+        "{}",
+        t["info"]
+    );
     // Without K the forest is one community under the authors' estimate.
     assert_eq!(ok("path.tsv", &[], "p.json")["num_leaves"], 1);
 }
