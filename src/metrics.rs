@@ -489,6 +489,49 @@ pub fn score(
 mod tests {
     use super::*;
 
+    /// `modularity` equals the textbook double sum `(1 / 2W) sum_ij (A_ij - d_i d_j / 2W)
+    /// [c_i = c_j]` on a random weighted graph, and a left-out node drops out of every community.
+    #[test]
+    fn modularity_equals_the_double_sum() {
+        use crate::graph::{Duplicates, Graph};
+        use rand::Rng;
+        let mut rng = crate::util::rng_for(5, 0);
+        let n = 40;
+        let edges: Vec<(u32, u32, f64)> = (0..150)
+            .map(|_| {
+                (
+                    rng.random_range(0..n as u32),
+                    rng.random_range(0..n as u32),
+                    rng.random_range(0.1..3.0),
+                )
+            })
+            .collect();
+        let g = Graph::from_edges(n, &edges, Duplicates::Sum).unwrap();
+        let mut labels: Vec<u32> = (0..n).map(|_| rng.random_range(0..4)).collect();
+        let dense = |labels: &[u32]| {
+            let d = g.degrees();
+            let w2: f64 = d.iter().sum();
+            let mut a = vec![0.0; n * n];
+            for (u, v, w) in g.edges() {
+                a[u * n + v] += w;
+                a[v * n + u] += w;
+            }
+            let mut q = 0.0;
+            for i in 0..n {
+                for j in 0..n {
+                    if labels[i] == labels[j] && labels[i] != u32::MAX {
+                        q += a[i * n + j] - d[i] * d[j] / w2;
+                    }
+                }
+            }
+            q / w2
+        };
+        assert!((modularity(&g, &labels).unwrap() - dense(&labels)).abs() < 1e-12);
+        labels[3] = u32::MAX;
+        assert!((modularity(&g, &labels).unwrap() - dense(&labels)).abs() < 1e-12);
+        assert!(modularity(&g, &labels[1..]).is_err());
+    }
+
     #[test]
     fn identical_and_relabelled_partitions_score_one() {
         let a = [0, 0, 1, 1, 2, 2];

@@ -219,3 +219,86 @@ pub(crate) fn communities_with(
     info.rho = Some(rho.rho);
     Ok((labels, info))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{Duplicates, Graph};
+    use crate::hierarchy::BottomUp;
+    use crate::spectral::dense_smallest_eigenpairs;
+
+    /// On a graph whose edge weights are all 1 the default is the fixed regulariser: the same
+    /// tree JSON, byte for byte, with K given and estimated, and no radius computed with K
+    /// given.
+    #[test]
+    fn auto_is_fixed_on_unit_weights() {
+        let h = crate::hsbm::test_btsbm(2, 40, &[2.0, 5.0, 20.0], 4);
+        for k in [Some(4), None] {
+            let auto = BottomUp::new().k(k).seed(2).fit(&h.graph).unwrap();
+            let fixed = BottomUp::new()
+                .k(k)
+                .seed(2)
+                .regulariser(Regulariser::Fixed)
+                .fit(&h.graph)
+                .unwrap();
+            assert_eq!(auto.dendrogram.to_json(), fixed.dendrogram.to_json());
+            assert!(auto.info.regulariser_chosen.is_none());
+            assert!(auto.dendrogram.params.get("regulariser").is_none());
+        }
+        let auto = BottomUp::new().k(Some(4)).fit(&h.graph).unwrap();
+        assert!(auto.info.rho.is_none());
+    }
+
+    /// On a weighted graph the default computes both partitions and keeps the one of higher
+    /// modularity (the fixed one on a tie); `zeta_K` zeroes the K-th eigenvalue of `H(r)`.
+    #[test]
+    fn auto_keeps_the_partition_of_higher_modularity() {
+        let h = crate::hsbm::test_btsbm(2, 40, &[2.0, 5.0, 20.0], 4);
+        for (seed, scale) in [(0u64, 0.2), (1, 1.0), (2, 5.0), (3, 20.0)] {
+            // Weights 1..4 times `scale` (the degree formula depends on the unit).
+            let edges: Vec<(u32, u32, f64)> = h
+                .graph
+                .edges()
+                .enumerate()
+                .map(|(i, (u, v, _))| (u as u32, v as u32, scale * (1 + i % 4) as f64))
+                .collect();
+            let g = Graph::from_edges(h.graph.n(), &edges, Duplicates::Sum).unwrap();
+            let fit = |reg| {
+                BottomUp::new()
+                    .k(Some(4))
+                    .seed(seed)
+                    .regulariser(reg)
+                    .fit(&g)
+                    .unwrap()
+            };
+            let (auto, fixed, zk) = (
+                fit(Regulariser::Auto),
+                fit(Regulariser::Fixed),
+                fit(Regulariser::ZetaK),
+            );
+            let q = |f: &crate::hierarchy::BottomUpFit| modularity(&g, &f.communities).unwrap();
+            let (qf, qz) = (q(&fixed), q(&zk));
+            assert_eq!(auto.info.modularity_fixed, Some(qf));
+            assert_eq!(auto.info.modularity_zeta_k, Some(qz));
+            let want = if qz > qf { &zk } else { &fixed };
+            assert_eq!(auto.communities, want.communities, "seed {seed}");
+            assert_eq!(
+                auto.info.regulariser_chosen,
+                Some(if qz > qf {
+                    Regulariser::ZetaK
+                } else {
+                    Regulariser::Fixed
+                })
+            );
+            assert_eq!(auto.dendrogram.params["regulariser"], "auto");
+            assert_eq!(zk.dendrogram.params["regulariser"], "zeta-k");
+            assert!(fixed.dendrogram.params.get("regulariser").is_none());
+            assert_eq!(auto.dendrogram.inversions(), 0);
+            // zeta_K: the 4th smallest eigenvalue of H(zeta_K) is 0.
+            let z = zk.info.zeta_k.unwrap();
+            assert_eq!(auto.info.zeta_k, Some(z));
+            let d = dense_smallest_eigenpairs(&crate::spectral::BetheHessian::new(&g, z), 4);
+            assert!(d.values[3].abs() < 1e-4 * (1.0 + z * z), "{:?}", d.values);
+        }
+    }
+}
