@@ -95,6 +95,27 @@ def test_self_loops_dropped(btsbm):
     assert m.tree_.to_json() == ref.tree_.to_json()
 
 
+@pytest.mark.parametrize("regulariser", ["auto", "fixed", "zeta-k"])
+def test_weighted_regulariser_byte_identical_to_cli(tmp_path, cli, btsbm, regulariser):
+    # Weights 1..4: the default chooses between the fixed-r and the zeta_K partitions by
+    # modularity and records it, the same in Python and on the command line.
+    a = sp.triu(sp.csr_matrix(btsbm.adjacency), k=1).tocoo()
+    w = 1.0 + np.arange(a.nnz) % 4
+    a = sp.coo_matrix((w, (a.row, a.col)), shape=a.shape)
+    a = (a + a.T).tocsr()
+    edges = tmp_path / "w.tsv"
+    write_edge_list(edges, a)
+    cli("cluster", "--graph", edges, "--k", "8", "--seed", "1", "--regulariser", regulariser,
+        "--out", tmp_path / "cli.json")
+    m, names = nb.read_edge_list(edges)
+    py = nb.BottomUp(n_clusters=8, seed=1, regulariser=regulariser).fit(m, names=names)
+    py.save(tmp_path / "py.json")
+    assert (tmp_path / "py.json").read_bytes() == (tmp_path / "cli.json").read_bytes()
+    if regulariser == "auto":
+        assert py.info_["regulariser_chosen"] in ("fixed", "zeta-k")
+        assert "modularity_fixed" in py.info_ and "modularity_zeta_k" in py.info_
+
+
 @pytest.mark.parametrize(
     "py_est, cli_args",
     [
