@@ -60,7 +60,8 @@ pub enum Regulariser {
     /// instead of one.
     ZetaK,
     /// The default: [`Regulariser::Fixed`] on graphs whose edge weights are all 1 (then
-    /// nothing else is computed: same partitions, bytes and time as `Fixed`); on other graphs
+    /// nothing else is computed beyond one scan of the weights: same partitions and bytes as
+    /// `Fixed`); on other graphs
     /// both the `Fixed` and the [`Regulariser::ZetaK`] partitions, keeping the one of higher
     /// weighted Newman modularity ([`modularity`]; `Fixed` on a tie, or when `ZetaK` fails,
     /// e.g. on a forest). Why: the degree formula is the configuration-model radius of an
@@ -80,9 +81,9 @@ pub enum Regulariser {
 
 impl Regulariser {
     /// The regulariser that runs on `g`: [`Regulariser::Auto`] is [`Regulariser::Fixed`] when
-    /// every edge weight is 1 (one O(m) scan).
+    /// every edge weight is 1 (one parallel O(m) scan of the weights).
     pub(crate) fn on(self, g: &Graph) -> Regulariser {
-        if self == Regulariser::Auto && g.adjacency().data().iter().all(|&w| w == 1.0) {
+        if self == Regulariser::Auto && g.adjacency().data().par_iter().all(|&w| w == 1.0) {
             Regulariser::Fixed
         } else {
             self
