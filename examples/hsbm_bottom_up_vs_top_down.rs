@@ -10,7 +10,8 @@
 //! under `out/hsbm_bottom_up_vs_top_down/`. With `FIRST COUNT` only grid points
 //! `FIRST..FIRST + COUNT` (in the order a1, then a2) run, without the acceptance points and the
 //! diagrams, and the CSV is `exact_recovery_FIRST_COUNT.csv` (to time or split the grid); each
-//! point's wall time is printed.
+//! point's wall time is printed. `-- plot CSV` redraws the six diagrams from the CSV of an
+//! earlier run (no fitting).
 
 use neurobricks::hierarchy::theory::{chernoff_hellinger, top_down_divergence};
 use neurobricks::hierarchy::{BottomUp, Dendrogram, TopDown};
@@ -76,8 +77,148 @@ fn boundary(name: &str, lo: f64, hi: f64, f: impl Fn(f64, f64) -> f64) -> Series
     Series::new(name, pts)
 }
 
+/// The six phase diagrams (x = a1, y = a2; cells with a2 <= a1 missing) of the grid rows with
+/// `samples` graphs, with both theoretical boundaries, under `out`.
+fn draw(
+    rows: &[Row],
+    grid: &[f64],
+    samples: u64,
+    points: &[(f64, f64)],
+    out: &std::path::Path,
+) -> Result<()> {
+    for (mi, method) in ["bottom-up", "top-down"].iter().enumerate() {
+        for l in 1..=3usize {
+            let z: Vec<Vec<f64>> = grid
+                .iter()
+                .map(|&a2| {
+                    grid.iter()
+                        .map(|&a1| {
+                            rows.iter()
+                                .find(|r| r.0 == a1 && r.1 == a2 && r.2 == samples)
+                                .map_or(f64::NAN, |r| {
+                                    (if mi == 0 { r.3 } else { r.4 })[l - 1] as f64 / samples as f64
+                                })
+                        })
+                        .collect()
+                })
+                .collect();
+            let ch_of = |a1: f64, a2: f64| chernoff_hellinger(&[A0, a1, a2, A3], 2).unwrap()[l - 1];
+            let mut ch = boundary(&format!("CH_{} = 1 (bottom-up)", l - 1), A0, A3, ch_of);
+            if ch.points.is_empty() {
+                // No crossing in the plane: say so in the legend instead of drawing nothing.
+                let lo = points
+                    .iter()
+                    .map(|&(a1, a2)| ch_of(a1, a2))
+                    .fold(f64::INFINITY, f64::min);
+                ch = Series::new(
+                    format!("CH_{} = 1: none (CH_{} >= {lo:.2} > 1 here)", l - 1, l - 1),
+                    vec![],
+                );
+            }
+            let td = boundary(&format!("min TD_m<{l} = 1 (top-down)"), A0, A3, |a1, a2| {
+                top_down_divergence(&[A0, a1, a2, A3]).unwrap()[..l]
+                    .iter()
+                    .cloned()
+                    .fold(f64::INFINITY, f64::min)
+            });
+            let png = out.join(format!("{method}_depth{l}.png"));
+            GridPlot::default()
+                .title(format!(
+                    "{method}: exact recovery at depth {l} ({samples} graphs per point)"
+                ))
+                .x_label("a1")
+                .y_label("a2")
+                .z_label("exact-recovery rate")
+                .z_range(0.0, 1.0)
+                .render(grid, grid, &z, &[ch, td], &png)?;
+        }
+    }
+    Ok(())
+}
+
+/// Rows of a CSV this example wrote (`a0,a1,a2,a3,graphs,method,depth,exact_rate,ch,td_min`).
+fn read_csv(path: &std::path::Path) -> Result<Vec<Row>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut rows: Vec<Row> = Vec::new();
+    for (ln, line) in text.lines().enumerate().skip(1) {
+        let bad =
+            |what: &str| Error::param("CSV", format!("{}:{}: {what}", path.display(), ln + 1));
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() != 10 {
+            return Err(bad("expected 10 fields"));
+        }
+        let num = |i: usize| {
+            f[i].parse::<f64>()
+                .map_err(|_| bad(&format!("field {}", i + 1)))
+        };
+        let (a1, a2, graphs, depth, rate) = (num(1)?, num(2)?, num(4)? as u64, num(6)?, num(7)?);
+        if !(1.0..=3.0).contains(&depth) {
+            return Err(bad("depth must be 1-3"));
+        }
+        let count = (rate * graphs as f64).round() as usize;
+        let i = match rows
+            .iter()
+            .position(|r| r.0 == a1 && r.1 == a2 && r.2 == graphs)
+        {
+            Some(i) => i,
+            None => {
+                rows.push((a1, a2, graphs, [0; 3], [0; 3]));
+                rows.len() - 1
+            }
+        };
+        let l = depth as usize - 1;
+        match f[5] {
+            "bottom-up" => rows[i].3[l] = count,
+            "top-down" => rows[i].4[l] = count,
+            _ => return Err(bad("method must be bottom-up or top-down")),
+        }
+    }
+    Ok(rows)
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("plot") {
+        // Redraw the diagrams from a CSV of an earlier run (the grid and the graphs per point
+        // are those of its grid rows; the two acceptance points are left out).
+        let csv = PathBuf::from(
+            args.get(2)
+                .ok_or_else(|| Error::param("CSV", "plot needs a CSV path"))?,
+        );
+        let rows = read_csv(&csv)?;
+        let samples = rows.iter().map(|r| r.2).max().unwrap_or(0);
+        // The grid step: the most frequent gap between the sorted distinct coordinates (the
+        // acceptance points, e.g. a1 = 41, are off the grid).
+        let mut vals: Vec<f64> = rows.iter().flat_map(|r| [r.0, r.1]).collect();
+        vals.sort_by(f64::total_cmp);
+        vals.dedup();
+        let mut gaps: Vec<f64> = vals.windows(2).map(|w| w[1] - w[0]).collect();
+        gaps.sort_by(f64::total_cmp);
+        let step = gaps
+            .chunk_by(|a, b| (a - b).abs() < 1e-9)
+            .max_by_key(|c| c.len())
+            .map(|c| c[0])
+            .ok_or_else(|| Error::param("CSV", format!("{}: no grid", csv.display())))?;
+        let grid: Vec<f64> = (0..)
+            .map(|i| A0 + step * i as f64)
+            .take_while(|&x| x < A3)
+            .collect();
+        let on = |v: f64| grid.iter().any(|&g| (g - v).abs() < 1e-9);
+        let points: Vec<(f64, f64)> = rows
+            .iter()
+            .filter(|r| r.2 == samples && on(r.0) && on(r.1))
+            .map(|r| (r.0, r.1))
+            .collect();
+        let out = PathBuf::from("out/hsbm_bottom_up_vs_top_down");
+        std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+        draw(&rows, &grid, samples, &points, &out)?;
+        println!(
+            "redrew 6 phase diagrams from {} under {}",
+            csv.display(),
+            out.display()
+        );
+        return Ok(());
+    }
     let step: f64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10.0);
     let samples: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2);
     let range: Option<(usize, usize)> = match (args.get(3), args.get(4)) {
@@ -184,54 +325,7 @@ fn main() -> Result<()> {
         println!("wrote {}", csv.display());
         return Ok(());
     }
-    // Phase diagrams: x = a1, y = a2 (cells with a2 <= a1 missing).
-    for (mi, method) in ["bottom-up", "top-down"].iter().enumerate() {
-        for l in 1..=3usize {
-            let z: Vec<Vec<f64>> = grid
-                .iter()
-                .map(|&a2| {
-                    grid.iter()
-                        .map(|&a1| {
-                            rows.iter()
-                                .find(|r| r.0 == a1 && r.1 == a2 && r.2 == samples)
-                                .map_or(f64::NAN, |r| {
-                                    (if mi == 0 { r.3 } else { r.4 })[l - 1] as f64 / samples as f64
-                                })
-                        })
-                        .collect()
-                })
-                .collect();
-            let ch_of = |a1: f64, a2: f64| chernoff_hellinger(&[A0, a1, a2, A3], 2).unwrap()[l - 1];
-            let mut ch = boundary(&format!("CH_{} = 1 (bottom-up)", l - 1), A0, A3, ch_of);
-            if ch.points.is_empty() {
-                // No crossing in the plane: say so in the legend instead of drawing nothing.
-                let lo = points
-                    .iter()
-                    .map(|&(a1, a2)| ch_of(a1, a2))
-                    .fold(f64::INFINITY, f64::min);
-                ch = Series::new(
-                    format!("CH_{} = 1: none (CH_{} >= {lo:.2} > 1 here)", l - 1, l - 1),
-                    vec![],
-                );
-            }
-            let td = boundary(&format!("min TD_m<{l} = 1 (top-down)"), A0, A3, |a1, a2| {
-                top_down_divergence(&[A0, a1, a2, A3]).unwrap()[..l]
-                    .iter()
-                    .cloned()
-                    .fold(f64::INFINITY, f64::min)
-            });
-            let png = out.join(format!("{method}_depth{l}.png"));
-            GridPlot::default()
-                .title(format!(
-                    "{method}: exact recovery at depth {l} ({samples} graphs per point)"
-                ))
-                .x_label("a1")
-                .y_label("a2")
-                .z_label("exact-recovery rate")
-                .z_range(0.0, 1.0)
-                .render(&grid, &grid, &z, &[ch, td], &png)?;
-        }
-    }
+    draw(&rows, &grid, samples, &points, &out)?;
     println!(
         "wrote {} and 6 phase diagrams under {}",
         csv.display(),

@@ -579,6 +579,31 @@ pub(crate) fn ellipsize(s: &str, max: usize) -> String {
     }
 }
 
+/// A label on at most `lines` lines of at most `max` characters: broken at spaces (a word
+/// longer than a line is cut), the last line ellipsized when the label does not fit.
+pub(crate) fn wrap_label(s: &str, max: usize, lines: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut rest = s.trim();
+    while !rest.is_empty() && out.len() + 1 < lines && rest.chars().count() > max {
+        // The last space within the first `max + 1` characters, if there is one.
+        let head: String = rest.chars().take(max + 1).collect();
+        let cut = head.rfind(' ').filter(|&i| i > 0);
+        let (line, tail) = match cut {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => {
+                let end = rest.char_indices().nth(max).map_or(rest.len(), |(i, _)| i);
+                (&rest[..end], &rest[end..])
+            }
+        };
+        out.push(line.trim_end().to_string());
+        rest = tail.trim_start();
+    }
+    if !rest.is_empty() || out.is_empty() {
+        out.push(ellipsize(rest, max));
+    }
+    out
+}
+
 pub(crate) const TEXT: Rgb = Rgb(0x22, 0x22, 0x22);
 pub(crate) const AXIS: Rgb = Rgb(0x44, 0x44, 0x44);
 pub(crate) const GRID: Rgb = Rgb(0xe6, 0xe6, 0xe6);
@@ -738,6 +763,28 @@ mod tests {
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn labels_wrap_at_spaces_and_ellipsize_the_last_line() {
+        assert_eq!(wrap_label("short", 24, 2), ["short"]);
+        assert_eq!(
+            wrap_label("min TD_m<2 = 1 (top-down)", 24, 2),
+            ["min TD_m<2 = 1", "(top-down)"]
+        );
+        assert_eq!(
+            wrap_label("CH_0 = 1: none (CH_0 >= 1.69 > 1 here)", 24, 2),
+            ["CH_0 = 1: none (CH_0 >=", "1.69 > 1 here)"]
+        );
+        // Too long for two lines: the second is cut with an ellipsis; a word longer than a
+        // line is cut too.
+        let w = wrap_label("aaaa bbbb cccc dddd eeee ffff", 9, 2);
+        assert_eq!(w, ["aaaa bbbb", "cccc ddd…"]);
+        assert_eq!(wrap_label("abcdefghijkl", 5, 2), ["abcde", "fghi…"]);
+        assert_eq!(wrap_label("", 5, 2), [""]);
+        assert!(wrap_label("x y z w v u", 3, 3)
+            .iter()
+            .all(|l| l.chars().count() <= 3));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! coloured cells with a colour bar, and overlay curves such as theoretical recovery
 //! boundaries (`CH_1 = 1`, `TD_1 = 1`).
 
-use super::canvas::{self, ellipsize, nice_ticks, Axis, Canvas, Colormap, Figure};
+use super::canvas::{self, nice_ticks, Axis, Canvas, Colormap, Figure};
 use super::curves::Series;
 use super::{category_color, plot_options_setters, ImageFormat, Page, PlotOptions, Rgb};
 use crate::error::{Error, Result};
@@ -261,10 +261,16 @@ impl Figure for GridFig<'_> {
             .map(|(_, l)| c.text_size(l, f).0)
             .fold(0.0, f64::max);
         let lf = 0.9 * f;
-        let names: Vec<String> = self.curves.iter().map(|s| ellipsize(&s.name, 24)).collect();
+        // Legend names on up to two lines of 24 characters (a boundary's name, say).
+        let names: Vec<Vec<String>> = self
+            .curves
+            .iter()
+            .map(|s| canvas::wrap_label(&s.name, 24, 2))
+            .collect();
         let key_w = 2.2 * lf;
         let legend_w = names
             .iter()
+            .flatten()
             .map(|n| key_w + 0.5 * lf + c.text_size(n, lf).0)
             .fold(0.0, f64::max);
         let cb_w = (bar_w + 8.0 + zt_w + pad + lab_h).max(legend_w);
@@ -348,13 +354,19 @@ impl Figure for GridFig<'_> {
         )?;
 
         // Legend of the overlay curves.
-        let row = 1.6 * lf;
-        for (i, n) in names.iter().enumerate() {
-            let yc = cb1 + 2.0 * pad + (i as f64 + 0.5) * row;
+        let (row, line) = (1.6 * lf, 1.2 * lf);
+        let mut yc = cb1 + 2.0 * pad + 0.5 * row;
+        for (i, lines) in names.iter().enumerate() {
             let col = self.curves[i].color.unwrap_or(category_color(i));
             c.line_alpha(&[(bx0, yc), (bx0 + key_w, yc)], HALO, 5.0, 0.6)?;
             let style = (col, 3.0, self.curves[i].dashed);
-            canvas::legend_entry(c, n, (bx0, yc), key_w, lf, style, |_| Ok(()))?;
+            canvas::legend_entry(c, &lines[0], (bx0, yc), key_w, lf, style, |_| Ok(()))?;
+            for more in &lines[1..] {
+                yc += line;
+                let at = (bx0 + key_w + 0.5 * lf, yc);
+                c.label(more, at, lf, (HPos::Left, VPos::Center))?;
+            }
+            yc += row;
         }
         Ok(())
     }
