@@ -5,7 +5,7 @@
 
 use super::bottom_up::{cluster_rows, spectral_communities, SpectralInfo};
 use super::Stage;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::graph::Graph;
 use crate::metrics::modularity;
 use crate::spectral::adaptive::{adaptive_embedding, fixed_point};
@@ -103,15 +103,7 @@ fn zeta_k_communities(
     seed: u64,
     progress: &mut dyn FnMut(&Stage),
 ) -> Result<(Vec<u32>, SpectralInfo)> {
-    if rho.rho.is_nan() || rho.rho <= 1.0 + 1e-8 {
-        return Err(Error::param(
-            "BottomUp.regulariser",
-            format!(
-                "the non-backtracking spectral radius is {} (<= 1): the graph has no informative Bethe-Hessian regulariser; use the fixed regulariser",
-                rho.rho
-            ),
-        ));
-    }
+    crate::spectral::adaptive::informative_radius(rho.rho)?;
     let fp = fixed_point(g, &g.degrees(), k, rho.rho.sqrt(), eigen)?;
     let n = g.n();
     let dim = fp.eig.converged();

@@ -191,15 +191,7 @@ pub fn adaptive_embedding(
     }
     // A forest's non-backtracking matrix is nilpotent; the Ihara–Bass linearisation still has
     // the eigenvalue 1, which the power iteration finds to its tolerance.
-    if rho.rho.is_nan() || rho.rho <= 1.0 + 1e-8 {
-        return Err(Error::param(
-            "BottomUp.regulariser",
-            format!(
-                "the non-backtracking spectral radius is {} (<= 1): the graph has no informative Bethe-Hessian regulariser; use the fixed regulariser",
-                rho.rho
-            ),
-        ));
-    }
+    informative_radius(rho.rho)?;
     let deg = g.degrees();
     let mut cols = vec![0.0; n * k]; // column-major n x k
     let mut filled = vec![false; k];
@@ -246,6 +238,21 @@ pub fn adaptive_embedding(
         max_residual: max_res,
         converged,
     })
+}
+
+/// An error naming `BottomUp.regulariser` unless the non-backtracking spectral radius `rho`
+/// exceeds 1 (a forest's is 1 to the power iteration's tolerance): the regularisers that start
+/// from `sqrt(rho)` need it.
+pub(crate) fn informative_radius(rho: f64) -> Result<()> {
+    if rho.is_nan() || rho <= 1.0 + 1e-8 {
+        return Err(Error::param(
+            "BottomUp.regulariser",
+            format!(
+                "the non-backtracking spectral radius is {rho} (<= 1): the graph has no informative Bethe-Hessian regulariser; use the fixed regulariser"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
