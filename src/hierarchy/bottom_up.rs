@@ -439,30 +439,7 @@ pub(crate) fn spectral_communities(
     seed: u64,
     progress: &mut dyn FnMut(&Stage),
 ) -> Result<(Vec<u32>, SpectralInfo)> {
-    spectral_communities_with(
-        g,
-        BetheHessian::standard(g),
-        k,
-        k_max,
-        n_init,
-        eigen,
-        seed,
-        progress,
-    )
-}
-
-/// [`spectral_communities`] with a given Bethe Hessian `h` (its `r`) for the embedding.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn spectral_communities_with(
-    g: &Graph,
-    h: BetheHessian<'_>,
-    k: Option<usize>,
-    k_max: usize,
-    n_init: usize,
-    eigen: &EigenParams,
-    seed: u64,
-    progress: &mut dyn FnMut(&Stage),
-) -> Result<(Vec<u32>, SpectralInfo)> {
+    let h = BetheHessian::standard(g);
     let n = g.n();
     // Small graphs with K unknown: one dense decomposition gives both K and the vectors.
     let mut pre = None;
@@ -508,19 +485,25 @@ pub(crate) fn spectral_communities_with(
                 .into(),
         ));
     }
-    // Row-normalised embedding (zero rows stay zero).
-    let mut emb = vec![0.0; n * dim];
-    emb.par_chunks_mut(dim).enumerate().for_each(|(i, row)| {
-        for (j, x) in row.iter_mut().enumerate() {
-            *x = eig.vectors[j * n + i];
-        }
-    });
+    let emb = embedding_rows(&eig.vectors, n, dim);
     progress(&Stage::KMeans {
         k,
         restarts: n_init,
     });
     let labels = cluster_rows(emb, dim, k, n_init, seed, &mut info)?;
     Ok((labels, info))
+}
+
+/// The row-major `n x dim` embedding of the first `dim` column-major eigenvectors `vectors`
+/// (each of length `n`), for [`cluster_rows`].
+pub(crate) fn embedding_rows(vectors: &[f64], n: usize, dim: usize) -> Vec<f64> {
+    let mut emb = vec![0.0; n * dim];
+    emb.par_chunks_mut(dim).enumerate().for_each(|(i, row)| {
+        for (j, x) in row.iter_mut().enumerate() {
+            *x = vectors[j * n + i];
+        }
+    });
+    emb
 }
 
 /// Normalise each row of the row-major `n x dim` embedding to unit length (zero rows stay

@@ -3,7 +3,7 @@
 //! estimated and which regulariser `r` the embedding uses (paper spec §2.1 steps 2-4, after
 //! Dall'Amico, Couillet & Tremblay, JMLR 2021).
 
-use super::bottom_up::{cluster_rows, spectral_communities, SpectralInfo};
+use super::bottom_up::{cluster_rows, embedding_rows, spectral_communities, SpectralInfo};
 use super::Stage;
 use crate::error::Result;
 use crate::graph::Graph;
@@ -107,12 +107,7 @@ fn zeta_k_communities(
     let fp = fixed_point(g, &g.degrees(), k, rho.rho.sqrt(), eigen)?;
     let n = g.n();
     let dim = fp.eig.converged();
-    let mut rows = vec![0.0; n * dim];
-    rows.par_chunks_mut(dim).enumerate().for_each(|(t, row)| {
-        for (j, x) in row.iter_mut().enumerate() {
-            *x = fp.eig.vectors[j * n + t];
-        }
-    });
+    let rows = embedding_rows(&fp.eig.vectors, n, dim);
     let mut info = SpectralInfo {
         r: fp.r,
         k,
