@@ -1449,10 +1449,18 @@ fn krylov_schur_run<T: Basis>(
     let mut may_renumber = early == 0 && params.renumber_from.is_some_and(|from| n >= from);
     for _step in 0..max_steps {
         let op_now: &dyn LinearOperator = renumbered.as_ref().map_or(op, |(o, _)| o.as_ref());
-        // Append Q to the basis and expand: W = Op Q, orthogonalised against V.
-        v.par_chunks_mut(cap)
-            .zip(q.par_chunks(p))
-            .for_each(|(row, qr)| row[m..m + p].copy_from_slice(qr));
+        // Append Q to the basis and expand: W = Op Q, orthogonalised against V. (Blocks of
+        // rows per task and an element loop: a task and a `memcpy` call per row of 4 values
+        // cost 2.5 ms per step on the 200,000-node benchmark graph.)
+        v.par_chunks_mut(cap * GS_ROWS)
+            .zip(q.par_chunks(p * GS_ROWS))
+            .for_each(|(rows, qs)| {
+                for (row, qr) in rows.chunks_exact_mut(cap).zip(qs.chunks_exact(p)) {
+                    for (d, &x) in row[m..m + p].iter_mut().zip(qr) {
+                        *d = x;
+                    }
+                }
+            });
         m += p;
         T::product(op_now, &q, &mut y, p);
         tally.matvecs += p;
