@@ -90,6 +90,9 @@ pub(crate) fn subtract(
 mod avx512 {
     use std::arch::x86_64::*;
 
+    /// Rows per block of [`project`]: 64 rows of a 64-column `f32` basis are 16 KB.
+    const PROJECT_ROWS: usize = 64;
+
     /// Eight `f32` at `p`, widened to `f64`.
     #[inline(always)]
     unsafe fn load8(p: *const f32) -> __m512d {
@@ -108,8 +111,12 @@ mod avx512 {
         }
     }
 
-    /// See [`super::project`]. Sweeps of 32 columns (four 8-wide tiles, `4 B` accumulators),
-    /// then 8-wide tiles, then single columns.
+    /// See [`super::project`]. Rows in blocks of [`PROJECT_ROWS`] (L1 resident); within a
+    /// block, sweeps of 32 columns (four 8-wide tiles, `4 B` accumulators), then 8-wide tiles,
+    /// then single columns, the accumulators carried from block to block in memory. Every
+    /// output sums its rows in the same order as one sweep over all rows would; the blocks make
+    /// a row's columns be read from memory once (a sweep over all rows per tile group read the
+    /// later groups' cache lines in a second stream: 10% slower on a 200,000 x 48 basis).
     ///
     /// # Safety
     /// AVX-512F must be available and the shapes valid (checked by the caller).
@@ -123,53 +130,74 @@ mod avx512 {
         out: &mut [f64],
     ) {
         let (vp, yp) = (v.as_ptr(), y.as_ptr());
-        let mut j0 = 0;
-        while j0 + 32 <= m {
-            let mut acc = [[_mm512_setzero_pd(); 4]; B];
-            for i in 0..rows {
-                let r = vp.add(i * stride + j0);
-                let x = [
-                    load8(r),
-                    load8(r.add(8)),
-                    load8(r.add(16)),
-                    load8(r.add(24)),
-                ];
-                for (c, a) in acc.iter_mut().enumerate() {
-                    let yc = _mm512_set1_pd(*yp.add(i * B + c));
-                    for t in 0..4 {
-                        a[t] = _mm512_fmadd_pd(x[t], yc, a[t]);
+        let tiles = m / 8;
+        // Accumulator of tile t and column c at acc[t * B + c].
+        let mut acc = vec![_mm512_setzero_pd(); tiles * B];
+        let mut tail = vec![0.0f64; (m - 8 * tiles) * B];
+        let mut i0 = 0;
+        while i0 < rows {
+            let i1 = (i0 + PROJECT_ROWS).min(rows);
+            let mut t0 = 0;
+            while t0 + 4 <= tiles {
+                let mut a: [[__m512d; 4]; B] =
+                    std::array::from_fn(|c| std::array::from_fn(|t| acc[(t0 + t) * B + c]));
+                for i in i0..i1 {
+                    let r = vp.add(i * stride + 8 * t0);
+                    let x = [
+                        load8(r),
+                        load8(r.add(8)),
+                        load8(r.add(16)),
+                        load8(r.add(24)),
+                    ];
+                    for (c, ac) in a.iter_mut().enumerate() {
+                        let yc = _mm512_set1_pd(*yp.add(i * B + c));
+                        for t in 0..4 {
+                            ac[t] = _mm512_fmadd_pd(x[t], yc, ac[t]);
+                        }
                     }
                 }
+                for (c, ac) in a.iter().enumerate() {
+                    for t in 0..4 {
+                        acc[(t0 + t) * B + c] = ac[t];
+                    }
+                }
+                t0 += 4;
             }
-            for t in 0..4 {
-                let tile: [__m512d; B] = std::array::from_fn(|c| acc[c][t]);
-                flush(&tile, j0 + 8 * t, out);
-            }
-            j0 += 32;
-        }
-        while j0 + 8 <= m {
-            let mut acc = [_mm512_setzero_pd(); B];
-            for i in 0..rows {
-                let x = load8(vp.add(i * stride + j0));
-                for (c, a) in acc.iter_mut().enumerate() {
-                    *a = _mm512_fmadd_pd(x, _mm512_set1_pd(*yp.add(i * B + c)), *a);
+            for t in t0..tiles {
+                let mut a: [__m512d; B] = std::array::from_fn(|c| acc[t * B + c]);
+                for i in i0..i1 {
+                    let x = load8(vp.add(i * stride + 8 * t));
+                    for (c, ac) in a.iter_mut().enumerate() {
+                        *ac = _mm512_fmadd_pd(x, _mm512_set1_pd(*yp.add(i * B + c)), *ac);
+                    }
+                }
+                for (c, ac) in a.iter().enumerate() {
+                    acc[t * B + c] = *ac;
                 }
             }
-            flush(&acc, j0, out);
-            j0 += 8;
-        }
-        for j in j0..m {
-            for c in 0..B {
-                let mut s = 0.0f64;
-                for i in 0..rows {
-                    s = f64::from(*vp.add(i * stride + j)).mul_add(*yp.add(i * B + c), s);
+            for (jj, j) in (8 * tiles..m).enumerate() {
+                for c in 0..B {
+                    let mut s = tail[jj * B + c];
+                    for i in i0..i1 {
+                        s = f64::from(*vp.add(i * stride + j)).mul_add(*yp.add(i * B + c), s);
+                    }
+                    tail[jj * B + c] = s;
                 }
-                out[j * B + c] += s;
             }
+            i0 = i1;
+        }
+        for t in 0..tiles {
+            let tile: [__m512d; B] = std::array::from_fn(|c| acc[t * B + c]);
+            flush(&tile, 8 * t, out);
+        }
+        for (e, s) in tail.iter().enumerate() {
+            out[8 * tiles * B + e] += s;
         }
     }
 
-    /// See [`super::subtract`]: per row, `B` dot products of length `m` in 8-wide tiles.
+    /// See [`super::subtract`]: per row, `B` dot products of length `m` in 8-wide tiles; two
+    /// rows at a time, so that each load of `C` serves both (12% faster on a 200,000 x 48
+    /// basis; every row's sums are formed in the same order either way).
     ///
     /// # Safety
     /// AVX-512F must be available and the shapes valid (checked by the caller).
@@ -184,7 +212,33 @@ mod avx512 {
     ) {
         let (vp, cp) = (v.as_ptr(), ct.as_ptr());
         let tiles = m / 8;
-        for i in 0..rows {
+        let finish = |r: *const f32, acc: &[__m512d; B], i: usize, y: &mut [f64]| {
+            for (c, a) in acc.iter().enumerate() {
+                let mut s = _mm512_reduce_add_pd(*a);
+                for j in tiles * 8..m {
+                    s = f64::from(*r.add(j)).mul_add(*cp.add(c * m + j), s);
+                }
+                y[i * B + c] -= s;
+            }
+        };
+        let mut i = 0;
+        while i + 2 <= rows {
+            let (r0, r1) = (vp.add(i * stride), vp.add((i + 1) * stride));
+            let mut a0 = [_mm512_setzero_pd(); B];
+            let mut a1 = [_mm512_setzero_pd(); B];
+            for t in 0..tiles {
+                let (x0, x1) = (load8(r0.add(8 * t)), load8(r1.add(8 * t)));
+                for c in 0..B {
+                    let cc = _mm512_loadu_pd(cp.add(c * m + 8 * t));
+                    a0[c] = _mm512_fmadd_pd(x0, cc, a0[c]);
+                    a1[c] = _mm512_fmadd_pd(x1, cc, a1[c]);
+                }
+            }
+            finish(r0, &a0, i, y);
+            finish(r1, &a1, i + 1, y);
+            i += 2;
+        }
+        if i < rows {
             let r = vp.add(i * stride);
             let mut acc = [_mm512_setzero_pd(); B];
             for t in 0..tiles {
@@ -193,13 +247,7 @@ mod avx512 {
                     *a = _mm512_fmadd_pd(x, _mm512_loadu_pd(cp.add(c * m + 8 * t)), *a);
                 }
             }
-            for (c, a) in acc.iter().enumerate() {
-                let mut s = _mm512_reduce_add_pd(*a);
-                for j in tiles * 8..m {
-                    s = f64::from(*r.add(j)).mul_add(*cp.add(c * m + j), s);
-                }
-                y[i * B + c] -= s;
-            }
+            finish(r, &acc, i, y);
         }
     }
 }
