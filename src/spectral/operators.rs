@@ -254,35 +254,70 @@ fn sparse_rows_fixed<X: Widen<T>, T: Real, const B: usize>(
     z: &mut [T],
     finish: impl Fn(usize, &[T], &mut [T]) + Sync,
 ) {
-    let Rows { ptr, idx, val } = g;
     z.par_chunks_mut(BLOCK_ROWS * B)
         .enumerate()
         .for_each(|(c, zs)| {
-            let base = c * BLOCK_ROWS;
-            for (k, zi) in zs.chunks_exact_mut(B).enumerate() {
-                let i = base + k;
-                let mut acc = [T::default(); B];
-                let (s, e) = (ptr[i], ptr[i + 1]);
-                if unit {
-                    for &j in &idx[s..e] {
-                        let j = j as usize;
-                        let xj: &[X; B] = x[j * B..(j + 1) * B].try_into().expect("row");
-                        for t in 0..B {
-                            acc[t] += xj[t].widen();
-                        }
-                    }
-                } else {
-                    for (&j, &w) in idx[s..e].iter().zip(&val[s..e]) {
-                        let (j, w) = (j as usize, T::of(w));
-                        let xj: &[X; B] = x[j * B..(j + 1) * B].try_into().expect("row");
-                        for t in 0..B {
-                            acc[t] += w * xj[t].widen();
-                        }
-                    }
-                }
-                finish(i, &acc, zi);
+            #[cfg(target_arch = "x86_64")]
+            if B >= 8 && std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU supports AVX-512F.
+                unsafe { rows_fixed_avx512::<X, T, B>(g, unit, x, zs, c * BLOCK_ROWS, &finish) };
+                return;
             }
+            rows_fixed::<X, T, B>(g, unit, x, zs, c * BLOCK_ROWS, &finish);
         });
+}
+
+/// [`rows_fixed`] compiled with AVX-512F, for widths of 8 and more: an 8-wide `f64`
+/// accumulator is then one register instead of four (the widened 8-column products of the
+/// eigensolver's final residual check took about 35 ms each on the 200,000-node benchmark
+/// graph, 2.5x a 4-column `f32` product; same operations in the same order, same results).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn rows_fixed_avx512<X: Widen<T>, T: Real, const B: usize>(
+    g: Rows<'_>,
+    unit: bool,
+    x: &[X],
+    zs: &mut [T],
+    base: usize,
+    finish: &(impl Fn(usize, &[T], &mut [T]) + Sync),
+) {
+    rows_fixed::<X, T, B>(g, unit, x, zs, base, finish);
+}
+
+/// The rows `base..` of [`sparse_rows_fixed`] whose results `zs` holds.
+#[inline(always)]
+fn rows_fixed<X: Widen<T>, T: Real, const B: usize>(
+    g: Rows<'_>,
+    unit: bool,
+    x: &[X],
+    zs: &mut [T],
+    base: usize,
+    finish: &(impl Fn(usize, &[T], &mut [T]) + Sync),
+) {
+    let Rows { ptr, idx, val } = g;
+    for (k, zi) in zs.chunks_exact_mut(B).enumerate() {
+        let i = base + k;
+        let mut acc = [T::default(); B];
+        let (s, e) = (ptr[i], ptr[i + 1]);
+        if unit {
+            for &j in &idx[s..e] {
+                let j = j as usize;
+                let xj: &[X; B] = x[j * B..(j + 1) * B].try_into().expect("row");
+                for t in 0..B {
+                    acc[t] += xj[t].widen();
+                }
+            }
+        } else {
+            for (&j, &w) in idx[s..e].iter().zip(&val[s..e]) {
+                let (j, w) = (j as usize, T::of(w));
+                let xj: &[X; B] = x[j * B..(j + 1) * B].try_into().expect("row");
+                for t in 0..B {
+                    acc[t] += w * xj[t].widen();
+                }
+            }
+        }
+        finish(i, &acc, zi);
+    }
 }
 
 // Deliberate same-shape pair with `sparse_rows_fixed` (`cd src && duplicates`): the same
