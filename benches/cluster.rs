@@ -36,7 +36,7 @@ fn main() {
         eig.matvecs,
         eig.max_residual
     );
-    // The renumbering of the first thick restart (EigenParams::renumber_from): nodes sorted by
+    // The renumbering of the eigensolver (EigenParams::renumber_from): nodes sorted by
     // the sign pattern of eigenvectors 1..=5, and the block product in that order.
     let mut order: Vec<u32> = (0..g.n() as u32).collect();
     order.sort_by_key(|&i| {

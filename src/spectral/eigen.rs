@@ -46,8 +46,9 @@ pub struct EigenParams {
     pub subspace_tol: Option<f64>,
     /// Operators of at least this dimension that support it
     /// ([`LinearOperator::renumbered`], e.g. [`BetheHessian`](crate::spectral::BetheHessian))
-    /// are renumbered at the first thick restart of the iterative path: nodes sorted by the
-    /// signs of the lowest Ritz vectors (a coarse spectral partition), so that the rows a
+    /// are renumbered once during the iterative path (when the basis holds as many vectors as
+    /// a thick restart keeps, or at the first restart): nodes sorted by the signs of the lowest
+    /// Ritz vectors (a coarse spectral partition), so that the rows a
     /// sparse product gathers for one node mostly lie close together and stay in cache; the
     /// returned vectors are in the original order. Default
     /// [`EigenParams::RENUMBER_FROM`]; `None` never renumbers.
@@ -1283,8 +1284,8 @@ fn krylov_schur(
     }
 }
 
-/// A node order from the signs of the lowest Ritz vectors `1..=bits` (the first `l` columns
-/// of the basis rows `v`, stride `cap`), `bits = ceil(log2 k)` at most 8: the key of a row is
+/// A node order from the signs of the lowest Ritz vectors `1..=bits` (columns `0..l` of the
+/// rows `v`, stride `cap`, in ascending order of their Ritz values), `bits = ceil(log2 k)` at most 8: the key of a row is
 /// its sign pattern, most significant bit from the lowest vector, and rows are counting-sorted
 /// by key (ties in index order). A coarse spectral partition in about `2^bits` groups: a node's
 /// neighbours mostly share its group, so a sparse product renumbered in this order gathers
@@ -1292,9 +1293,13 @@ fn krylov_schur(
 ///
 /// # Complexity
 /// O(n bits) time, O(n) memory.
+/// `ceil(log2 k)`, at most 8: the sign bits [`spectral_order`] sorts by for `k` pairs.
+fn sign_bits(k: usize) -> usize {
+    ((usize::BITS - (k.max(2) - 1).leading_zeros()) as usize).min(8)
+}
+
 fn spectral_order<T: Basis>(v: &[T], cap: usize, l: usize, k: usize) -> Option<Vec<u32>> {
-    let bits = (usize::BITS - (k.max(2) - 1).leading_zeros()) as usize;
-    let bits = bits.min(8).min(l.saturating_sub(1));
+    let bits = sign_bits(k).min(l.saturating_sub(1));
     if bits == 0 {
         return None;
     }
@@ -1444,7 +1449,7 @@ fn krylov_schur_run<T: Basis>(
     let mut next_lower = f64::NAN;
     let max_steps = params.max_restarts.max(1) * (m_max / p).max(1);
     // The renumbered operator and its order (new index k is old index order[k]), once the
-    // first thick restart has put the nodes in spectral order (see `EigenParams::renumber_from`).
+    // renumbering has put the nodes in spectral order (see `EigenParams::renumber_from`).
     let mut renumbered: Option<(Box<dyn LinearOperator>, Vec<u32>)> = None;
     let mut may_renumber = early == 0 && params.renumber_from.is_some_and(|from| n >= from);
     for _step in 0..max_steps {
@@ -1568,7 +1573,8 @@ fn krylov_schur_run<T: Basis>(
             converged = true;
             break;
         }
-        if m + p > m_max {
+        let restarted = m + p > m_max;
+        if restarted {
             // Thick restart: keep the l lowest Ritz vectors, T = diag(theta), B = R Y[last, :l].
             let l = l_keep;
             let yl = ritz.as_ref().subcols(0, l);
@@ -1600,16 +1606,25 @@ fn krylov_schur_run<T: Basis>(
             m = l;
             // The coupling of the new basis with Q is recomputed exactly at the next expansion
             // (orthogonalisation coefficients), so nothing else to carry.
-            if may_renumber {
-                // Once: renumbering every row of V and Q and the operator alike keeps the
-                // Krylov relation exactly (P Op P^T P V = P V T + P Q B).
-                may_renumber = false;
-                if let Some(order) = spectral_order(&v, cap, l, k) {
-                    if let Some(renamed) = op.renumbered(&order) {
-                        permute_rows(&mut v, cap, &order);
-                        permute_rows(&mut q, p, &order);
-                        renumbered = Some((renamed, order));
-                    }
+        }
+        if may_renumber && (restarted || m >= l_keep) {
+            // Once, as soon as the basis holds as many vectors as a thick restart keeps (or at
+            // the first restart): the lowest Ritz vectors then already sort the nodes well (44
+            // vectors for K = 32 on the benchmark graph: 2.38-2.47 s end to end against
+            // 2.47-2.63 s when waiting for the restart at 64, and no better at 28-52).
+            // Renumbering every row of V and Q and the operator alike keeps the Krylov
+            // relation exactly (P Op P^T P V = P V T + P Q B), at any step.
+            may_renumber = false;
+            let cols = (sign_bits(k) + 1).min(m);
+            let order = {
+                let lowest = ritz_vectors(&v, cap, ritz.as_ref().subcols(0, cols));
+                spectral_order(&lowest, cols, cols, k)
+            };
+            if let Some(order) = order {
+                if let Some(renamed) = op.renumbered(&order) {
+                    permute_rows(&mut v, cap, &order);
+                    permute_rows(&mut q, p, &order);
+                    renumbered = Some((renamed, order));
                 }
             }
         }
@@ -1876,7 +1891,7 @@ mod tests {
         }
     }
 
-    /// Renumbering at the first thick restart (forced here on a small graph) returns the same
+    /// Renumbering during the solve (forced here on a small graph) returns the same
     /// eigenpairs, in the original node order: every residual is small against the original
     /// operator, the values agree with an unrenumbered solve, and the vectors differ from it in
     /// their rounding (the renumbered products sum in another order), so the renumbering did run.
@@ -1895,11 +1910,6 @@ mod tests {
         let off = smallest_eigenpairs(&bh, 8, &base.clone().renumber_from(None)).unwrap();
         let on = smallest_eigenpairs(&bh, 8, &base.clone().renumber_from(Some(0))).unwrap();
         assert_eq!((on.converged(), off.converged()), (8, 8));
-        assert!(
-            on.matvecs > 2 * 20,
-            "a thick restart happened ({} products)",
-            on.matvecs
-        );
         assert_ne!(on.vectors, off.vectors);
         let scale = off.values.iter().fold(1.0f64, |m, v| m.max(v.abs()));
         let n = g.n();
