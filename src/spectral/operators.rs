@@ -458,6 +458,39 @@ impl LinearOperator for Adjacency<'_> {
     }
 }
 
+/// The block methods of a [`LinearOperator`] whose type has one generic fused kernel
+/// `fn step<X, T>(&self, x: &[X], z: &mut [T], b, (alpha, beta, gamma))` for both precisions:
+/// `apply_block`, `step_block` and `step_block_f32` all go through it.
+macro_rules! block_steps_via_step {
+    () => {
+        fn apply_block(&self, x: &[f64], y: &mut [f64], b: usize) {
+            self.step_block(x, y, b, 1.0, 0.0, 0.0);
+        }
+        fn step_block(
+            &self,
+            x: &[f64],
+            z: &mut [f64],
+            b: usize,
+            alpha: f64,
+            beta: f64,
+            gamma: f64,
+        ) {
+            self.step(x, z, b, (alpha, beta, gamma));
+        }
+        fn step_block_f32(
+            &self,
+            x: &[f32],
+            z: &mut [f32],
+            b: usize,
+            alpha: f64,
+            beta: f64,
+            gamma: f64,
+        ) {
+            self.step(x, z, b, (alpha, beta, gamma));
+        }
+    };
+}
+
 /// The Bethe Hessian `H(r) = (r^2 - 1) I - r A + D` (Saade, Krzakala & Zdeborová, NIPS 2014).
 ///
 /// Its negative eigenvalues count the communities detectable in a sparse graph, and the
@@ -543,23 +576,7 @@ impl LinearOperator for BetheHessian<'_> {
         let d = &self.degrees;
         diag_plus_scaled_adj(self.adj.rows(), self.unit, |i| c + d[i], -self.r, x, y);
     }
-    fn apply_block(&self, x: &[f64], y: &mut [f64], b: usize) {
-        self.step_block(x, y, b, 1.0, 0.0, 0.0);
-    }
-    fn step_block(&self, x: &[f64], z: &mut [f64], b: usize, alpha: f64, beta: f64, gamma: f64) {
-        self.step(x, z, b, (alpha, beta, gamma));
-    }
-    fn step_block_f32(
-        &self,
-        x: &[f32],
-        z: &mut [f32],
-        b: usize,
-        alpha: f64,
-        beta: f64,
-        gamma: f64,
-    ) {
-        self.step(x, z, b, (alpha, beta, gamma));
-    }
+    block_steps_via_step!();
     fn apply_block_widened(&self, x: &[f32], y: &mut [f64], b: usize) {
         self.step(x, y, b, (1.0, 0.0, 0.0));
     }
@@ -700,23 +717,7 @@ impl LinearOperator for NormalizedLaplacian<'_> {
                 *yi = xi - si * (*yi + tot);
             });
     }
-    fn apply_block(&self, x: &[f64], y: &mut [f64], b: usize) {
-        self.step_block(x, y, b, 1.0, 0.0, 0.0);
-    }
-    fn step_block(&self, x: &[f64], z: &mut [f64], b: usize, alpha: f64, beta: f64, gamma: f64) {
-        self.step(x, z, b, (alpha, beta, gamma));
-    }
-    fn step_block_f32(
-        &self,
-        x: &[f32],
-        z: &mut [f32],
-        b: usize,
-        alpha: f64,
-        beta: f64,
-        gamma: f64,
-    ) {
-        self.step(x, z, b, (alpha, beta, gamma));
-    }
+    block_steps_via_step!();
 }
 
 impl NormalizedLaplacian<'_> {
@@ -769,20 +770,27 @@ mod tests {
         Graph::from_edges(4, &[(0, 1, 1.0), (1, 2, 2.0), (2, 3, 1.0)], Duplicates::Sum).unwrap()
     }
 
-    /// A renumbered Bethe Hessian is `P H P^T`: its products of renumbered vectors are the
-    /// renumbered products, in every kernel, with unit weights and with weights; operators
-    /// without the support say so.
-    #[test]
-    fn renumbered_bethe_hessian_is_the_permuted_operator() {
+    /// A small BTSBM, and the same graph with weights 0.37-3.37.
+    fn block_model_unit_and_weighted() -> (Graph, Graph) {
         let h = crate::hsbm::HsbmParams::btsbm_log(2, 60, vec![3.0, 8.0, 30.0], 3)
             .generate()
             .unwrap();
-        let g = &h.graph;
+        let g = h.graph;
         let we: Vec<(u32, u32, f64)> = g
             .edges()
             .map(|(i, j, _)| (i as u32, j as u32, 0.37 + ((i * 31 + j) % 4) as f64))
             .collect();
         let wg = Graph::from_edges(g.n(), &we, Duplicates::Sum).unwrap();
+        (g, wg)
+    }
+
+    /// A renumbered Bethe Hessian is `P H P^T`: its products of renumbered vectors are the
+    /// renumbered products, in every kernel, with unit weights and with weights; operators
+    /// without the support say so.
+    #[test]
+    fn renumbered_bethe_hessian_is_the_permuted_operator() {
+        let (g, wg) = block_model_unit_and_weighted();
+        let g = &g;
         let n = g.n();
         // A fixed scrambling permutation (new index k is old index order[k]).
         let mut order: Vec<u32> = (0..n as u32).collect();
@@ -834,15 +842,8 @@ mod tests {
 
     #[test]
     fn widened_products_equal_f64_products_of_the_f32_values() {
-        let h = crate::hsbm::HsbmParams::btsbm_log(2, 60, vec![3.0, 8.0, 30.0], 3)
-            .generate()
-            .unwrap();
-        let g = &h.graph;
-        let we: Vec<(u32, u32, f64)> = g
-            .edges()
-            .map(|(i, j, _)| (i as u32, j as u32, 0.37 + ((i * 31 + j) % 4) as f64))
-            .collect();
-        let wg = Graph::from_edges(g.n(), &we, Duplicates::Sum).unwrap();
+        let (g, wg) = block_model_unit_and_weighted();
+        let g = &g;
         for graph in [g, &wg] {
             let ops: [&dyn LinearOperator; 3] = [
                 &Adjacency(graph),
