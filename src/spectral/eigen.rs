@@ -89,8 +89,8 @@ impl EigenParams {
 
     /// Default of [`EigenParams::renumber_from`]: 100,000 rows, where the 4-column `f32`
     /// block the sparse product gathers from (16 bytes per row) outgrows a 1-2 MB L2 cache.
-    /// On the 200,000-node benchmark BTSBM (10 M stored entries) the renumbering cuts the
-    /// bottom-up fit by about a sixth.
+    /// On the 200,000-node benchmark BTSBM (10 M stored entries) it took `neurobricks cluster
+    /// --k 32` from 3.50-3.64 s to 3.16-3.21 s (alternating runs on a 2-core VM).
     pub const RENUMBER_FROM: usize = 100_000;
 
     /// Check the parameters: `tol` and `subspace_tol` (when set) finite and in (0, 1),
@@ -1284,20 +1284,21 @@ fn krylov_schur(
     }
 }
 
-/// A node order from the signs of the lowest Ritz vectors `1..=bits` (columns `0..l` of the
-/// rows `v`, stride `cap`, in ascending order of their Ritz values), `bits = ceil(log2 k)` at most 8: the key of a row is
-/// its sign pattern, most significant bit from the lowest vector, and rows are counting-sorted
-/// by key (ties in index order). A coarse spectral partition in about `2^bits` groups: a node's
-/// neighbours mostly share its group, so a sparse product renumbered in this order gathers
-/// nearby rows. `None` when there is nothing to sort by (no such vector, or one key only).
-///
-/// # Complexity
-/// O(n bits) time, O(n) memory.
 /// `ceil(log2 k)`, at most 8: the sign bits [`spectral_order`] sorts by for `k` pairs.
 fn sign_bits(k: usize) -> usize {
     ((usize::BITS - (k.max(2) - 1).leading_zeros()) as usize).min(8)
 }
 
+/// A node order from the signs of the lowest Ritz vectors `1..=bits` (columns `0..l` of the
+/// rows `v`, stride `cap`, in ascending order of their Ritz values), `bits` =
+/// [`sign_bits`]`(k)`: the key of a row is its sign pattern, most significant bit from the
+/// lowest vector, and rows are counting-sorted by key (ties in index order). A coarse spectral
+/// partition in about `2^bits` groups: a node's neighbours mostly share its group, so a sparse
+/// product renumbered in this order gathers nearby rows. `None` when there is nothing to sort
+/// by (no such vector, or one key only).
+///
+/// # Complexity
+/// O(n bits) time, O(n) memory.
 fn spectral_order<T: Basis>(v: &[T], cap: usize, l: usize, k: usize) -> Option<Vec<u32>> {
     let bits = sign_bits(k).min(l.saturating_sub(1));
     if bits == 0 {
