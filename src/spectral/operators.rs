@@ -396,68 +396,6 @@ fn unit_weights(g: &Graph) -> bool {
     g.adjacency().data().par_iter().all(|&w| w == 1.0)
 }
 
-/// The adjacency matrix `A` of a graph.
-pub struct Adjacency<'a>(pub &'a Graph);
-
-impl LinearOperator for Adjacency<'_> {
-    fn dim(&self) -> usize {
-        self.0.n()
-    }
-    fn apply(&self, x: &[f64], y: &mut [f64]) {
-        diag_plus_scaled_adj(Rows::of(self.0), false, |_| 0.0, 1.0, x, y);
-    }
-    fn apply_block(&self, x: &[f64], y: &mut [f64], b: usize) {
-        self.step_block(x, y, b, 1.0, 0.0, 0.0);
-    }
-    fn step_block(&self, x: &[f64], z: &mut [f64], b: usize, alpha: f64, beta: f64, gamma: f64) {
-        let unit = !self.0.is_weighted() && unit_weights(self.0);
-        diag_adj_step(
-            Rows::of(self.0),
-            unit,
-            |_| 0.0,
-            1.0,
-            x,
-            z,
-            b,
-            (alpha, beta, gamma),
-        );
-    }
-    fn step_block_f32(
-        &self,
-        x: &[f32],
-        z: &mut [f32],
-        b: usize,
-        alpha: f64,
-        beta: f64,
-        gamma: f64,
-    ) {
-        let unit = !self.0.is_weighted() && unit_weights(self.0);
-        diag_adj_step(
-            Rows::of(self.0),
-            unit,
-            |_| 0.0,
-            1.0,
-            x,
-            z,
-            b,
-            (alpha, beta, gamma),
-        );
-    }
-    fn apply_block_widened(&self, x: &[f32], y: &mut [f64], b: usize) {
-        let unit = !self.0.is_weighted() && unit_weights(self.0);
-        diag_adj_step(
-            Rows::of(self.0),
-            unit,
-            |_| 0.0,
-            1.0,
-            x,
-            y,
-            b,
-            (1.0, 0.0, 0.0),
-        );
-    }
-}
-
 /// The block methods of a [`LinearOperator`] whose type has one generic fused kernel
 /// `fn step<X, T>(&self, x: &[X], z: &mut [T], b, (alpha, beta, gamma))` for both precisions:
 /// `apply_block`, `step_block` and `step_block_f32` all go through it.
@@ -489,6 +427,31 @@ macro_rules! block_steps_via_step {
             self.step(x, z, b, (alpha, beta, gamma));
         }
     };
+}
+
+/// The adjacency matrix `A` of a graph.
+pub struct Adjacency<'a>(pub &'a Graph);
+
+impl LinearOperator for Adjacency<'_> {
+    fn dim(&self) -> usize {
+        self.0.n()
+    }
+    fn apply(&self, x: &[f64], y: &mut [f64]) {
+        diag_plus_scaled_adj(Rows::of(self.0), false, |_| 0.0, 1.0, x, y);
+    }
+    block_steps_via_step!();
+    fn apply_block_widened(&self, x: &[f32], y: &mut [f64], b: usize) {
+        self.step(x, y, b, (1.0, 0.0, 0.0));
+    }
+}
+
+impl Adjacency<'_> {
+    /// `Z <- alpha A X + beta X + gamma Z` in one pass over the rows (the weights skipped
+    /// when they are all 1).
+    fn step<X: Widen<T>, T: Real>(&self, x: &[X], z: &mut [T], b: usize, coef: (f64, f64, f64)) {
+        let unit = !self.0.is_weighted() && unit_weights(self.0);
+        diag_adj_step(Rows::of(self.0), unit, |_| 0.0, 1.0, x, z, b, coef);
+    }
 }
 
 /// The Bethe Hessian `H(r) = (r^2 - 1) I - r A + D` (Saade, Krzakala & Zdeborová, NIPS 2014).
